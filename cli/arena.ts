@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * The `arena` command line. Exit codes: 0 ok, 1 plan findings at or above
+ * --fail-on, 2 bad input (file, YAML, schema, flag), 3 internal error.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerGenCrd } from './commands/gen-crd.js';
+import { registerPlan } from './commands/plan.js';
+import { registerQueue } from './commands/queue.js';
+import { registerRender } from './commands/render.js';
+import { registerValidate } from './commands/validate.js';
+import { EXIT, UserError } from './errors.js';
+
+export function buildProgram(): Command {
+  const program = new Command('arena')
+    .description('capacity planning for LLM-backed web APIs: plan, render, operate, load-test')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena: ${s.slice(7)}` : s) });
+  registerValidate(program);
+  registerPlan(program);
+  registerRender(program);
+  registerQueue(program);
+  registerGenCrd(program);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena ${c.name()}: ${s.slice(7)}` : s) });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; every parse error is bad input
+      return e.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    }
+    if (e instanceof UserError) {
+      for (const line of e.message.split('\n')) process.stderr.write(`arena: ${line}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`arena: internal error: ${(e as Error).message} (set ARENA_DEBUG=1 for details)\n`);
+    if (process.env['ARENA_DEBUG']) process.stderr.write(`${(e as Error).stack}\n`);
+    return EXIT.internal;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,31 @@
+/**
+ * The derivation ledger: every number the planner computes is recorded with its
+ * formula, its inputs and the source of the formula, so `arena plan --explain`
+ * can show why each value is what it is. Pure bookkeeping, no I/O.
+ */
+
+/** How one value was derived. `unit` uses the field's units (connections, replicas, ms, per second). */
+export interface Derivation {
+  value: number | string | boolean | null;
+  unit: string;
+  formula: string;
+  inputs: Record<string, number | string | boolean | null>;
+  source: string;
+}
+
+/** Records derivations by dotted plan path (`connections.perPod`). Insertion order is kept for display. */
+export class Ledger {
+  readonly entries: Record<string, Derivation> = {};
+
+  /** Record `value` under `path` and return it, so a computation reads as one expression. */
+  record<T extends number | string | boolean | null>(path: string, value: T, d: Omit<Derivation, 'value'>): T {
+    this.entries[path] = { value, ...d };
+    return value;
+  }
+}
+
+/** Round to `digits` decimals for stable output (plans are compared as golden files). */
+export function round(n: number, digits = 4): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}

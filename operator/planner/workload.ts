@@ -1,0 +1,119 @@
+/**
+ * The workload at a given concurrency, by Little's law (L = lambda * W;
+ * J. D. C. Little, "A proof for the queuing formula L = lambda W", 1961).
+ *
+ * Model: `concurrency` requests are in flight (a closed population, as k6 VUs or
+ * users waiting on answers). Each request is drawn from the mix with probability
+ * weight / sum(weights) (weights are shares of arrivals, not of concurrency).
+ * A request of kind k is in flight for its end-to-end time
+ *   T_k = serviceTimeMs + dbTimeMs + mean LLM time (when it calls the LLM),
+ * so the total arrival rate is lambda = N / sum_k(p_k * T_k) and kind k holds
+ * N_k = lambda * p_k * T_k of the concurrency. Queue waits are left out of T_k
+ * (first order; the queues are analysed separately in queues.ts).
+ *
+ * What occupies the API: sync and stream requests for their whole T_k; async
+ * requests only while they are submitted (serviceTimeMs + dbTimeMs): their LLM
+ * call runs in a task-queue consumer and the client polls for the result.
+ */
+import type { RequestKind } from '../api/v1alpha1/schema.js';
+import { lognormalFromPercentiles, mixture, type MixComponent } from './latency.js';
+
+/** The load of one request kind at a given total concurrency. Times in ms, rates per second. */
+export interface KindLoad {
+  name: string;
+  kind: 'sync' | 'stream' | 'async';
+  /** Share of arrivals, 0..1. */
+  share: number;
+  /** End-to-end time T_k, ms. */
+  meanLatencyMs: number;
+  /** Time the request occupies an API worker, ms. */
+  apiHoldMs: number;
+  arrivalRatePerSecond: number;
+  /** In-flight requests of this kind (lambda_k * T_k). */
+  concurrency: number;
+  /** In-flight requests of this kind inside the API (lambda_k * apiHold_k). */
+  apiConcurrency: number;
+  dbTimeMs: number;
+  /** Fitted LLM call model, or null when the kind does not call the LLM. */
+  llm: { meanMs: number; cv2: number; p99Ms: number } | null;
+}
+
+/** A stream of work offered to one kind of server (DB connections, LLM slots, consumers). */
+export interface Demand {
+  arrivalRatePerSecond: number;
+  serviceTimeMs: number;
+  serviceCv2: number;
+}
+
+/** The whole workload at one concurrency level. */
+export interface Workload {
+  concurrency: number;
+  arrivalRatePerSecond: number;
+  /** In-flight requests inside the API pods. */
+  apiConcurrency: number;
+  kinds: KindLoad[];
+  /** Transactions that hold a DB connection (kinds with dbTimeMs > 0; each hold assumed exponential). */
+  db: Demand;
+  /** LLM calls made inside the API under the per-worker semaphore (sync and stream kinds). */
+  llmSlots: Demand;
+  /** LLM calls made by task-queue consumers (async kinds). */
+  asyncTasks: Demand;
+  /** All LLM calls, against the provider rate limit. */
+  llmCallsPerSecond: number;
+  /** Longest LLM p99 of the mix, ms (0 when no kind calls the LLM). */
+  llmP99Ms: number;
+}
+
+function demand(components: (MixComponent & { rate: number })[]): Demand {
+  const m = mixture(components);
+  return { arrivalRatePerSecond: components.reduce((s, c) => s + c.rate, 0), serviceTimeMs: m.meanMs, serviceCv2: m.cv2 };
+}
+
+/**
+ * Compute the workload for `concurrency` in-flight requests and a request mix.
+ * @param concurrency N >= 0 in-flight requests.
+ * @param mix the request kinds (defaults applied), at least one with a positive weight.
+ * @throws RangeError when the mix is empty or every kind has a zero end-to-end time.
+ */
+export function workloadAt(concurrency: number, mix: RequestKind[]): Workload {
+  if (mix.length === 0) throw new RangeError('request mix is empty');
+  const totalWeight = mix.reduce((s, k) => s + k.weight, 0);
+  const base = mix.map((k) => {
+    const share = k.weight / totalWeight;
+    const llm = k.llmTimeMs ? lognormalFromPercentiles(k.llmTimeMs.p50, k.llmTimeMs.p99) : null;
+    const llmMean = llm?.meanMs ?? 0;
+    const meanLatencyMs = k.serviceTimeMs + k.dbTimeMs + llmMean;
+    const apiHoldMs = k.kind === 'async' ? k.serviceTimeMs + k.dbTimeMs : meanLatencyMs;
+    return { k, share, llm, meanLatencyMs, apiHoldMs };
+  });
+  const meanLatency = base.reduce((s, b) => s + b.share * b.meanLatencyMs, 0);
+  if (!(meanLatency > 0)) throw new RangeError('every request kind has a zero end-to-end time: set serviceTimeMs, dbTimeMs or llmTimeMs');
+  const lambda = concurrency / (meanLatency / 1000);
+  const kinds: KindLoad[] = base.map(({ k, share, llm, meanLatencyMs, apiHoldMs }) => {
+    const rate = lambda * share;
+    return {
+      name: k.name,
+      kind: k.kind,
+      share,
+      meanLatencyMs,
+      apiHoldMs,
+      arrivalRatePerSecond: rate,
+      concurrency: (rate * meanLatencyMs) / 1000,
+      apiConcurrency: (rate * apiHoldMs) / 1000,
+      dbTimeMs: k.dbTimeMs,
+      llm: llm ? { meanMs: llm.meanMs, cv2: llm.cv2, p99Ms: llm.p99 } : null,
+    };
+  });
+  const withLlm = kinds.filter((k) => k.llm);
+  return {
+    concurrency,
+    arrivalRatePerSecond: lambda,
+    apiConcurrency: kinds.reduce((s, k) => s + k.apiConcurrency, 0),
+    kinds,
+    db: demand(kinds.filter((k) => k.dbTimeMs > 0).map((k) => ({ rate: k.arrivalRatePerSecond, weight: k.arrivalRatePerSecond, meanMs: k.dbTimeMs, cv2: 1 }))),
+    llmSlots: demand(withLlm.filter((k) => k.kind !== 'async').map((k) => ({ rate: k.arrivalRatePerSecond, weight: k.arrivalRatePerSecond, meanMs: k.llm!.meanMs, cv2: k.llm!.cv2 }))),
+    asyncTasks: demand(withLlm.filter((k) => k.kind === 'async').map((k) => ({ rate: k.arrivalRatePerSecond, weight: k.arrivalRatePerSecond, meanMs: k.llm!.meanMs, cv2: k.llm!.cv2 }))),
+    llmCallsPerSecond: withLlm.reduce((s, k) => s + k.arrivalRatePerSecond, 0),
+    llmP99Ms: Math.max(0, ...withLlm.map((k) => k.llm!.p99Ms)),
+  };
+}
