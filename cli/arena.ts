@@ -15,7 +15,6 @@ export function buildProgram(): Command {
   const program = new Command('arena')
     .description('capacity planning for LLM-backed web APIs: plan, render, operate, load-test')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena: ${s.slice(7)}` : s) });
   registerValidate(program);

@@ -115,7 +115,13 @@ export function findingsFor(ad: ArenaDeployment, p: CapacityPlan, wT: Workload, 
   }
 
   if (pgb.enabled && pgb.poolMode === 'session') {
-    add('warning', 'SessionPoolingHoldsServerConnections', 'pool_mode=session pins one PostgreSQL connection per client connection for its whole life, so PgBouncer saves no server connections; use transaction mode unless the app needs session state');
+    const servers = pgb.replicas * p.pgbouncer.defaultPoolSize;
+    const clients = a2p?.atMaxReplicas ?? 0;
+    if (clients > servers) {
+      add('error', 'SessionPoolingHoldsServerConnections', `pool_mode=session pins a PostgreSQL connection to each of the ${clients} app connections at maxReplicas, but the server pools hold ${pgb.replicas} x ${p.pgbouncer.defaultPoolSize} = ${servers}: clients beyond that wait indefinitely; use pool_mode=transaction`);
+    } else {
+      add('warning', 'SessionPoolingHoldsServerConnections', 'pool_mode=session pins one PostgreSQL connection per client connection for its whole life, so PgBouncer saves no server connections; use transaction mode unless the app needs session state');
+    }
   }
 
   const rank = (f: Finding) => (f.severity === 'error' ? 0 : 1);

@@ -29,3 +29,12 @@ export function round(n: number, digits = 4): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
+
+/**
+ * ceil() that ignores floating-point noise: 25.000000001 (from a sum of rates
+ * times times) is 25, not 26. Tolerance 1e-9 relative.
+ */
+export function ceilCount(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x - r) <= 1e-9 * Math.max(1, Math.abs(x)) ? r : Math.ceil(x);
+}

@@ -64,3 +64,11 @@ test('invariant: computed pools always fit the PostgreSQL budget when it allows 
     { numRuns: 300 },
   );
 });
+
+test('no floating-point noise in the rounding: 30 * 0.1 is a reserve of 3, 1500 * 1.2 rounds to 1800', () => {
+  const s = sizePgBouncer({ ...base, defaultPoolSize: undefined, transactionsPerSecond: 0, appClientConnections: 3000, replicas: 2 });
+  assert.equal(s.maxClientConn, 1800);
+  const t = sizePgBouncer({ ...base, postgresBudget: 10_000, transactionsPerSecond: 2 * 1000 * 30, transactionTimeMs: 0.4 });
+  // 12 Erlangs per PgBouncer -> serversNeeded >= 13; reserve = ceil(0.1 * need) computed without noise
+  assert.equal(t.reservePoolSize, Math.max(1, Math.round(Math.max(t.serversNeeded, 5) * 0.1 + 0.4999999)));
+});

@@ -17,6 +17,7 @@
  * reserve_pool_size, pool_mode); Erlang C in erlang.ts.
  */
 import { serversForWaitProbability } from './erlang.js';
+import { ceilCount } from './ledger.js';
 
 export const PGBOUNCER_TARGET_PWAIT = 0.1;
 export const PGBOUNCER_MIN_POOL = 5;
@@ -61,10 +62,10 @@ export function sizePgBouncer(i: PgBouncerSizingInput): PgBouncerSizing {
         : 1;
   const budgetPerPool = Math.floor(i.postgresBudget / (i.replicas * i.databaseUserPairs));
   const want = Math.max(serversNeeded, PGBOUNCER_MIN_POOL);
-  let reserve = i.reservePoolSize ?? Math.max(1, Math.ceil(want * 0.1));
+  let reserve = i.reservePoolSize ?? Math.max(1, ceilCount(want * 0.1));
   const defaultPoolSize = i.defaultPoolSize ?? Math.max(1, Math.min(want, budgetPerPool - reserve));
   if (i.reservePoolSize === undefined && defaultPoolSize + reserve > budgetPerPool) reserve = Math.max(0, budgetPerPool - defaultPoolSize);
-  const maxClientConn = i.maxClientConn ?? Math.max(100, Math.ceil((perInstanceClients * PGBOUNCER_CLIENT_HEADROOM) / 100) * 100);
+  const maxClientConn = i.maxClientConn ?? Math.max(100, ceilCount((perInstanceClients * PGBOUNCER_CLIENT_HEADROOM) / 100) * 100);
   return {
     maxClientConn,
     defaultPoolSize,

@@ -26,7 +26,7 @@ import {
 } from './connections.js';
 import { analyzeQueue } from './erlang.js';
 import { findingsFor } from './findings.js';
-import { Ledger, round } from './ledger.js';
+import { ceilCount, Ledger, round } from './ledger.js';
 import { sizePgBouncer } from './pgbouncer.js';
 import type { CapacityPlan, KindPlan, QueueName, QueuePlan } from './types.js';
 import { workloadAt, type Demand } from './workload.js';
@@ -100,13 +100,13 @@ export function plan(ad: ArenaDeployment, opts: PlanOptions = {}): CapacityPlan 
     inputs: { workersPerPod: api.workersPerPod, concurrencyPerWorker: api.concurrencyPerWorker },
     source: SRC.arena,
   });
-  const neededForTarget = L.record('replicas.neededForTarget', Math.max(1, Math.ceil(wT.apiConcurrency / perPodConcurrency)), {
+  const neededForTarget = L.record('replicas.neededForTarget', Math.max(1, ceilCount(wT.apiConcurrency / perPodConcurrency)), {
     unit: 'replicas',
     formula: 'max(1, ceil(apiConcurrency at target / perPodConcurrency))',
     inputs: { apiConcurrency: round(wT.apiConcurrency), perPodConcurrency },
     source: SRC.little,
   });
-  const neededForBaseline = L.record('replicas.neededForBaseline', Math.max(1, Math.ceil(wB.apiConcurrency / perPodConcurrency)), {
+  const neededForBaseline = L.record('replicas.neededForBaseline', Math.max(1, ceilCount(wB.apiConcurrency / perPodConcurrency)), {
     unit: 'replicas',
     formula: 'max(1, ceil(apiConcurrency at baseline / perPodConcurrency))',
     inputs: { apiConcurrency: round(wB.apiConcurrency), perPodConcurrency },
@@ -262,9 +262,9 @@ export function plan(ad: ArenaDeployment, opts: PlanOptions = {}): CapacityPlan 
   };
   if (wT.db.arrivalRatePerSecond > 0) {
     addQueue('appDbPool', api.db.poolSize + api.db.maxOverflow, workers, wT.db, 'one pool per worker process (replicas.max * workersPerPod partitions)');
-    if (pgb.enabled) {
-      const servers = pgb.poolMode === 'session' ? Math.ceil(atMax / pgb.replicas) : sizing.defaultPoolSize;
-      addQueue('pgbouncerServerPool', servers, pgb.replicas, wT.db, 'one server pool per PgBouncer (reserve pool not counted)');
+    // In session mode a server connection follows a client for its whole life: no transaction queue to model.
+    if (pgb.enabled && pgb.poolMode !== 'session') {
+      addQueue('pgbouncerServerPool', sizing.defaultPoolSize, pgb.replicas, wT.db, 'one server pool per PgBouncer (reserve pool not counted)');
     }
   }
   if (wT.llmSlots.arrivalRatePerSecond > 0) {

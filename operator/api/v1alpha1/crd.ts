@@ -7,6 +7,7 @@
  * - `additionalProperties: false` is dropped (the apiserver prunes unknown fields,
  *   and `kubectl apply` rejects them with field validation Strict);
  * - `exclusiveMinimum: N` (draft 2019) becomes `minimum: N, exclusiveMinimum: true` (OpenAPI 3.0);
+ * - fields with a `default` are not listed as `required` (the apiserver fills them);
  * - `const` becomes a one-value `enum`; `$id` is dropped; metadata is `type: object`
  *   with the name length checked by a CEL rule.
  */
@@ -37,6 +38,13 @@ export function toStructural(node: unknown): Json {
     }
     if (key === 'const') {
       out['enum'] = [v as Json];
+      continue;
+    }
+    if (key === 'required' && Array.isArray(v)) {
+      // A field with a default is filled in by the apiserver: do not also call it required.
+      const props = (src['properties'] ?? {}) as Record<string, Record<string, unknown>>;
+      const req = (v as string[]).filter((k) => props[k]?.['default'] === undefined);
+      if (req.length > 0) out['required'] = req;
       continue;
     }
     out[key] = key === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([k, s]) => [k, toStructural(s)])) : toStructural(v);

@@ -153,7 +153,9 @@ export function validateObject(value: unknown): { object?: ArenaDeployment; erro
   const errors: FieldError[] = [];
   if (!validate(value)) {
     const seen = new Set<string>();
+    const typeErrorAt = new Set((validate.errors ?? []).filter((e) => e.keyword === 'type').map((e) => e.instancePath));
     for (const e of validate.errors ?? []) {
+      if (e.keyword === 'format' && typeErrorAt.has(e.instancePath)) continue; // "must be an integer" says it already
       const fe = describe(e);
       if (!fe) continue;
       const key = `${fe.path}\u0000${fe.message}`;

@@ -1,0 +1,52 @@
+# arena: `make demo` runs the main job, `make test` runs the whole test suite.
+# Both install what they need (npm packages; later Debian packages and Go-built
+# tools through scripts/) and are idempotent.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_STAMP := node_modules/.arena-installed
+ARENA := node dist/cli/arena.js
+
+.PHONY: help setup build test demo crd golden clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(NODE_STAMP): package.json package-lock.json
+	@echo "[setup] npm ci"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(NODE_STAMP) ## install npm packages (only when package-lock.json changed)
+
+build: setup ## compile TypeScript (strict) into dist/
+	@npx tsc -p tsconfig.json
+	@chmod +x dist/cli/arena.js
+
+test: build ## type-check, then run every test (unit, property, golden, CLI)
+	@scripts/run-tests.sh
+
+demo: build ## validate, plan and render the samples
+	@echo "== arena validate -f samples/debate-arena.yaml"
+	@$(ARENA) validate -f samples/debate-arena.yaml
+	@echo
+	@echo "== arena plan -f samples/debate-arena.yaml   (the issue's example: it cannot hold its target)"
+	@$(ARENA) plan -f samples/debate-arena.yaml --fail-on none
+	@echo
+	@echo "== arena plan -f samples/debate-arena-holds.yaml   (sized to hold 10,000 in flight)"
+	@$(ARENA) plan -f samples/debate-arena-holds.yaml
+	@echo
+	@echo "== arena render -f samples/debate-arena-holds.yaml --out-dir out/debate-arena-holds"
+	@rm -rf out/debate-arena-holds
+	@$(ARENA) render -f samples/debate-arena-holds.yaml --out-dir out/debate-arena-holds
+	@ls out/debate-arena-holds
+
+crd: build ## regenerate crds/arenadeployment.yaml from the schema
+	@$(ARENA) gen-crd --out crds/arenadeployment.yaml
+
+golden: build ## refresh the golden render files after an intended change
+	@UPDATE_GOLDEN=1 node --test dist/operator/render/ >/dev/null
+
+clean: ## remove build output (keeps node_modules and .tools)
+	@rm -rf dist out
