@@ -8,7 +8,7 @@ SHELL := /bin/bash
 NODE_STAMP := node_modules/.arena-installed
 ARENA := node dist/cli/arena.js
 
-.PHONY: help setup build test demo crd golden clean
+.PHONY: help setup build testenv test demo crd golden clean dev-cluster-up dev-cluster-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,8 +24,17 @@ build: setup ## compile TypeScript (strict) into dist/
 	@npx tsc -p tsconfig.json
 	@chmod +x dist/cli/arena.js
 
-test: build ## type-check, then run every test (unit, property, golden, CLI)
+testenv: ## build the local control plane (etcd + kube-apiserver + kube-controller-manager) from Go modules, cached
+	@operator/testenv/build.sh
+
+test: build testenv ## type-check, then run every test (unit, property, golden, CLI, operator e2e)
 	@scripts/run-tests.sh
+
+dev-cluster-up: build testenv ## start the local control plane (see `arena dev-cluster`)
+	@$(ARENA) dev-cluster up
+
+dev-cluster-down: build ## stop the local control plane
+	@$(ARENA) dev-cluster down
 
 demo: build ## validate, plan and render the samples
 	@echo "== arena validate -f samples/debate-arena.yaml"

@@ -4,7 +4,9 @@
  * --fail-on, 2 bad input (file, YAML, schema, flag), 3 internal error.
  */
 import { Command, CommanderError } from 'commander';
+import { registerDevCluster } from './commands/dev-cluster.js';
 import { registerGenCrd } from './commands/gen-crd.js';
+import { registerOperator } from './commands/operator.js';
 import { registerPlan } from './commands/plan.js';
 import { registerQueue } from './commands/queue.js';
 import { registerRender } from './commands/render.js';
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerRender(program);
   registerQueue(program);
   registerGenCrd(program);
+  registerOperator(program);
+  registerDevCluster(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena ${c.name()}: ${s.slice(7)}` : s) });
   return program;
 }

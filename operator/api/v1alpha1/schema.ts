@@ -177,7 +177,7 @@ export const RedisSchema = Obj(
     port: Int32({ minimum: 1, maximum: 65535, default: 6379 }),
     maxClients: Int32({ minimum: 1, maximum: 10_000_000, default: 10000, description: 'Redis maxclients.' }),
   },
-  { default: {}, ...cel({ rule: 'self.managed || has(self.host)', message: 'host is required when managed is false', fieldPath: '.host' }) },
+  { default: {}, ...cel({ rule: '!has(self.managed) || self.managed || has(self.host)', message: 'host is required when managed is false', fieldPath: '.host' }) },
 );
 
 export const ArenaDeploymentSpecSchema = Obj({

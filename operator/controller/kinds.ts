@@ -1,0 +1,35 @@
+/**
+ * The kinds the operator reads and writes: ArenaDeployment and the child kinds
+ * `render()` produces, with their API paths (for watches) and list calls.
+ */
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+
+export interface KindInfo {
+  apiVersion: string;
+  kind: string;
+  plural: string;
+}
+
+export const ARENA: KindInfo = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL };
+export { GROUP, VERSION };
+
+/** Child kinds, in the order render() emits them. */
+export const CHILD_KINDS: KindInfo[] = [
+  { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', plural: 'statefulsets' },
+  { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+  { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
+  { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers' },
+];
+
+/** Collection path for a kind, cluster-wide or in one namespace: `/apis/apps/v1/namespaces/ns/deployments`. */
+export function collectionPath(k: KindInfo, namespace?: string): string {
+  const base = k.apiVersion.includes('/') ? `/apis/${k.apiVersion}` : `/api/${k.apiVersion}`;
+  return namespace ? `${base}/namespaces/${namespace}/${k.plural}` : `${base}/${k.plural}`;
+}
+
+/** `Kind.apiVersion` key used to index caches. */
+export function kindKey(apiVersion: string, kind: string): string {
+  return `${kind}.${apiVersion}`;
+}

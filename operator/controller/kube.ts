@@ -1,0 +1,102 @@
+/**
+ * The operator's apiserver access: server-side apply with one field manager,
+ * deletes, status through the status subresource, Events, and list calls for
+ * informers. Every request except informer list/watch is counted by verb.
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { ArenaDeploymentStatus } from '../api/v1alpha1/schema.js';
+import { FIELD_MANAGER } from '../render/names.js';
+import { ARENA, GROUP, VERSION, type KindInfo } from './kinds.js';
+import { microTime } from './leader.js';
+import type { OperatorMetrics } from './metrics.js';
+
+export type KubeObj = k8s.KubernetesObject & { spec?: unknown; status?: unknown; data?: unknown; [k: string]: unknown };
+
+/** Load a kubeconfig: an explicit file, else in-cluster when running in a pod, else the default (KUBECONFIG, ~/.kube/config). */
+export function loadKubeConfig(file?: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (file) kc.loadFromFile(file);
+  else if (process.env['KUBERNETES_SERVICE_HOST']) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  if (!kc.getCurrentCluster()) throw new Error('no Kubernetes cluster in the kubeconfig');
+  return kc;
+}
+
+export class Kube {
+  readonly objects: k8s.KubernetesObjectApi;
+  readonly custom: k8s.CustomObjectsApi;
+  readonly core: k8s.CoreV1Api;
+  readonly coordination: k8s.CoordinationV1Api;
+
+  constructor(
+    readonly kc: k8s.KubeConfig,
+    private readonly metrics: OperatorMetrics,
+  ) {
+    this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+  }
+
+  count(verb: string): void {
+    this.metrics.kubeRequests.inc({ verb });
+  }
+
+  /** Server-side apply (PATCH application/apply-patch+yaml, field manager arena-operator, force). */
+  async apply<T extends k8s.KubernetesObject>(obj: T): Promise<T> {
+    this.count('apply');
+    return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+  }
+
+  async delete(obj: k8s.KubernetesObject): Promise<void> {
+    this.count('delete');
+    await this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background');
+  }
+
+  /** Server-side apply of the status subresource of an ArenaDeployment. */
+  async applyStatus(namespace: string, name: string, status: ArenaDeploymentStatus): Promise<void> {
+    this.count('apply-status');
+    await this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace, plural: ARENA.plural, name, body: { apiVersion: ARENA.apiVersion, kind: ARENA.kind, metadata: { name, namespace }, status }, fieldManager: FIELD_MANAGER, force: true },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+    );
+  }
+
+  /** Record a core/v1 Event about an object. */
+  async event(about: KubeObj, type: 'Normal' | 'Warning', reason: string, message: string, instance: string): Promise<void> {
+    this.count('create-event');
+    const now = new Date();
+    const ns = about.metadata?.namespace ?? 'default';
+    await this.core.createNamespacedEvent({
+      namespace: ns,
+      body: {
+        metadata: { generateName: `${about.metadata?.name}.`, namespace: ns },
+        involvedObject: { apiVersion: about.apiVersion, kind: about.kind, name: about.metadata?.name, namespace: ns, uid: about.metadata?.uid, resourceVersion: about.metadata?.resourceVersion },
+        reason,
+        message: message.slice(0, 1024),
+        type,
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        eventTime: microTime(now),
+        action: reason,
+        reportingComponent: FIELD_MANAGER,
+        reportingInstance: instance,
+        source: { component: FIELD_MANAGER },
+      },
+    });
+  }
+
+  /** A list function for an informer of `kind` (all namespaces, or one). */
+  lister(kind: KindInfo, namespace?: string, labelSelector?: string): () => Promise<k8s.KubernetesListObject<KubeObj>> {
+    return async () => {
+      const list = await this.objects.list<KubeObj>(kind.apiVersion, kind.kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+      // List items come without apiVersion/kind; the cache and the reconciler want them.
+      for (const item of list.items) {
+        item.apiVersion = kind.apiVersion;
+        item.kind = kind.kind;
+      }
+      return list;
+    };
+  }
+}

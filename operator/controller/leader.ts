@@ -1,0 +1,149 @@
+/**
+ * Leader election through a coordination.k8s.io/v1 Lease, as client-go's
+ * leaderelection does: acquire when the lease is free or expired
+ * (renewTime + leaseDurationSeconds < now), renew every `retryPeriodMs`, and
+ * give up (the process should exit) when a renewal has not succeeded within
+ * `renewDeadlineMs`. Updates use the lease's resourceVersion (optimistic
+ * concurrency), so two candidates cannot both win.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Kube } from './kube.js';
+import type { OperatorMetrics } from './metrics.js';
+
+export interface LeaderOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+/** metav1.MicroTime: RFC 3339 with six fractional digits. */
+export const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as k8s.V1MicroTime;
+
+const status = (e: unknown) => (e as { code?: number; statusCode?: number })?.code ?? (e as { statusCode?: number })?.statusCode;
+
+export class LeaderElector {
+  private readonly leaseMs: number;
+  private readonly renewDeadlineMs: number;
+  private readonly retryMs: number;
+  private stopped = false;
+  private lastRenew = 0;
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly o: LeaderOptions,
+    private readonly metrics: OperatorMetrics,
+    private readonly log: Logger,
+  ) {
+    this.leaseMs = o.leaseDurationMs ?? 15_000;
+    this.renewDeadlineMs = o.renewDeadlineMs ?? 10_000;
+    this.retryMs = o.retryPeriodMs ?? 2_000;
+  }
+
+  /** Try once to acquire or renew. Returns true when we hold the lease afterwards. */
+  async tryAcquireOrRenew(): Promise<boolean> {
+    const now = new Date();
+    const api = this.kube.coordination;
+    let lease: k8s.V1Lease | undefined;
+    try {
+      this.kube.count('get-lease');
+      lease = await api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+    } catch (e) {
+      if (status(e) !== 404) throw e;
+    }
+    const spec: k8s.V1LeaseSpec = {
+      holderIdentity: this.o.identity,
+      leaseDurationSeconds: Math.round(this.leaseMs / 1000),
+      renewTime: microTime(now),
+    };
+    if (!lease) {
+      try {
+        this.kube.count('create-lease');
+        await api.createNamespacedLease({ namespace: this.o.namespace, body: { metadata: { name: this.o.name, namespace: this.o.namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } } });
+        return true;
+      } catch (e) {
+        if (status(e) === 409) return false;
+        throw e;
+      }
+    }
+    const holder = lease.spec?.holderIdentity;
+    const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime as unknown as string).getTime() : 0;
+    const expired = renewed + (lease.spec?.leaseDurationSeconds ?? 15) * 1000 < now.getTime();
+    if (holder && holder !== this.o.identity && !expired) return false;
+    const mine = holder === this.o.identity;
+    try {
+      this.kube.count('update-lease');
+      await api.replaceNamespacedLease({
+        name: this.o.name,
+        namespace: this.o.namespace,
+        body: {
+          metadata: { name: this.o.name, namespace: this.o.namespace, resourceVersion: lease.metadata?.resourceVersion },
+          spec: { ...spec, acquireTime: mine && lease.spec?.acquireTime ? microTime(new Date(lease.spec.acquireTime as unknown as string)) : microTime(now), leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1) },
+        },
+      });
+      return true;
+    } catch (e) {
+      if (status(e) === 409) return false; // someone else updated it first
+      throw e;
+    }
+  }
+
+  /** Block until we are the leader. */
+  async acquire(): Promise<void> {
+    this.log.info({ lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity }, 'waiting for the leader lease');
+    while (!this.stopped) {
+      try {
+        if (await this.tryAcquireOrRenew()) {
+          this.lastRenew = Date.now();
+          this.metrics.isLeader.set(1);
+          this.log.info({ identity: this.o.identity }, 'became leader');
+          return;
+        }
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'leader election request failed');
+      }
+      await new Promise((r) => setTimeout(r, this.retryMs));
+    }
+  }
+
+  /** Renew until stopped; calls onLost when the lease could not be renewed within the renew deadline. */
+  renewLoop(onLost: () => void): void {
+    const tick = async () => {
+      if (this.stopped) return;
+      try {
+        if (await this.tryAcquireOrRenew()) this.lastRenew = Date.now();
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'lease renewal failed');
+      }
+      if (Date.now() - this.lastRenew > this.renewDeadlineMs) {
+        this.metrics.isLeader.set(0);
+        this.log.error({ identity: this.o.identity }, 'lost the leader lease');
+        onLost();
+        return;
+      }
+      setTimeout(() => void tick(), this.retryMs).unref();
+    };
+    setTimeout(() => void tick(), this.retryMs).unref();
+  }
+
+  /** Stop renewing and release the lease (holderIdentity cleared) so a standby takes over at once. */
+  async release(): Promise<void> {
+    this.stopped = true;
+    this.metrics.isLeader.set(0);
+    try {
+      const lease = await this.kube.coordination.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+      if (lease.spec?.holderIdentity !== this.o.identity) return;
+      this.kube.count('update-lease');
+      await this.kube.coordination.replaceNamespacedLease({
+        name: this.o.name,
+        namespace: this.o.namespace,
+        body: { metadata: { name: this.o.name, namespace: this.o.namespace, resourceVersion: lease.metadata?.resourceVersion }, spec: { holderIdentity: undefined, leaseDurationSeconds: 1, leaseTransitions: lease.spec?.leaseTransitions, renewTime: microTime(new Date()) } },
+      });
+    } catch {
+      // best effort: the lease expires on its own
+    }
+  }
+}
