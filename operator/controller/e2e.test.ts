@@ -7,12 +7,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { repoPath } from '../testing/paths.js';
 import { plan } from '../planner/plan.js';
 import { validateText } from '../api/v1alpha1/validate.js';
@@ -24,6 +24,8 @@ const NS = 'arena';
 
 let dir = '';
 let kubeconfig = '';
+/** The operator's kubeconfig: a ServiceAccount token bound to operator/rbac/*.yaml, not admin. */
+let operatorKubeconfig = '';
 let ports: { etcd: number; peer: number; api: number } = { etcd: 0, peer: 0, api: 0 };
 let cluster: ChildProcess | undefined;
 const operators: { proc: ChildProcess; metrics: number; probes: number; log: string[] }[] = [];
@@ -84,7 +86,7 @@ async function stopCluster(): Promise<void> {
 async function startOperator(extra: string[] = []): Promise<(typeof operators)[number]> {
   const metrics = await freePort();
   const probes = await freePort();
-  const proc = spawn(process.execPath, [ARENA, 'operator', 'run', '--kubeconfig', kubeconfig, '--metrics-bind-address', `127.0.0.1:${metrics}`, '--health-probe-bind-address', `127.0.0.1:${probes}`, '--relist-period', '20s', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [ARENA, 'operator', 'run', '--kubeconfig', operatorKubeconfig, '--metrics-bind-address', `127.0.0.1:${metrics}`, '--health-probe-bind-address', `127.0.0.1:${probes}`, '--relist-period', '20s', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const op = { proc, metrics, probes, log: [] as string[] };
   proc.stdout!.on('data', (d) => op.log.push(String(d)));
   proc.stderr!.on('data', (d) => op.log.push(String(d)));
@@ -136,7 +138,45 @@ before(async () => {
   assert.equal(crd.code, 0, crd.err);
   await waitFor('the CRD to be established', () => kubectl(['wait', '--for=condition=Established', 'crd/arenadeployments.arena.dev', '--timeout=20s']).code === 0);
   assert.equal(kubectl(['create', 'namespace', NS]).code, 0);
+  operatorKubeconfig = serviceAccountKubeconfig();
   await startOperator();
+});
+
+/** Create the operator's ServiceAccount with the RBAC in operator/rbac and write a kubeconfig holding its token. */
+function serviceAccountKubeconfig(): string {
+  const ok = (r: ReturnType<typeof kubectl>) => assert.equal(r.code, 0, r.err);
+  ok(kubectl(['create', 'namespace', 'arena-system']));
+  ok(kubectl(['create', 'serviceaccount', 'arena-operator', '-n', 'arena-system']));
+  ok(kubectl(['apply', '-f', repoPath('operator/rbac/role.yaml')]));
+  ok(kubectl(['create', 'clusterrolebinding', 'arena-operator', '--clusterrole=arena-operator', '--serviceaccount=arena-system:arena-operator']));
+  ok(kubectl(['apply', '-n', NS, '-f', repoPath('operator/rbac/leader-election-role.yaml')]));
+  ok(kubectl(['create', 'rolebinding', 'arena-operator-leader-election', '-n', NS, '--role=arena-operator-leader-election', '--serviceaccount=arena-system:arena-operator']));
+  const token = kubectl(['create', 'token', 'arena-operator', '-n', 'arena-system', '--duration=2h']);
+  ok(token);
+  const admin = parse(readFileSync(kubeconfig, 'utf8'));
+  const file = join(dir, 'operator.kubeconfig');
+  const cfg = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: admin.clusters,
+    users: [{ name: 'arena-operator', user: { token: token.out.trim() } }],
+    contexts: [{ name: 'operator', context: { cluster: admin.clusters[0].name, user: 'arena-operator' } }],
+    'current-context': 'operator',
+  };
+  writeFileSync(file, stringify(cfg), { mode: 0o600 });
+  return file;
+}
+
+test('the operator ServiceAccount has only what operator/rbac grants', () => {
+  const can = (verb: string, resource: string, ns = NS, sub?: string) =>
+    kubectl(['auth', 'can-i', verb, resource, '-n', ns, '--as=system:serviceaccount:arena-system:arena-operator', ...(sub ? [`--subresource=${sub}`] : [])]).out.trim();
+  assert.equal(can('patch', 'deployments.apps'), 'yes');
+  assert.equal(can('patch', 'arenadeployments.arena.dev', NS, 'status'), 'yes');
+  assert.equal(can('patch', 'arenadeployments.arena.dev'), 'no');
+  assert.equal(can('get', 'secrets'), 'no');
+  assert.equal(can('create', 'pods'), 'no');
+  assert.equal(can('update', 'leases.coordination.k8s.io'), 'yes');
+  assert.equal(can('update', 'leases.coordination.k8s.io', 'kube-system'), 'no');
 });
 
 after(async () => {
