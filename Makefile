@@ -8,7 +8,7 @@ SHELL := /bin/bash
 NODE_STAMP := node_modules/.arena-installed
 ARENA := node dist/cli/arena.js
 
-.PHONY: help setup build testenv test demo crd golden clean dev-cluster-up dev-cluster-down
+.PHONY: help setup build testenv test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ demo: build ## validate, plan and render the samples
 	@rm -rf out/debate-arena-holds
 	@$(ARENA) render -f samples/debate-arena-holds.yaml --out-dir out/debate-arena-holds
 	@ls out/debate-arena-holds
+
+bench-operator: build testenv ## measure the operator against a local control plane (docs/benchmarks.md)
+	@node dist/operator/bench/operator-bench.js
 
 crd: build ## regenerate crds/arenadeployment.yaml from the schema
 	@$(ARENA) gen-crd --out crds/arenadeployment.yaml
