@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setCondition } from './conditions.js';
+import { microTime, setCondition } from './conditions.js';
 
 test('lastTransitionTime moves only when the status changes', () => {
   let c = setCondition(undefined, { type: 'Planned', status: 'True', reason: 'PlanComputed', message: 'ok', observedGeneration: 1 }, 't1');
@@ -12,4 +12,8 @@ test('lastTransitionTime moves only when the status changes', () => {
   assert.equal(c[0]!.lastTransitionTime, 't3');
   c = setCondition(c, { type: 'Ready', status: 'False', reason: 'ChildrenNotReady', message: 'y', observedGeneration: 3 }, 't3');
   assert.deepEqual(c.map((x) => x.type), ['Planned', 'Ready']);
+});
+
+test('MicroTime has six fractional digits', () => {
+  assert.equal(String(microTime(new Date('2026-11-24T03:07:29.638Z'))), '2026-11-24T03:07:29.638000Z');
 });

@@ -3,6 +3,7 @@
  * lastTransitionTime changes only when the status changes; reason, message and
  * observedGeneration are updated in place.
  */
+import type { V1MicroTime } from '@kubernetes/client-node';
 import type { Condition } from '../api/v1alpha1/schema.js';
 
 export type ConditionType = 'Ready' | 'Planned' | 'Progressing' | 'Degraded';
@@ -28,4 +29,9 @@ export function findCondition(list: Condition[] | undefined, type: ConditionType
 /** RFC 3339 with seconds precision (metav1.Time). */
 export function nowRfc3339(d = new Date()): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** metav1.MicroTime: RFC 3339 with six fractional digits (the apiserver rejects three). */
+export function microTime(d: Date): V1MicroTime {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as V1MicroTime;
 }

@@ -7,7 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { ArenaDeploymentStatus } from '../api/v1alpha1/schema.js';
 import { FIELD_MANAGER } from '../render/names.js';
 import { ARENA, GROUP, VERSION, type KindInfo } from './kinds.js';
-import { microTime } from './leader.js';
+import { microTime } from './conditions.js';
 import type { OperatorMetrics } from './metrics.js';
 
 export type KubeObj = k8s.KubernetesObject & { spec?: unknown; status?: unknown; data?: unknown; [k: string]: unknown };

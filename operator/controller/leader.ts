@@ -8,6 +8,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { microTime } from './conditions.js';
 import type { Kube } from './kube.js';
 import type { OperatorMetrics } from './metrics.js';
 
@@ -19,9 +20,6 @@ export interface LeaderOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
 }
-
-/** metav1.MicroTime: RFC 3339 with six fractional digits. */
-export const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as k8s.V1MicroTime;
 
 const status = (e: unknown) => (e as { code?: number; statusCode?: number })?.code ?? (e as { statusCode?: number })?.statusCode;
 
