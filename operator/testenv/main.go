@@ -107,7 +107,21 @@ func serve(o options) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
+	// One instance per data dir: etcd would otherwise block forever on its
+	// database lock. The lock is released by the kernel when the process exits.
+	lock, err := os.OpenFile(filepath.Join(dataDir, "arena-testenv.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("data dir %s is in use by another arena-testenv: %w", dataDir, err)
+	}
 	kubeconfigPath := filepath.Join(dataDir, "kubeconfig")
+	// A kubeconfig left from an earlier run must not look like "ready".
+	if err := os.Remove(kubeconfigPath); err != nil && !os.IsNotExist(err) {
+		return err
+	}
 
 	bindIP := net.ParseIP(o.bindAddress)
 	if bindIP == nil {
@@ -163,11 +177,6 @@ func serve(o options) error {
 		klog.InfoS("etcd stopped")
 	}()
 	klog.InfoS("etcd ready", "url", etcdURL)
-	// etcd now holds the data dir (and its ports), so no other instance is
-	// using it: a kubeconfig left from an earlier run must not look "ready".
-	if err := os.Remove(kubeconfigPath); err != nil && !os.IsNotExist(err) {
-		return err
-	}
 
 	// 2. kube-apiserver. It gets its own context so that it is stopped
 	//    after the controller manager.
