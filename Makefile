@@ -8,7 +8,7 @@ SHELL := /bin/bash
 NODE_STAMP := node_modules/.arena-installed
 ARENA := node dist/cli/arena.js
 
-.PHONY: help setup build testenv test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator
+.PHONY: help setup build testenv helm test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator chart-sync samples-sync chart-lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,7 +27,11 @@ build: setup ## compile TypeScript (strict) into dist/
 testenv: ## build the local control plane (etcd + kube-apiserver + kube-controller-manager) from Go modules, cached
 	@operator/testenv/build.sh
 
-test: build testenv ## type-check, then run every test (unit, property, golden, CLI, operator e2e)
+helm: ## build helm from Go modules into .tools/bin/helm (scripts/build-helm.sh, cached)
+	@scripts/build-helm.sh
+
+test: build testenv helm ## type-check, then run every test (unit, property, golden, CLI, operator e2e, local stack, Helm chart)
+	@scripts/install-debian-deps.sh db
 	@scripts/run-tests.sh
 
 dev-cluster-up: build testenv ## start the local control plane (see `arena dev-cluster`)
@@ -36,7 +40,7 @@ dev-cluster-up: build testenv ## start the local control plane (see `arena dev-c
 dev-cluster-down: build ## stop the local control plane
 	@$(ARENA) dev-cluster down
 
-demo: build ## validate, plan and render the samples
+demo: build ## validate, plan and render the samples, then bring the local stack up, show it, take it down
 	@echo "== arena validate -f samples/debate-arena.yaml"
 	@$(ARENA) validate -f samples/debate-arena.yaml
 	@echo
@@ -50,12 +54,36 @@ demo: build ## validate, plan and render the samples
 	@rm -rf out/debate-arena-holds
 	@$(ARENA) render -f samples/debate-arena-holds.yaml --out-dir out/debate-arena-holds
 	@ls out/debate-arena-holds
+	@echo
+	@scripts/install-debian-deps.sh db
+	@rc=0; $(ARENA) stack status -f samples/debate-arena.yaml >/dev/null 2>&1 || rc=$$?; \
+	if [[ $$rc -ne 2 ]]; then \
+	  echo "== a stack from an earlier demo is still there: arena stack down -f samples/debate-arena.yaml"; \
+	  $(ARENA) stack down -f samples/debate-arena.yaml; echo; fi
+	@echo "== arena stack up -f samples/debate-arena.yaml   (PostgreSQL, PgBouncer, Redis, the reference API on 127.0.0.1)"
+	@$(ARENA) stack up -f samples/debate-arena.yaml
+	@echo
+	@echo "== arena stack status -f samples/debate-arena.yaml"
+	@$(ARENA) stack status -f samples/debate-arena.yaml || { $(ARENA) stack down -f samples/debate-arena.yaml; exit 1; }
+	@echo
+	@echo "== arena stack down -f samples/debate-arena.yaml"
+	@$(ARENA) stack down -f samples/debate-arena.yaml
 
 bench-operator: build testenv ## measure the operator against a local control plane (docs/benchmarks.md)
 	@node dist/operator/bench/operator-bench.js
 
 crd: build ## regenerate crds/arenadeployment.yaml from the schema
 	@$(ARENA) gen-crd --out crds/arenadeployment.yaml
+
+chart-sync: build ## copy crds/ and operator/rbac/ into charts/arena-operator and regenerate its README values table
+	@node dist/operator/packaging/sync.js chart
+
+samples-sync: build ## regenerate the plan summary comments of samples/arena-{small,medium,10k}.yaml
+	@node dist/operator/packaging/sync.js samples
+
+chart-lint: build helm ## helm lint the chart (default and non-default values)
+	@.tools/bin/helm lint --strict charts/arena-operator
+	@.tools/bin/helm lint --strict charts/arena-operator --set replicaCount=2,podDisruptionBudget.enabled=true,metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true
 
 golden: build ## refresh the golden render files after an intended change
 	@UPDATE_GOLDEN=1 node --test dist/operator/render/ >/dev/null

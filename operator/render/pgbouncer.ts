@@ -5,6 +5,14 @@
  * Credentials: the ConfigMap holds no secret. At container start a shell writes
  * the auth file (userlist.txt) and an included ini fragment (stats_users) into an
  * in-memory emptyDir from the Secret's `username` and `password` keys, then execs pgbouncer.
+ *
+ * The fragment (users.ini) holds bare `key = value` lines and is %included at
+ * the end of the [pgbouncer] section, so it is parsed in that section. It must
+ * not open with its own `[pgbouncer]` header: PgBouncer re-applies every
+ * default of a section each time its header appears (seen with 1.18 in the
+ * local stack; upstream issue pgbouncer/pgbouncer#1586, still open), which
+ * silently discarded the whole rendered [pgbouncer] section (listen_addr, pool
+ * sizes, max_client_conn).
  */
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -67,7 +75,7 @@ const START = [
   'set -eu',
   `umask 077`,
   `printf '"%s" "%s"\\n' "$PGBOUNCER_USER" "$PGBOUNCER_PASSWORD" > ${PGBOUNCER_AUTH_DIR}/userlist.txt`,
-  `printf '[pgbouncer]\\nstats_users = %s\\n' "$PGBOUNCER_USER" > ${PGBOUNCER_AUTH_DIR}/users.ini`,
+  `printf 'stats_users = %s\\n' "$PGBOUNCER_USER" > ${PGBOUNCER_AUTH_DIR}/users.ini`,
   `exec pgbouncer ${PGBOUNCER_CONFIG_DIR}/pgbouncer.ini`,
 ].join('\n');
 

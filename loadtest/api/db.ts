@@ -1,0 +1,293 @@
+/**
+ * PostgreSQL access through PgBouncer with `pg`.
+ *
+ * Pool: one per worker process, at most DB_POOL_SIZE + DB_MAX_OVERFLOW
+ * connections (SQLAlchemy's pool_size + max_overflow); connections above
+ * DB_POOL_SIZE are closed after 10 s idle (SQLAlchemy closes overflow
+ * connections on return); a checkout waits at most DB_POOL_TIMEOUT seconds,
+ * then DbPoolTimeoutError (the HTTP layer answers 503).
+ *
+ * Transaction-pooling safe (PgBouncer pool_mode=transaction): no session state
+ * (no SET, only SET LOCAL inside a transaction), no named prepared statements
+ * (`pg` uses the unnamed statement unless a query has a `name`), advisory locks
+ * only transaction-scoped (pg_advisory_xact_lock).
+ */
+import pg from 'pg';
+import type { ApiConfig } from './config.js';
+import { dbPoolMax } from './config.js';
+import { eloDelta, INITIAL_RATING, type Winner } from './elo.js';
+
+export type Pool = pg.Pool;
+
+/** No pooled connection became free within DB_POOL_TIMEOUT (or PgBouncer did not answer in time). */
+export class DbPoolTimeoutError extends Error {
+  constructor(
+    readonly timeoutSeconds: number,
+    readonly poolMax: number,
+  ) {
+    super(`no database connection free within ${timeoutSeconds} s (pool of ${poolMax} per worker, all busy)`);
+    this.name = 'DbPoolTimeoutError';
+  }
+}
+
+/** The database cannot be reached (connection refused, authentication, PgBouncer limits). */
+export class DbUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DbUnavailableError';
+  }
+}
+
+/** Create the worker's pool. Errors of idle connections are logged, never thrown. */
+export function createPool(cfg: ApiConfig, applicationName: string): Pool {
+  const common = {
+    max: dbPoolMax(cfg),
+    min: 0,
+    idleTimeoutMillis: 10_000,
+    connectionTimeoutMillis: Math.max(1, Math.round(cfg.dbPoolTimeoutSeconds * 1000)),
+    application_name: applicationName,
+    keepAlive: true,
+  };
+  const pool =
+    cfg.db.kind === 'fields'
+      ? new pg.Pool({ ...common, host: cfg.db.host, port: cfg.db.port, database: cfg.db.database, user: cfg.db.user, password: cfg.db.password })
+      : new pg.Pool({ ...common, connectionString: cfg.db.connectionString });
+  pool.on('error', (e) => process.stderr.write(`[db] idle connection error: ${e.message}\n`));
+  return pool;
+}
+
+/** Pool figures for /health and /metrics. */
+export function poolStats(pool: Pool, cfg: ApiConfig) {
+  return { max: dbPoolMax(cfg), total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+}
+
+function mapConnectError(e: unknown, cfg: ApiConfig): Error {
+  const msg = (e as Error).message ?? String(e);
+  if (/timeout exceeded when trying to connect|connection timeout/i.test(msg)) return new DbPoolTimeoutError(cfg.dbPoolTimeoutSeconds, dbPoolMax(cfg));
+  return new DbUnavailableError(`database unavailable: ${msg}`);
+}
+
+/**
+ * Run `fn` with a pooled connection, released afterwards (destroyed when `fn`
+ * failed on the connection itself).
+ * @throws DbPoolTimeoutError / DbUnavailableError when no connection is obtained.
+ */
+export async function withClient<T>(pool: Pool, cfg: ApiConfig, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (e) {
+    throw mapConnectError(e, cfg);
+  }
+  let broken: Error | undefined;
+  try {
+    return await fn(client);
+  } catch (e) {
+    // a query error leaves the connection usable; a socket error does not
+    if (!(e as { code?: string }).code || (e as Error).message.includes('Connection terminated')) broken = e as Error;
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** Versioned, idempotent schema steps. */
+const MIGRATIONS: { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE IF NOT EXISTS users (
+        id text PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE IF NOT EXISTS elo_ratings (
+        model_id text PRIMARY KEY,
+        rating integer NOT NULL DEFAULT ${INITIAL_RATING},
+        matches integer NOT NULL DEFAULT 0,
+        wins integer NOT NULL DEFAULT 0,
+        losses integer NOT NULL DEFAULT 0,
+        draws integer NOT NULL DEFAULT 0,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE IF NOT EXISTS matches (
+        id bigserial PRIMARY KEY,
+        user_id text NOT NULL REFERENCES users(id),
+        topic text NOT NULL,
+        proponent_model text NOT NULL REFERENCES elo_ratings(model_id),
+        opponent_model text NOT NULL REFERENCES elo_ratings(model_id),
+        winner text NOT NULL CHECK (winner IN ('proponent', 'opponent', 'draw')),
+        rating_delta integer NOT NULL,
+        proponent_rating_before integer NOT NULL,
+        proponent_rating_after integer NOT NULL,
+        opponent_rating_before integer NOT NULL,
+        opponent_rating_after integer NOT NULL,
+        tokens integer,
+        llm_latency_ms integer,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        CHECK (proponent_model <> opponent_model)
+      );
+      CREATE INDEX IF NOT EXISTS matches_user_created ON matches (user_id, created_at DESC, id DESC);
+      CREATE INDEX IF NOT EXISTS elo_ratings_rating ON elo_ratings (rating DESC, model_id);
+    `,
+  },
+];
+
+/** Key of the transaction-scoped advisory lock that serialises migrations ('arena' in ASCII). */
+const MIGRATION_LOCK = 0x6172656e61;
+
+/**
+ * Apply the missing schema steps. Safe when several workers start at once:
+ * everything runs in one transaction holding pg_advisory_xact_lock, so one
+ * worker migrates and the others wait, then find nothing to do.
+ * @returns the versions applied by this call.
+ */
+export async function migrate(pool: Pool, cfg: ApiConfig): Promise<number[]> {
+  return withClient(pool, cfg, async (c) => {
+    await c.query('BEGIN');
+    try {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      const done = new Set((await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+      const applied: number[] = [];
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+        applied.push(m.version);
+      }
+      await c.query('COMMIT');
+      return applied;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+  });
+}
+
+/** A match as the API returns it. Ratings are integer ELO points. */
+export interface MatchRow {
+  id: number;
+  user_id: string;
+  topic: string;
+  proponent_model: string;
+  opponent_model: string;
+  winner: Winner;
+  rating_delta: number;
+  proponent_rating_before: number;
+  proponent_rating_after: number;
+  opponent_rating_before: number;
+  opponent_rating_after: number;
+  tokens: number | null;
+  llm_latency_ms: number | null;
+  created_at: string;
+}
+
+export interface NewMatch {
+  userId: string;
+  topic: string;
+  proponentModel: string;
+  opponentModel: string;
+  winner: Winner;
+  tokens?: number;
+  llmLatencyMs?: number;
+}
+
+const MATCH_COLUMNS = `id::float8 AS id, user_id, topic, proponent_model, opponent_model, winner, rating_delta,
+  proponent_rating_before, proponent_rating_after, opponent_rating_before, opponent_rating_after, tokens, llm_latency_ms,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at`;
+
+/** SQLSTATEs worth retrying: serialization_failure, deadlock_detected, lock_not_available. */
+export const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03']);
+/** Attempts of one match save (first try included). */
+export const SAVE_ATTEMPTS = 5;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Save a match and update both ratings in one transaction.
+ *
+ * Row locks: both elo_ratings rows are locked with SELECT ... FOR UPDATE in
+ * model_id order (every transaction locks in the same order, so two saves
+ * cannot deadlock on them); missing rows are created first, also in order.
+ * `lock_timeout` 5 s (SET LOCAL). On serialization failure, deadlock or lock
+ * timeout the transaction is rolled back and retried, at most SAVE_ATTEMPTS
+ * times, with jittered exponential backoff (20 ms, 40 ms, ...).
+ * @returns the saved row and the attempts it took.
+ * @throws DbPoolTimeoutError, DbUnavailableError, or the last database error.
+ */
+export async function saveMatch(pool: Pool, cfg: ApiConfig, m: NewMatch): Promise<{ match: MatchRow; attempts: number }> {
+  const models = [m.proponentModel, m.opponentModel].sort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const match = await withClient(pool, cfg, async (c) => {
+        await c.query('BEGIN');
+        try {
+          await c.query("SET LOCAL lock_timeout = '5s'");
+          await c.query('INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [m.userId]);
+          await c.query('INSERT INTO elo_ratings (model_id) VALUES ($1), ($2) ON CONFLICT (model_id) DO NOTHING', models);
+          const locked = await c.query<{ model_id: string; rating: number }>(
+            'SELECT model_id, rating FROM elo_ratings WHERE model_id = ANY($1::text[]) ORDER BY model_id FOR UPDATE',
+            [models],
+          );
+          const rating = new Map(locked.rows.map((r) => [r.model_id, r.rating]));
+          const pBefore = rating.get(m.proponentModel)!;
+          const oBefore = rating.get(m.opponentModel)!;
+          const delta = eloDelta(pBefore, oBefore, m.winner);
+          const pw = m.winner === 'proponent' ? 1 : 0;
+          const ow = m.winner === 'opponent' ? 1 : 0;
+          const dr = m.winner === 'draw' ? 1 : 0;
+          const upd = 'UPDATE elo_ratings SET rating = rating + $2, matches = matches + 1, wins = wins + $3, losses = losses + $4, draws = draws + $5, updated_at = now() WHERE model_id = $1';
+          await c.query(upd, [m.proponentModel, delta, pw, ow, dr]);
+          await c.query(upd, [m.opponentModel, -delta, ow, pw, dr]);
+          const ins = await c.query<MatchRow>(
+            `INSERT INTO matches (user_id, topic, proponent_model, opponent_model, winner, rating_delta,
+               proponent_rating_before, proponent_rating_after, opponent_rating_before, opponent_rating_after, tokens, llm_latency_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${MATCH_COLUMNS}`,
+            [m.userId, m.topic, m.proponentModel, m.opponentModel, m.winner, delta, pBefore, pBefore + delta, oBefore, oBefore - delta, m.tokens ?? null, m.llmLatencyMs ?? null],
+          );
+          await c.query('COMMIT');
+          return ins.rows[0]!;
+        } catch (e) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw e;
+        }
+      });
+      return { match, attempts: attempt };
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (!code || !RETRYABLE_SQLSTATES.has(code) || attempt >= SAVE_ATTEMPTS) throw e;
+      await sleep(20 * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    }
+  }
+}
+
+/**
+ * A user's matches, newest first.
+ * @param sleepMs when > 0, the read first runs `pg_sleep` for that long on the
+ *   same connection (simulates a slow query: holds a PgBouncer server connection).
+ */
+export async function listMatches(pool: Pool, cfg: ApiConfig, userId: string, limit: number, sleepMs = 0): Promise<MatchRow[]> {
+  return withClient(pool, cfg, async (c) => {
+    if (sleepMs > 0) await c.query('SELECT pg_sleep($1::float8 / 1000)', [sleepMs]);
+    const r = await c.query<MatchRow>(`SELECT ${MATCH_COLUMNS} FROM matches WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, [userId, limit]);
+    return r.rows;
+  });
+}
+
+/** A leaderboard row. */
+export interface RatingRow {
+  model_id: string;
+  rating: number;
+  matches: number;
+  wins: number;
+  losses: number;
+  draws: number;
+}
+
+/** Top competitors by rating (ties by model_id). */
+export async function leaderboard(pool: Pool, cfg: ApiConfig, limit = 100): Promise<RatingRow[]> {
+  return withClient(pool, cfg, async (c) => {
+    const r = await c.query<RatingRow>('SELECT model_id, rating, matches, wins, losses, draws FROM elo_ratings ORDER BY rating DESC, model_id LIMIT $1', [limit]);
+    return r.rows;
+  });
+}
