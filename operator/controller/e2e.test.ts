@@ -213,6 +213,10 @@ test('an infeasible spec is Planned=False with the finding code and creates noth
   const events = getJson(['-n', NS, 'events', '--field-selector', 'involvedObject.name=debate-arena']);
   assert.ok(events.items.some((e: any) => e.reason === 'LLMRateLimitBound' && e.type === 'Warning'));
   assert.equal(kubectl(['delete', '-n', NS, 'arena/debate-arena', '--wait=true']).code, 0);
+  // its plan metrics go with it; another ArenaDeployment's stay
+  const series = async () => (await (await fetch(`http://127.0.0.1:${operators[0]!.metrics}/metrics`)).text()).split('\n').filter((l) => l.startsWith('arena_plan_utilization{'));
+  await waitFor('the deleted ArenaDeployment\'s series to go', async () => !(await series()).some((l) => l.includes('name="debate-arena"')));
+  assert.ok((await series()).some((l) => l.includes('name="debate-arena-holds"')), 'the other ArenaDeployment keeps its series');
 });
 
 test('an edit that makes a running spec infeasible keeps the last good children', async () => {
@@ -282,6 +286,12 @@ test('two operators with --leader-elect: one leader, the other takes over when i
   await sleep(3000);
   assert.equal((await metric(a, 'arena_operator_leader')) + (await metric(b, 'arena_operator_leader')), 1, 'still exactly one leader');
   const [leader, standby] = (await metric(a, 'arena_operator_leader')) === 1 ? [a, b] : [b, a];
+  const readyz = async (op: (typeof operators)[number]) => {
+    const r = await fetch(`http://127.0.0.1:${op.probes}/readyz`);
+    return `${r.status} ${await r.text()}`;
+  };
+  assert.equal(await readyz(standby), '200 standby', 'a standby is ready (so rolling updates proceed)');
+  assert.equal(await readyz(leader), '200 ok');
   const lease = getJson(['-n', NS, 'lease/arena-operator']);
   assert.match(lease.spec.holderIdentity, /_\d+$/);
   await stopOperator(leader);

@@ -46,7 +46,8 @@ export class Manager {
   private readonly informers = new Map<string, SupervisedInformer>();
   private arenaInformer?: SupervisedInformer;
   private servers: Server[] = [];
-  private ready = false;
+  /** standby: waiting for the Lease (ready: a hot standby); syncing: leader, caches filling; ready: reconciling. */
+  private phase: 'starting' | 'standby' | 'syncing' | 'ready' | 'stopping' = 'starting';
   private leader?: LeaderElector;
   private running?: Promise<void>;
   private resyncTimer?: NodeJS.Timeout;
@@ -90,7 +91,10 @@ export class Manager {
           return;
         }
         if (server === 'probes' && url === '/readyz') {
-          res.writeHead(this.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(this.ready ? 'ok' : 'caches not synced');
+          // A standby is ready: it is healthy and takes over when the leader goes, so a rolling
+          // update (new pod waits for the Lease the old pod holds) can proceed.
+          const ok = this.phase === 'ready' || this.phase === 'standby';
+          res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(this.phase === 'ready' ? 'ok' : this.phase);
           return;
         }
         res.writeHead(404).end();
@@ -113,6 +117,7 @@ export class Manager {
     process.on('unhandledRejection', (err) => this.log.error({ err: errText(err) }, 'unhandled rejection'));
     await this.serve();
     if (this.o.leaderElect) {
+      this.phase = 'standby';
       this.leader = new LeaderElector(this.kube, { namespace: this.o.leaderElectionNamespace, name: this.o.leaderElectionId, identity: this.identity }, this.metrics, this.log);
       await this.leader.acquire();
       if (this.stopping) return;
@@ -121,6 +126,7 @@ export class Manager {
         void this.stop().finally(() => process.exit(1));
       });
     }
+    this.phase = 'syncing';
     const ns = this.o.namespace;
     const common = { kc: this.kube.kc, relistPeriodMs: this.o.relistPeriodMs, metrics: this.metrics, log: this.log };
     this.arenaInformer = new SupervisedInformer({
@@ -144,7 +150,7 @@ export class Manager {
     await Promise.all([...this.informers.values()].map((i) => i.start()));
     await this.arenaInformer.start();
     if (this.stopping) return;
-    this.ready = true;
+    this.phase = 'ready';
     this.log.info({ workers: this.o.workers, namespace: ns ?? '(all)' }, 'caches synced; starting workers');
     this.resyncTimer = setInterval(() => {
       for (const obj of this.arenaInformer?.list() ?? []) this.queue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
@@ -178,7 +184,7 @@ export class Manager {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.ready = false;
+    this.phase = 'stopping';
     this.log.info('shutting down');
     clearInterval(this.resyncTimer);
     this.arenaInformer?.stop();

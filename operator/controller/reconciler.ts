@@ -67,7 +67,7 @@ export class Reconciler {
     const result: ReconcileResult = { applied: [], pruned: [], statusWritten: false };
     const live = this.caches.arena(namespace, name);
     if (!live || live.metadata?.deletionTimestamp) {
-      this.metrics.planUtilization.reset();
+      this.forgetPlanMetrics(namespace, name);
       return result; // deleted: the garbage collector removes the children through their ownerReferences
     }
     const generation = live.metadata?.generation ?? 0;
@@ -184,15 +184,30 @@ export class Reconciler {
     return true;
   }
 
+  /** arena_plan_utilization series published per ArenaDeployment key, so stale ones can be removed. */
+  private readonly published = new Map<string, Set<string>>();
+
   private publishPlanMetrics(namespace: string, name: string, p: CapacityPlan): void {
-    const g = this.metrics.planUtilization;
+    const values = new Map<string, number>();
     const c = p.connections;
-    if (c.appToPgbouncer) g.set({ namespace, name, resource: 'appToPgbouncer' }, c.appToPgbouncer.utilization);
-    if (c.pgbouncerToPostgres) g.set({ namespace, name, resource: 'pgbouncerToPostgres' }, c.pgbouncerToPostgres.utilization);
-    if (c.appToPostgres) g.set({ namespace, name, resource: 'appToPostgres' }, c.appToPostgres.utilization);
-    g.set({ namespace, name, resource: 'redisClients' }, c.redis.utilization);
-    for (const [q, v] of Object.entries(p.queues)) g.set({ namespace, name, resource: `queue:${q}` }, v.utilization);
+    if (c.appToPgbouncer) values.set('appToPgbouncer', c.appToPgbouncer.utilization);
+    if (c.pgbouncerToPostgres) values.set('pgbouncerToPostgres', c.pgbouncerToPostgres.utilization);
+    if (c.appToPostgres) values.set('appToPostgres', c.appToPostgres.utilization);
+    values.set('redisClients', c.redis.utilization);
+    for (const [q, v] of Object.entries(p.queues)) values.set(`queue:${q}`, v.utilization);
+    const key = `${namespace}/${name}`;
+    for (const old of this.published.get(key) ?? []) if (!values.has(old)) this.metrics.planUtilization.remove({ namespace, name, resource: old });
+    for (const [resource, v] of values) this.metrics.planUtilization.set({ namespace, name, resource }, v);
+    this.published.set(key, new Set(values.keys()));
     for (const sev of ['error', 'warning'] as const) this.metrics.planFindings.set({ namespace, name, severity: sev }, p.findings.filter((f) => f.severity === sev).length);
+  }
+
+  /** Remove the series of a deleted ArenaDeployment (and only its series). */
+  private forgetPlanMetrics(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    for (const resource of this.published.get(key) ?? []) this.metrics.planUtilization.remove({ namespace, name, resource });
+    this.published.delete(key);
+    for (const severity of ['error', 'warning']) this.metrics.planFindings.remove({ namespace, name, severity });
   }
 }
 

@@ -88,8 +88,8 @@ test('the Deployment: arena operator run with leader election, probes, metrics p
   assert.deepEqual(c.env.find((e: any) => e.name === 'POD_NAMESPACE').valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
   assert.deepEqual(c.ports.map((p: any) => [p.name, p.containerPort]), [['metrics', 8080], ['health', 8081]]);
   assert.equal(c.livenessProbe.httpGet.path, '/healthz');
-  // /readyz is 503 on a standby, so with leader election readiness uses /healthz (see the chart README)
-  assert.equal(c.readinessProbe.httpGet.path, '/healthz');
+  // /readyz is 200 on a leader that has synced and on a standby waiting for the Lease
+  assert.equal(c.readinessProbe.httpGet.path, '/readyz');
   assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } });
   const pod = dep.spec.template.spec;
   assert.equal(pod.serviceAccountName, 'arena-operator');

@@ -159,7 +159,7 @@ test("the chart's ServiceAccount is enough for the operator: run with the Deploy
   proc.stderr!.on('data', (d) => op.log.push(String(d)));
   const logs = () => op.log.join('').slice(-4000);
   await waitFor('the operator /healthz', async () => (await fetch(`http://127.0.0.1:${probes}/healthz`)).ok, 20_000);
-  await waitFor('the operator to lead and sync (/readyz)', async () => (await fetch(`http://127.0.0.1:${probes}/readyz`)).ok, 30_000).catch((e) => assert.fail(`${e.message}\n${logs()}`));
+  await waitFor('the operator to lead and sync (/readyz says ok)', async () => (await (await fetch(`http://127.0.0.1:${probes}/readyz`)).text()) === 'ok', 30_000).catch((e) => assert.fail(`${e.message}\n${logs()}`));
   const lease = cp.get(['lease', 'arena-operator', '-n', NS]);
   assert.ok(lease?.spec.holderIdentity, 'the Lease in the release namespace has a holder');
 
