@@ -8,15 +8,15 @@
  * - the operator's RSS after that.
  * Prints a Markdown table to stdout. Not a test: numbers depend on the machine.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { repoPath } from '../testing/paths.js';
 import { freePort } from '../testing/net.js';
+import { ControlPlane } from '../testing/control-plane.js';
 
 const SINGLE = Number(process.env['BENCH_SINGLE'] ?? 40);
 const MANY = Number(process.env['BENCH_MANY'] ?? 200);
@@ -28,20 +28,15 @@ const pct = (xs: number[], p: number) => {
 };
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'arena-bench-'));
+  const cp = new ControlPlane('arena-bench-');
   const procs: ChildProcess[] = [];
   try {
-    const api = await freePort();
-    const cluster = spawn(repoPath('.tools/bin/arena-testenv'), ['--data-dir', dir, '--etcd-client-port', String(await freePort()), '--etcd-peer-port', String(await freePort()), '--secure-port', String(api), '--etcd-unsafe-no-fsync'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    procs.push(cluster);
-    let out = '';
-    cluster.stdout!.on('data', (d) => (out += d));
-    while (!out.includes('ready kubeconfig=')) await sleep(200);
-    const kubeconfig = join(dir, 'kubeconfig');
+    await cp.start();
+    const kubeconfig = cp.kubeconfig;
     const kubectl = (args: string[], input?: string) => {
-      const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { input, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
+      const r = cp.kubectl(args, input);
+      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.err}`);
+      return r.out;
     };
     kubectl(['apply', '-f', repoPath('crds/arenadeployment.yaml')]);
     kubectl(['wait', '--for=condition=Established', 'crd/arenadeployments.arena.dev']);
@@ -119,8 +114,8 @@ async function main(): Promise<void> {
     console.log(`\n${date}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, 4 workers`);
   } finally {
     for (const p of procs.reverse()) p.kill('SIGTERM');
-    await sleep(2000);
-    rmSync(dir, { recursive: true, force: true });
+    await sleep(1000);
+    await cp.destroy();
   }
 }
 

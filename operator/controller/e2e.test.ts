@@ -6,55 +6,34 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
 import { repoPath } from '../testing/paths.js';
 import { freePort, waitFor } from '../testing/net.js';
+import { ControlPlane } from '../testing/control-plane.js';
 import { plan } from '../planner/plan.js';
 import { validateText } from '../api/v1alpha1/validate.js';
 
-const TESTENV = repoPath('.tools/bin/arena-testenv');
 const ARENA = repoPath('dist/cli/arena.js');
 const HOLDS = repoPath('samples/debate-arena-holds.yaml');
 const NS = 'arena';
 
-let dir = '';
-let kubeconfig = '';
+const cp = new ControlPlane('arena-e2e-');
 /** The operator's kubeconfig: a ServiceAccount token bound to operator/rbac/*.yaml, not admin. */
 let operatorKubeconfig = '';
-let ports: { etcd: number; peer: number; api: number } = { etcd: 0, peer: 0, api: 0 };
-let cluster: ChildProcess | undefined;
 const operators: { proc: ChildProcess; metrics: number; probes: number; log: string[] }[] = [];
 
 function kubectl(args: string[], input?: string) {
-  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { input, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return cp.kubectl(args, input);
 }
 
 function getJson(args: string[]): any {
   const r = kubectl(['get', ...args, '-o', 'json']);
   if (r.code !== 0) throw new Error(r.err);
   return JSON.parse(r.out);
-}
-
-async function startCluster(): Promise<void> {
-  cluster = spawn(TESTENV, ['--data-dir', dir, '--etcd-client-port', String(ports.etcd), '--etcd-peer-port', String(ports.peer), '--secure-port', String(ports.api), '--etcd-unsafe-no-fsync'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  cluster.stdout!.on('data', (d) => (out += d));
-  await waitFor('the control plane', () => out.includes('ready kubeconfig='), 120_000, 200);
-  kubeconfig = join(dir, 'kubeconfig');
-}
-
-async function stopCluster(): Promise<void> {
-  if (!cluster || cluster.exitCode !== null) return;
-  const exited = new Promise((r) => cluster!.once('exit', r));
-  cluster.kill('SIGTERM');
-  await Promise.race([exited, sleep(30_000)]);
-  if (cluster.exitCode === null) cluster.kill('SIGKILL');
 }
 
 async function startOperator(extra: string[] = []): Promise<(typeof operators)[number]> {
@@ -104,10 +83,7 @@ const env = (dep: any, name: string) => dep.spec.template.spec.containers[0].env
 const holds = () => validateText(readFileSync(HOLDS, 'utf8'))[0]!.object!;
 
 before(async () => {
-  assert.ok(existsSync(TESTENV), `${TESTENV} is missing: run make test (it builds the control plane with operator/testenv/build.sh)`);
-  dir = mkdtempSync(join(tmpdir(), 'arena-e2e-'));
-  ports = { etcd: await freePort(), peer: await freePort(), api: await freePort() };
-  await startCluster();
+  await cp.start();
   const crd = kubectl(['apply', '-f', repoPath('crds/arenadeployment.yaml')]);
   assert.equal(crd.code, 0, crd.err);
   await waitFor('the CRD to be established', () => kubectl(['wait', '--for=condition=Established', 'crd/arenadeployments.arena.dev', '--timeout=20s']).code === 0);
@@ -127,8 +103,8 @@ function serviceAccountKubeconfig(): string {
   ok(kubectl(['create', 'rolebinding', 'arena-operator-leader-election', '-n', NS, '--role=arena-operator-leader-election', '--serviceaccount=arena-system:arena-operator']));
   const token = kubectl(['create', 'token', 'arena-operator', '-n', 'arena-system', '--duration=2h']);
   ok(token);
-  const admin = parse(readFileSync(kubeconfig, 'utf8'));
-  const file = join(dir, 'operator.kubeconfig');
+  const admin = parse(readFileSync(cp.kubeconfig, 'utf8'));
+  const file = join(cp.dir, 'operator.kubeconfig');
   const cfg = {
     apiVersion: 'v1',
     kind: 'Config',
@@ -155,8 +131,7 @@ test('the operator ServiceAccount has only what operator/rbac grants', () => {
 
 after(async () => {
   for (const op of operators) await stopOperator(op);
-  await stopCluster();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await cp.destroy();
 });
 
 test('kubectl apply of a sample creates every child with the plan in it', async () => {
@@ -269,9 +244,9 @@ test('children no longer desired are pruned (redis.managed switched off)', async
 });
 
 test('restarting the apiserver while the operator runs loses no update', async () => {
-  await stopCluster();
+  await cp.stop();
   await sleep(1000);
-  await startCluster();
+  await cp.start();
   // An update made as soon as the apiserver is back, while the operator's watches are still broken.
   assert.equal(kubectl(['patch', '-n', NS, 'arena/debate-arena-holds', '--type=merge', '-p', '{"spec":{"api":{"db":{"poolSize":30}}}}']).code, 0);
   await waitFor('DB_POOL_SIZE=30 after the restart', () => env(getJson(['-n', NS, 'deploy/debate-arena-holds-api']), 'DB_POOL_SIZE') === '30', 90_000, 500);

@@ -60,7 +60,7 @@ before(async () => {
 
 after(async () => {
   if (operator && operator.proc.exitCode === null) operator.proc.kill('SIGKILL');
-  await cp.stop();
+  await cp.destroy();
 });
 
 test('helm install rejects bad values before it creates the operator objects', () => {
