@@ -1,18 +1,8 @@
 /** Small helpers for tests and benchmarks that start real servers. */
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** A TCP port free on 127.0.0.1 right now (bind to port 0, read it, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port free on 127.0.0.1 right now: the stack's own helper. */
+export { freePort } from '../../loadtest/stack/procs.js';
 
 /**
  * Poll `fn` every `everyMs` until it returns something other than undefined/false.
