@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { microTime, setCondition } from './conditions.js';
+import { microTime, setCondition, transitionEvent } from './conditions.js';
 
 test('lastTransitionTime moves only when the status changes', () => {
   let c = setCondition(undefined, { type: 'Planned', status: 'True', reason: 'PlanComputed', message: 'ok', observedGeneration: 1 }, 't1');
@@ -16,4 +16,16 @@ test('lastTransitionTime moves only when the status changes', () => {
 
 test('MicroTime has six fractional digits', () => {
   assert.equal(String(microTime(new Date('2026-11-24T03:07:29.638Z'))), '2026-11-24T03:07:29.638000Z');
+});
+
+test('which condition changes become Events', () => {
+  const c = (type: string, status: 'True' | 'False', reason = 'R') => ({ type, status, reason, message: 'm', lastTransitionTime: 't' });
+  assert.deepEqual(transitionEvent(undefined, c('Planned', 'False', 'LLMRateLimitBound')), { type: 'Warning', reason: 'LLMRateLimitBound', message: 'Planned=False: m' });
+  assert.equal(transitionEvent(undefined, c('Planned', 'True'))?.type, 'Normal');
+  assert.equal(transitionEvent(c('Planned', 'True'), c('Planned', 'True')), undefined, 'no change, no Event');
+  assert.equal(transitionEvent(c('Degraded', 'False'), c('Degraded', 'True'))?.type, 'Warning');
+  assert.equal(transitionEvent(undefined, c('Degraded', 'False')), undefined);
+  assert.equal(transitionEvent(undefined, c('Ready', 'False')), undefined, 'a new object that is not ready yet is not news');
+  assert.equal(transitionEvent(c('Ready', 'False'), c('Ready', 'True'))?.type, 'Normal');
+  assert.equal(transitionEvent(c('Progressing', 'True'), c('Progressing', 'False')), undefined);
 });

@@ -35,3 +35,19 @@ export function nowRfc3339(d = new Date()): string {
 export function microTime(d: Date): V1MicroTime {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as V1MicroTime;
 }
+
+/**
+ * The Event to record when a condition changes, or undefined when the change is not worth one.
+ * Recorded: Planned and Ready changing status (Normal, or Warning for Planned=False), and
+ * Degraded turning True (Warning). A condition appearing for the first time with status
+ * False (Degraded, Progressing) or Progressing flapping is not an Event.
+ */
+export function transitionEvent(before: Condition | undefined, after: Condition): { type: 'Normal' | 'Warning'; reason: string; message: string } | undefined {
+  if (before?.status === after.status) return undefined;
+  const message = `${after.type}=${after.status}: ${after.message}`;
+  if (after.type === 'Planned') return { type: after.status === 'False' ? 'Warning' : 'Normal', reason: after.reason, message };
+  if (after.type === 'Degraded' && after.status === 'True') return { type: 'Warning', reason: after.reason, message };
+  if (after.type === 'Ready' && before !== undefined) return { type: 'Normal', reason: after.reason, message };
+  if (after.type === 'Ready' && after.status === 'True') return { type: 'Normal', reason: after.reason, message };
+  return undefined;
+}

@@ -22,7 +22,7 @@ import type { CapacityPlan } from '../planner/types.js';
 import { render, type KubeObject } from '../render/index.js';
 import { MANAGED_BY, objectName, selectorLabels } from '../render/names.js';
 import { isSubset } from './compare.js';
-import { findCondition, nowRfc3339, setCondition, type ConditionType } from './conditions.js';
+import { findCondition, nowRfc3339, setCondition, transitionEvent, type ConditionType } from './conditions.js';
 import { ARENA, CHILD_KINDS, kindKey } from './kinds.js';
 import type { Kube, KubeObj } from './kube.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -174,12 +174,8 @@ export class Reconciler {
     if (isSubset(next, prev) && isSubset(prev, next)) return false;
     await this.kube.applyStatus(live.metadata!.namespace!, live.metadata!.name!, next);
     for (const c of next.conditions ?? []) {
-      const before = findCondition(prev.conditions, c.type as ConditionType);
-      if (before?.status === c.status) continue;
-      if (!before && c.status !== 'False' && c.type !== 'Planned') continue;
-      const warning = (c.type === 'Degraded' && c.status === 'True') || (c.type === 'Planned' && c.status === 'False');
-      if (!warning && !(c.type === 'Ready' || c.type === 'Planned')) continue;
-      await this.kube.event(live, warning ? 'Warning' : 'Normal', c.reason, `${c.type}=${c.status}: ${c.message}`, this.instance);
+      const e = transitionEvent(findCondition(prev.conditions, c.type as ConditionType), c);
+      if (e) await this.kube.event(live, e.type, e.reason, e.message, this.instance);
     }
     return true;
   }
