@@ -84,7 +84,15 @@ async function main(): Promise<void> {
       perCreate.push((await metric('arena_operator_kube_requests_total')) - before);
     }
 
-    // 2. no-op resync: restart-free, trigger reconciles of everything by touching an annotation of each
+    // 2. no-op resync: once writes have settled (status changes from the Deployment controller
+    //    are real changes), touch an annotation of each ArenaDeployment to reconcile all of them.
+    let settled = await metric('arena_operator_kube_requests_total');
+    for (;;) {
+      await sleep(3000);
+      const now = await metric('arena_operator_kube_requests_total');
+      if (now === settled) break;
+      settled = now;
+    }
     const beforeNoop = await metric('arena_operator_kube_requests_total');
     const reconcilesBefore = await metric('arena_operator_reconcile_total');
     kubectl(['annotate', '-n', NS, 'arena', '--all', 'arena.dev/touch=1', '--overwrite']);
