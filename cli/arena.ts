@@ -10,6 +10,7 @@ import { registerOperator } from './commands/operator.js';
 import { registerPlan } from './commands/plan.js';
 import { registerQueue } from './commands/queue.js';
 import { registerRender } from './commands/render.js';
+import { registerSample } from './commands/sample.js';
 import { registerStack } from './commands/stack.js';
 import { registerValidate } from './commands/validate.js';
 import { EXIT, UserError } from './errors.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerQueue(program);
   registerGenCrd(program);
   registerStack(program);
+  registerSample(program);
   registerOperator(program);
   registerDevCluster(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena ${c.name()}: ${s.slice(7)}` : s) });

@@ -33,6 +33,10 @@ import { redisConf } from '../../operator/render/redis.js';
 import { alive, descendants, freePort, openFilesHardLimit, portFree, procRef, readPidFile, runCommand, spawnDetached, stopProcess, type ProcRef } from './procs.js';
 import { effectivePlan, localProfile, type Change, type LimitCheck, type LocalProfile } from './profile.js';
 import { findTools, type Tools } from './tools.js';
+import { readHealth } from '../sampler/health.js';
+import { readPgbouncer, showPools as sampleShowPools, userPools, type PoolRow } from '../sampler/pgbouncer.js';
+import { readPostgres } from '../sampler/postgres.js';
+import { readRedis } from '../sampler/redis.js';
 
 /** Repository root (this file is dist/loadtest/stack/stack.js). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -588,56 +592,30 @@ export interface StatusReport {
   components: ComponentStatus[];
 }
 
-interface PoolRow {
-  database: string;
-  user: string;
-  cl_active: number;
-  cl_waiting: number;
-  sv_active: number;
-  sv_idle: number;
-  sv_used: number;
-  sv_tested: number;
-  sv_login: number;
-  maxwait: number;
-  pool_mode: string;
+/** A client on the stack's PgBouncer admin console (as the stats user). */
+function pgbouncerAdmin(s: StackState): pg.Client {
+  const c = s.components.pgbouncer!;
+  return new pg.Client({ host: c.host, port: c.port, user: s.database.user, password: readFileSync(s.database.passwordFile, 'utf8').trim(), database: 'pgbouncer' });
 }
 
 /** PgBouncer SHOW POOLS rows for the stack's database (admin console, as the stats user). */
 export async function showPools(s: StackState): Promise<PoolRow[]> {
-  const c = s.components.pgbouncer!;
-  const client = new pg.Client({ host: c.host, port: c.port, user: s.database.user, password: readFileSync(s.database.passwordFile, 'utf8').trim(), database: 'pgbouncer' });
+  const client = pgbouncerAdmin(s);
   await client.connect();
   try {
-    const r = await client.query('SHOW POOLS');
-    return (r.rows as Record<string, string>[])
-      .filter((row) => row['database'] === s.database.name)
-      .map((row) => {
-        const n = (k: string) => Number(row[k] ?? 0);
-        return {
-          database: row['database']!,
-          user: row['user']!,
-          cl_active: n('cl_active'),
-          cl_waiting: n('cl_waiting'),
-          sv_active: n('sv_active'),
-          sv_idle: n('sv_idle'),
-          sv_used: n('sv_used'),
-          sv_tested: n('sv_tested'),
-          sv_login: n('sv_login'),
-          maxwait: n('maxwait'),
-          pool_mode: row['pool_mode'] ?? '',
-        };
-      });
+    return userPools(await sampleShowPools(client), s.database.name);
   } finally {
     await client.end().catch(() => undefined);
   }
 }
 
-const pct = (a: number, b: number) => (b > 0 ? `${Math.round((100 * a) / b)}%` : '-');
+const pct = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? `${Math.round((100 * a) / b)}%` : '-');
 
 /**
- * Status of every component with its live saturation: PostgreSQL backends vs
- * max_connections, PgBouncer SHOW POOLS, Redis connected_clients vs
- * maxclients, API /health slots per worker.
+ * Status of every component with its live saturation, read with the sampler's
+ * readers (loadtest/sampler/): PostgreSQL backends vs max_connections,
+ * PgBouncer SHOW POOLS, Redis connected_clients vs maxclients, API /health
+ * slots per worker.
  * @throws UserError when the state dir holds no running stack.
  */
 export async function stackStatus(stateDir: string): Promise<StatusReport> {
@@ -667,16 +645,18 @@ export async function stackStatus(stateDir: string): Promise<StatusReport> {
     const client = new pg.Client({ host: join(S, 'run'), port: c.port, user: PG_SUPERUSER, database: 'postgres' });
     await client.connect();
     try {
-      const r = await client.query<{ backends: string; app: string; max: string; reserved: string }>(
-        `SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS backends,
-                count(*) FILTER (WHERE backend_type = 'client backend' AND usename = $1) AS app,
-                current_setting('max_connections') AS max, current_setting('superuser_reserved_connections') AS reserved
-           FROM pg_stat_activity`,
-        [s.database.user],
-      );
-      const row = r.rows[0]!;
-      const sat = { backends: Number(row.backends), app_backends: Number(row.app), max_connections: Number(row.max), reserved: Number(row.reserved) };
-      return { summary: `backends ${sat.backends} / max_connections ${sat.max_connections} (${pct(sat.backends, sat.max_connections)}; ${sat.app_backends} from ${s.database.user})`, saturation: sat };
+      const r = await readPostgres(client, s.database.user);
+      const sat = {
+        backends: r.backends,
+        app_backends: r.user_backends,
+        active: r.active,
+        idle: r.idle,
+        idle_in_transaction: r.idle_in_transaction,
+        waiting_on_locks: r.waiting_on_locks,
+        max_connections: r.max_connections,
+        reserved: r.superuser_reserved_connections,
+      };
+      return { summary: `backends ${sat.backends} / max_connections ${sat.max_connections} (${pct(sat.backends, sat.max_connections)}; ${sat.app_backends} from ${s.database.user}; ${sat.active} active, ${sat.idle_in_transaction} idle in transaction, ${sat.waiting_on_locks} on locks)`, saturation: sat };
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -684,69 +664,64 @@ export async function stackStatus(stateDir: string): Promise<StatusReport> {
 
   if (s.components.pgbouncer) {
     await probe('pgbouncer', `127.0.0.1:${s.components.pgbouncer.port}`, async () => {
-      const rows = await showPools(s);
-      const p = s.profile.pgbouncer;
-      const sum = (k: keyof PoolRow) => rows.reduce((a, r) => a + (r[k] as number), 0);
-      const sat = {
-        cl_active: sum('cl_active'),
-        cl_waiting: sum('cl_waiting'),
-        sv_active: sum('sv_active'),
-        sv_idle: sum('sv_idle'),
-        sv_used: sum('sv_used'),
-        maxwait_seconds: Math.max(0, ...rows.map((r) => r.maxwait)),
-        max_client_conn: p.maxClientConn,
-        default_pool_size: p.defaultPoolSize,
-        reserve_pool_size: p.reservePoolSize,
-      };
-      return {
-        summary: `clients ${sat.cl_active} active + ${sat.cl_waiting} waiting (max_client_conn ${p.maxClientConn}); servers ${sat.sv_active} active + ${sat.sv_idle + sat.sv_used} idle of pool ${p.defaultPoolSize}+${p.reservePoolSize}`,
-        saturation: sat,
-      };
+      const client = pgbouncerAdmin(s);
+      await client.connect();
+      try {
+        const r = await readPgbouncer(client, { database: s.database.name, stats: false });
+        const p = s.profile.pgbouncer;
+        const z = (x: number | null) => x ?? 0;
+        const sat = {
+          cl_active: z(r.cl_active),
+          cl_waiting: z(r.cl_waiting),
+          sv_active: z(r.sv_active),
+          sv_idle: z(r.sv_idle),
+          sv_used: z(r.sv_used),
+          maxwait_seconds: r.maxwait_ms === null ? 0 : Math.floor(r.maxwait_ms / 1000),
+          maxwait_ms: r.maxwait_ms,
+          max_client_conn: r.limits.max_client_conn ?? p.maxClientConn,
+          default_pool_size: r.limits.default_pool_size ?? p.defaultPoolSize,
+          reserve_pool_size: r.limits.reserve_pool_size ?? p.reservePoolSize,
+        };
+        return {
+          summary: `clients ${sat.cl_active} active + ${sat.cl_waiting} waiting (max_client_conn ${sat.max_client_conn}); servers ${sat.sv_active} active + ${sat.sv_idle + sat.sv_used} idle of pool ${sat.default_pool_size}+${sat.reserve_pool_size}`,
+          saturation: sat,
+        };
+      } finally {
+        await client.end().catch(() => undefined);
+      }
     });
   }
 
   await probe('redis', `127.0.0.1:${s.components.redis?.port}`, async (c) => {
     const r = new Redis({ host: c.host, port: c.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectionName: 'arena-stack-status' });
+    r.on('error', () => undefined);
     try {
       await r.connect();
-      const info = await r.info('clients');
-      const connected = Number(/connected_clients:(\d+)/.exec(info)?.[1] ?? 0);
-      const blocked = Number(/blocked_clients:(\d+)/.exec(info)?.[1] ?? 0);
-      const maxclients = Number(((await r.config('GET', 'maxclients')) as string[])[1]);
-      const [len, pending] = await Promise.all([r.xlen('arena:llm:tasks').catch(() => 0), r.xpending('arena:llm:tasks', 'llm-workers').then((x) => Number((x as unknown[])[0] ?? 0)).catch(() => 0)]);
-      const sat = { connected_clients: connected, blocked_clients: blocked, maxclients, queue_length: len, queue_pending: pending };
-      return { summary: `clients ${connected} / maxclients ${maxclients} (${pct(connected, maxclients)}, ${blocked} blocked); queue ${len} (${pending} in progress)`, saturation: sat };
+      const x = await readRedis(r, { stream: 'arena:llm:tasks', group: 'llm-workers' });
+      const sat = { connected_clients: x.connected_clients ?? 0, blocked_clients: x.blocked_clients ?? 0, maxclients: x.maxclients, queue_length: x.queue_length ?? 0, queue_pending: x.queue_pending ?? 0 };
+      return { summary: `clients ${sat.connected_clients} / maxclients ${sat.maxclients ?? '?'} (${pct(sat.connected_clients, sat.maxclients)}, ${sat.blocked_clients} blocked); queue ${sat.queue_length} (${sat.queue_pending} in progress)`, saturation: sat };
     } finally {
       r.disconnect();
     }
   });
 
   await probe('api', `http://127.0.0.1:${s.components.api?.port}`, async (c) => {
-    type Health = { pid: number; max_concurrent: number; available_slots: number; processing_count: number; waiting_count: number; active_sessions: number; in_flight: number; db_pool: { max: number; total: number; idle: number; waiting: number }; cluster: { http_workers_expected: number; http_workers_ready: number; queue_worker_pid: number | null } };
-    const seen = new Map<number, Health>();
-    let last: Health | undefined;
-    for (let i = 0; i < 4 * s.profile.webConcurrency && seen.size < s.profile.webConcurrency; i++) {
-      const r = await httpGet(c.port, '/health');
-      if (r.status !== 200) throw new Error(`/health answered ${r.status}`);
-      last = JSON.parse(r.body) as Health;
-      seen.set(last.pid, last);
-    }
-    const ws = [...seen.values()];
-    const total = (f: (h: Health) => number) => ws.reduce((a, h) => a + f(h), 0);
+    const h = await readHealth(new URL(`http://127.0.0.1:${c.port}/health`), { workers: s.profile.webConcurrency });
     const sat = {
-      workers_seen: ws.length,
-      http_workers_ready: last?.cluster.http_workers_ready,
-      queue_worker_pid: last?.cluster.queue_worker_pid,
-      llm_slots_in_use: total((h) => h.processing_count),
-      llm_slots: total((h) => h.max_concurrent),
-      llm_waiting: total((h) => h.waiting_count),
-      in_flight: total((h) => h.in_flight),
-      db_pool_total: total((h) => h.db_pool.total),
-      db_pool_waiting: total((h) => h.db_pool.waiting),
-      per_worker: ws.map((h) => ({ pid: h.pid, available_slots: h.available_slots, max_concurrent: h.max_concurrent, active_sessions: h.active_sessions, db_pool: h.db_pool })),
+      workers_seen: h.workers_seen,
+      http_workers_ready: h.http_workers_ready ?? undefined,
+      queue_worker_pid: h.queue_worker_pid ?? undefined,
+      llm_slots_in_use: h.processing_count,
+      llm_slots: h.max_concurrent,
+      llm_waiting: h.waiting_count,
+      in_flight: h.in_flight,
+      db_pool_total: h.db_pool_total,
+      db_pool_idle: h.db_pool_idle,
+      db_pool_waiting: h.db_pool_waiting,
+      per_worker: h.per_worker.map((w) => ({ pid: w.pid, available_slots: w.available_slots, max_concurrent: w.max_concurrent, active_sessions: w.active_sessions, db_pool: w.db_pool })),
     };
     return {
-      summary: `${sat.http_workers_ready} HTTP workers + queue worker ${sat.queue_worker_pid ?? 'none'}; LLM slots ${sat.llm_slots_in_use}/${sat.llm_slots} in use (${sat.llm_waiting} waiting, sampled ${ws.length} worker(s)); DB pool ${sat.db_pool_total} open, ${sat.db_pool_waiting} waiting`,
+      summary: `${sat.http_workers_ready} HTTP workers + queue worker ${sat.queue_worker_pid ?? 'none'}; LLM slots ${sat.llm_slots_in_use}/${sat.llm_slots} in use (${sat.llm_waiting} waiting, sampled ${h.workers_seen} worker(s)); DB pool ${sat.db_pool_total} open, ${sat.db_pool_waiting} waiting`,
       saturation: sat,
     };
   });

@@ -1,0 +1,42 @@
+/**
+ * `arena sample` input errors: one line naming the flag, exit 2, nothing
+ * sampled. (Sampling real servers: loadtest/sampler/sampler.test.ts.)
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { repoPath } from '../../operator/testing/paths.js';
+
+const ARENA = repoPath('dist/cli/arena.js');
+
+function arena(args: string[]) {
+  const r = spawnSync(process.execPath, [ARENA, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function assertOneLine(args: string[], what: RegExp) {
+  const t = Date.now();
+  const r = arena(args);
+  assert.equal(r.code, 2, `exit code (stderr: ${r.err})`);
+  const lines = r.err.trim().split('\n');
+  assert.equal(lines.length, 1, `one line: ${r.err}`);
+  assert.match(lines[0]!, /^arena/);
+  assert.match(lines[0]!, what);
+  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+  assert.equal(r.out, '');
+  assert.ok(Date.now() - t < 10_000, 'refused at once, nothing sampled');
+}
+
+test('sample: no target, bad durations, bad URLs, bad output: one line naming the flag, exit 2', () => {
+  const redis = ['--redis', 'redis://127.0.0.1:1/0'];
+  assertOneLine(['sample', '--duration', '2s'], /^arena: sample: give at least one target: --pgbouncer, --postgres, --redis or --health URL$/);
+  assertOneLine(['sample', ...redis], /^arena sample: required option '--duration <duration>' not specified$/);
+  assertOneLine(['sample', ...redis, '--duration', '3x'], /option '--duration <duration>' argument '3x' is invalid\. must be a duration/);
+  assertOneLine(['sample', ...redis, '--duration', '0s'], /--duration <duration>.*must be greater than 0/);
+  assertOneLine(['sample', ...redis, '--duration', '2s', '--interval', 'soon'], /--interval <duration>.*must be a duration/);
+  assertOneLine(['sample', ...redis, '--duration', '2s', '--interval', '5s'], /--interval 5000 ms is longer than --duration 2000 ms/);
+  assertOneLine(['sample', '--duration', '2s', '--redis', 'http://127.0.0.1:6379'], /--redis <url>.*must be a redis: or rediss: URL, got http:/);
+  assertOneLine(['sample', '--duration', '2s', '--pgbouncer', 'not a url'], /--pgbouncer <url>.*must be a URL/);
+  assertOneLine(['sample', '--duration', '2s', '--health', 'redis://x:1'], /--health <url>.*must be a http: or https: URL/);
+  assertOneLine(['sample', ...redis, '--duration', '2s', '-o', 'xml'], /-o, --output <format>.*invalid/);
+});

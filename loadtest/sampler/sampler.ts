@@ -1,0 +1,333 @@
+/**
+ * The saturation sampler: every `intervalMs` it reads every configured target
+ * (PgBouncer, PostgreSQL, Redis, the API's /health) concurrently and appends
+ * one point per figure. A target that fails in a tick (refused, timed out,
+ * connection lost) records an error entry and null points for that tick; its
+ * connection is dropped and opened again at the next tick. Ticks are
+ * scheduled at start + k x interval (no drift); a tick that overruns delays
+ * the next one, it never overlaps.
+ */
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { readHealth } from './health.js';
+import { readPgbouncer, type PgbouncerLimits } from './pgbouncer.js';
+import { readPostgres } from './postgres.js';
+import { readRedis } from './redis.js';
+import { saturatesFirst, summarize, type FigureSummary, type Point } from './series.js';
+
+export type TargetKind = 'pgbouncer' | 'postgres' | 'redis' | 'health';
+export const TARGET_KINDS: readonly TargetKind[] = ['pgbouncer', 'postgres', 'redis', 'health'];
+
+/** The figures each target yields (series names are `<target>.<figure>`). */
+export const FIGURES: Record<TargetKind, readonly string[]> = {
+  pgbouncer: ['cl_active', 'cl_waiting', 'sv_active', 'sv_idle', 'sv_used', 'maxwait_ms', 'avg_wait_time_us', 'total_xact_count'],
+  postgres: ['backends', 'active', 'idle', 'idle_in_transaction', 'waiting_on_locks'],
+  redis: ['connected_clients', 'blocked_clients'],
+  health: ['processing_count', 'available_slots', 'waiting_count', 'in_flight', 'db_pool_total', 'db_pool_idle', 'db_pool_waiting'],
+};
+
+/** What the limit of each figure is (documentation for the summary). */
+export const LIMIT_OF: Record<string, string> = {
+  'pgbouncer.cl_active': 'max_client_conn',
+  'pgbouncer.sv_active': '(default_pool_size + reserve_pool_size) x pools',
+  'postgres.backends': 'max_connections',
+  'postgres.active': 'max_connections',
+  'redis.connected_clients': 'maxclients',
+  'health.processing_count': 'sum of max_concurrent (LLM slots)',
+  'health.db_pool_total': 'sum of db_pool.max',
+};
+
+export interface Reading {
+  values: Record<string, number | null>;
+  limits: Record<string, number | null>;
+}
+
+/** One target: read() is called once per tick; close() at the end. */
+export interface Target {
+  kind: TargetKind;
+  /** The URL with any password replaced by `***`. */
+  url: string;
+  read(timeoutMs: number): Promise<Reading>;
+  close(): Promise<void>;
+}
+
+/** A URL with its password hidden. */
+export function redactUrl(u: string): string {
+  try {
+    const url = new URL(u);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return u;
+  }
+}
+
+/** A reusable pg client: connected on first use, dropped after an error. */
+function pgConnection(config: string | pg.ClientConfig) {
+  let client: pg.Client | null = null;
+  return {
+    async get(timeoutMs: number): Promise<pg.Client> {
+      if (client) return client;
+      const base: pg.ClientConfig = typeof config === 'string' ? { connectionString: config } : config;
+      const c = new pg.Client({ ...base, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'arena-sampler' });
+      c.on('error', () => {
+        if (client === c) client = null;
+      });
+      await c.connect().catch(async (e: unknown) => {
+        await c.end().catch(() => undefined);
+        throw e;
+      });
+      client = c;
+      return c;
+    },
+    async drop(): Promise<void> {
+      const c = client;
+      client = null;
+      if (c) await c.end().catch(() => undefined);
+    },
+  };
+}
+
+async function withPg<T>(conn: ReturnType<typeof pgConnection>, timeoutMs: number, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  try {
+    return await fn(await conn.get(timeoutMs));
+  } catch (e) {
+    await conn.drop();
+    throw e;
+  }
+}
+
+const prefixed = (kind: TargetKind, o: Record<string, number | null>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [`${kind}.${k}`, v]));
+
+/** PgBouncer admin console (URL to database `pgbouncer`); SHOW CONFIG read once per connection. */
+export function pgbouncerTarget(url: string, o: { database?: string } = {}): Target {
+  const conn = pgConnection(url);
+  let limits: PgbouncerLimits | undefined;
+  return {
+    kind: 'pgbouncer',
+    url: redactUrl(url),
+    read: (timeoutMs) =>
+      withPg(conn, timeoutMs, async (c) => {
+        const r = await readPgbouncer(c, { database: o.database, limits });
+        limits = r.limits;
+        const values = { cl_active: r.cl_active, cl_waiting: r.cl_waiting, sv_active: r.sv_active, sv_idle: r.sv_idle, sv_used: r.sv_used, maxwait_ms: r.maxwait_ms, avg_wait_time_us: r.avg_wait_time_us, total_xact_count: r.total_xact_count };
+        return { values: prefixed('pgbouncer', values), limits: { 'pgbouncer.cl_active': r.limits.max_client_conn, 'pgbouncer.sv_active': r.serverLimit } };
+      }),
+    close: () => conn.drop(),
+  };
+}
+
+export function postgresTarget(url: string): Target {
+  const conn = pgConnection(url);
+  return {
+    kind: 'postgres',
+    url: redactUrl(url),
+    read: (timeoutMs) =>
+      withPg(conn, timeoutMs, async (c) => {
+        const r = await readPostgres(c);
+        const values = { backends: r.backends, active: r.active, idle: r.idle, idle_in_transaction: r.idle_in_transaction, waiting_on_locks: r.waiting_on_locks };
+        return { values: prefixed('postgres', values), limits: { 'postgres.backends': r.max_connections, 'postgres.active': r.max_connections } };
+      }),
+    close: () => conn.drop(),
+  };
+}
+
+export function redisTarget(url: string): Target {
+  let client: Redis | null = null;
+  const drop = () => {
+    client?.disconnect();
+    client = null;
+  };
+  return {
+    kind: 'redis',
+    url: redactUrl(url),
+    async read(timeoutMs) {
+      try {
+        if (!client) {
+          const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs, connectionName: 'arena-sampler' });
+          c.on('error', () => undefined); // reported by the failing command
+          client = c;
+          await c.connect();
+        }
+        const r = await readRedis(client);
+        return { values: prefixed('redis', { connected_clients: r.connected_clients, blocked_clients: r.blocked_clients }), limits: { 'redis.connected_clients': r.maxclients } };
+      } catch (e) {
+        drop();
+        throw e;
+      }
+    },
+    close: async () => drop(),
+  };
+}
+
+export function healthTarget(url: string): Target {
+  const u = new URL(url);
+  return {
+    kind: 'health',
+    url: redactUrl(url),
+    async read(timeoutMs) {
+      const h = await readHealth(u, { timeoutMs });
+      const values = { processing_count: h.processing_count, available_slots: h.available_slots, waiting_count: h.waiting_count, in_flight: h.in_flight, db_pool_total: h.db_pool_total, db_pool_idle: h.db_pool_idle, db_pool_waiting: h.db_pool_waiting };
+      return { values: prefixed('health', values), limits: { 'health.processing_count': h.max_concurrent || null, 'health.db_pool_total': h.db_pool_max || null } };
+    },
+    close: async () => undefined,
+  };
+}
+
+export function makeTarget(kind: TargetKind, url: string): Target {
+  switch (kind) {
+    case 'pgbouncer':
+      return pgbouncerTarget(url);
+    case 'postgres':
+      return postgresTarget(url);
+    case 'redis':
+      return redisTarget(url);
+    case 'health':
+      return healthTarget(url);
+  }
+}
+
+export interface TargetReport {
+  url: string;
+  /** Ticks read, ticks failed. */
+  ok: number;
+  failed: number;
+  errors: { tMs: number; error: string }[];
+  /** Time per read, ms. */
+  meanReadMs: number | null;
+  maxReadMs: number | null;
+}
+
+/** The sampler's result (written by `arena sample --out`). */
+export interface SampleResult {
+  startedAt: string;
+  intervalMs: number;
+  durationMs: number;
+  ticks: number;
+  /** Whether it stopped on abort before the duration. */
+  aborted: boolean;
+  targets: Partial<Record<TargetKind, TargetReport>>;
+  series: Record<string, Point[]>;
+  summary: Record<string, FigureSummary>;
+  saturatesFirst: { figure: string; peakUtilization: number } | null;
+  /** The sampler's own cost: CPU ms per tick (user + system) and wall ms per tick. */
+  cost: { cpuMsPerTick: number; wallMsPerTick: number };
+}
+
+export interface SampleOptions {
+  intervalMs?: number;
+  durationMs: number;
+  signal?: AbortSignal;
+  /** Bound on one target's read per tick (default: the interval, at most 5 s). */
+  readTimeoutMs?: number;
+  /** Called after each tick. */
+  onTick?: (tick: number, tMs: number, errors: { kind: TargetKind; error: string }[]) => void;
+}
+
+const errText = (e: unknown) => {
+  const err = e as Error & { code?: string; errors?: Error[] };
+  const inner = err.errors?.[0]?.message;
+  return (err.message || inner || err.code || String(e)).split('\n')[0]!.slice(0, 300);
+};
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** Sleep until `ms` passed or the signal aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted || ms <= 0) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Sample the targets: ticks at t = 0, interval, 2 x interval, ... while
+ * t <= durationMs (floor(duration / interval) + 1 ticks), or until `signal`
+ * aborts. Closes the targets at the end. Never throws for a target's failure.
+ */
+export async function sample(targets: readonly Target[], o: SampleOptions): Promise<SampleResult> {
+  const intervalMs = o.intervalMs ?? 1000;
+  const readTimeoutMs = o.readTimeoutMs ?? Math.min(Math.max(intervalMs, 250), 5000);
+  const series: Record<string, Point[]> = {};
+  const limits: Record<string, number | null> = {};
+  for (const t of targets) for (const f of FIGURES[t.kind]) series[`${t.kind}.${f}`] = [];
+  const reports: Partial<Record<TargetKind, TargetReport & { readMs: number[] }>> = {};
+  for (const t of targets) reports[t.kind] = { url: t.url, ok: 0, failed: 0, errors: [], meanReadMs: null, maxReadMs: null, readMs: [] };
+
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let ticks = 0;
+  let wallMs = 0;
+  try {
+    for (let k = 0; k * intervalMs <= o.durationMs && !o.signal?.aborted; k++) {
+      await pause(t0 + k * intervalMs - performance.now(), o.signal);
+      if (o.signal?.aborted) break;
+      const tMs = Math.round(performance.now() - t0);
+      const tickStart = performance.now();
+      const results = await Promise.all(
+        targets.map(async (t) => {
+          const s = performance.now();
+          try {
+            const r = await withTimeout(t.read(readTimeoutMs), readTimeoutMs + 250);
+            return { t, r, ms: performance.now() - s };
+          } catch (e) {
+            return { t, error: errText(e), ms: performance.now() - s };
+          }
+        }),
+      );
+      wallMs += performance.now() - tickStart;
+      ticks++;
+      const errors: { kind: TargetKind; error: string }[] = [];
+      for (const x of results) {
+        const rep = reports[x.t.kind]!;
+        rep.readMs.push(x.ms);
+        if ('r' in x && x.r) {
+          rep.ok++;
+          for (const f of FIGURES[x.t.kind]) series[`${x.t.kind}.${f}`]!.push([tMs, x.r.values[`${x.t.kind}.${f}`] ?? null]);
+          for (const [f, l] of Object.entries(x.r.limits)) if (l !== null) limits[f] = l;
+        } else {
+          rep.failed++;
+          const error = 'error' in x ? x.error : 'no reading';
+          rep.errors.push({ tMs, error });
+          errors.push({ kind: x.t.kind, error });
+          for (const f of FIGURES[x.t.kind]) series[`${x.t.kind}.${f}`]!.push([tMs, null]);
+        }
+      }
+      o.onTick?.(ticks, tMs, errors);
+    }
+  } finally {
+    await Promise.all(targets.map((t) => t.close().catch(() => undefined)));
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const summary: Record<string, FigureSummary> = {};
+  for (const [f, s] of Object.entries(series)) summary[f] = summarize(s, limits[f] ?? null);
+  const targetsOut: SampleResult['targets'] = {};
+  for (const [k, r] of Object.entries(reports) as [TargetKind, TargetReport & { readMs: number[] }][]) {
+    const { readMs, ...rest } = r;
+    targetsOut[k] = { ...rest, meanReadMs: readMs.length ? round(readMs.reduce((a, b) => a + b, 0) / readMs.length) : null, maxReadMs: readMs.length ? round(Math.max(...readMs)) : null };
+  }
+  return {
+    startedAt: startedAt.toISOString(),
+    intervalMs,
+    durationMs: o.durationMs,
+    ticks,
+    aborted: !!o.signal?.aborted,
+    targets: targetsOut,
+    series,
+    summary,
+    saturatesFirst: saturatesFirst(summary),
+    cost: { cpuMsPerTick: ticks ? round((cpu.user + cpu.system) / 1000 / ticks) : 0, wallMsPerTick: ticks ? round(wallMs / ticks) : 0 },
+  };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
