@@ -3,20 +3,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { repoPath } from '../operator/testing/paths.js';
+import { assertRefused, runArena, type CliRun } from './testing.js';
 
-const ARENA = repoPath('dist/cli/arena.js');
 const SAMPLE = repoPath('samples/debate-arena.yaml');
 const HOLDS = repoPath('samples/debate-arena-holds.yaml');
 
 function arena(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [ARENA, ...args], { input, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return runArena(args, { input });
 }
 
 function tmp(): string {
@@ -24,12 +22,8 @@ function tmp(): string {
 }
 
 /** A bad-input run: exit 2, a message on stderr naming `what`, every line one `arena...:` line, no stack trace. */
-function assertBadInput(r: ReturnType<typeof arena>, what: RegExp) {
-  assert.equal(r.code, 2, `exit code: ${r.err}`);
-  assert.match(r.err, what);
-  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
-  for (const line of r.err.trim().split('\n')) assert.match(line, /^arena/);
-  assert.equal(r.out, '');
+function assertBadInput(r: CliRun, what: RegExp) {
+  assertRefused(r, what, { oneLine: false });
 }
 
 test('validate: the sample is valid', () => {

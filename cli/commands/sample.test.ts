@@ -4,26 +4,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { repoPath } from '../../operator/testing/paths.js';
+import { assertRefused, runArena } from '../testing.js';
 
-const ARENA = repoPath('dist/cli/arena.js');
 
 function arena(args: string[]) {
-  const r = spawnSync(process.execPath, [ARENA, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 30_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return runArena(args, { timeoutMs: 30_000 });
 }
 
 function assertOneLine(args: string[], what: RegExp) {
   const t = Date.now();
-  const r = arena(args);
-  assert.equal(r.code, 2, `exit code (stderr: ${r.err})`);
-  const lines = r.err.trim().split('\n');
-  assert.equal(lines.length, 1, `one line: ${r.err}`);
-  assert.match(lines[0]!, /^arena/);
-  assert.match(lines[0]!, what);
-  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
-  assert.equal(r.out, '');
+  assertRefused(arena(args), what);
   assert.ok(Date.now() - t < 10_000, 'refused at once, nothing sampled');
 }
 

@@ -11,13 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive } from '../../loadtest/stack/procs.js';
 import { repoPath } from '../../operator/testing/paths.js';
+import { assertRefused, runArena, type CliRun } from '../testing.js';
 
-const ARENA = repoPath('dist/cli/arena.js');
 const SAMPLE = repoPath('samples/arena-local.yaml');
 
 function arena(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [ARENA, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return runArena(args, { env });
 }
 
 /** A temporary directory removed when the test ends (also when it fails). */
@@ -27,14 +26,8 @@ function tmp(t: TestContext): string {
   return d;
 }
 
-function assertOneLine(r: ReturnType<typeof arena>, what: RegExp, code = 2) {
-  assert.equal(r.code, code, `exit code (stderr: ${r.err})`);
-  const lines = r.err.trim().split('\n');
-  assert.equal(lines.length, 1, `one line: ${r.err}`);
-  assert.match(lines[0]!, /^arena/);
-  assert.match(lines[0]!, what);
-  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
-  assert.equal(r.out, '');
+function assertOneLine(r: CliRun, what: RegExp, code = 2) {
+  assertRefused(r, what, { code });
 }
 
 test('stack: bad flags are one line naming the flag, exit 2', () => {
