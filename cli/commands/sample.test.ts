@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { repoPath } from '../../operator/testing/paths.js';
-import { assertRefused, runArena } from '../testing.js';
+import { assertRefused, runArena } from '../../operator/testing/cli.js';
 
 
 function arena(args: string[]) {

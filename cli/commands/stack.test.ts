@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive } from '../../loadtest/stack/procs.js';
 import { repoPath } from '../../operator/testing/paths.js';
-import { assertRefused, runArena, type CliRun } from '../testing.js';
+import { assertRefused, runArena, type CliRun } from '../../operator/testing/cli.js';
 
 const SAMPLE = repoPath('samples/arena-local.yaml');
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { repoPath } from '../operator/testing/paths.js';
+import { repoPath } from './paths.js';
 
 const ARENA = repoPath('dist/cli/arena.js');
 
