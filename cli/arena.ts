@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDevCluster } from './commands/dev-cluster.js';
 import { registerGenCrd } from './commands/gen-crd.js';
+import { registerLoadtest } from './commands/loadtest.js';
 import { registerOperator } from './commands/operator.js';
 import { registerPlan } from './commands/plan.js';
 import { registerQueue } from './commands/queue.js';
@@ -28,10 +29,20 @@ export function buildProgram(): Command {
   registerGenCrd(program);
   registerStack(program);
   registerSample(program);
+  registerLoadtest(program);
   registerOperator(program);
   registerDevCluster(program);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena ${c.name()}: ${s.slice(7)}` : s) });
+  prefixErrors(program.commands, 'arena');
   return program;
+}
+
+/** Every (sub)command exits through main() and prints parse errors as one line: `arena <command path>: <error>`. */
+function prefixErrors(commands: readonly Command[], parent: string): void {
+  for (const c of commands) {
+    const path = `${parent} ${c.name()}`;
+    c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `${path}: ${s.slice(7)}` : s) });
+    prefixErrors(c.commands, path);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -62,6 +62,14 @@ export function redactUrl(u: string): string {
   }
 }
 
+/** The URL with `password` set (kept in memory only; `redactUrl` hides it wherever it is printed). */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
 /** A reusable pg client: connected on first use, dropped after an error. */
 function pgConnection(config: string | pg.ClientConfig) {
   let client: pg.Client | null = null;
@@ -100,8 +108,8 @@ async function withPg<T>(conn: ReturnType<typeof pgConnection>, timeoutMs: numbe
 const prefixed = (kind: TargetKind, o: Record<string, number | null>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [`${kind}.${k}`, v]));
 
 /** PgBouncer admin console (URL to database `pgbouncer`); SHOW CONFIG read once per connection. */
-export function pgbouncerTarget(url: string, o: { database?: string } = {}): Target {
-  const conn = pgConnection(url);
+export function pgbouncerTarget(url: string, o: { database?: string; password?: string } = {}): Target {
+  const conn = pgConnection(withPassword(url, o.password));
   let limits: PgbouncerLimits | undefined;
   return {
     kind: 'pgbouncer',
@@ -117,8 +125,8 @@ export function pgbouncerTarget(url: string, o: { database?: string } = {}): Tar
   };
 }
 
-export function postgresTarget(url: string): Target {
-  const conn = pgConnection(url);
+export function postgresTarget(url: string, o: { password?: string } = {}): Target {
+  const conn = pgConnection(withPassword(url, o.password));
   return {
     kind: 'postgres',
     url: redactUrl(url),
@@ -174,12 +182,17 @@ export function healthTarget(url: string): Target {
   };
 }
 
-export function makeTarget(kind: TargetKind, url: string): Target {
+/**
+ * A target of `kind` at `url`. `password` (PostgreSQL and PgBouncer) keeps a
+ * password off the URL (and so off the command line); without it, and without
+ * one in the URL, pg falls back to the PGPASSWORD environment variable.
+ */
+export function makeTarget(kind: TargetKind, url: string, o: { password?: string } = {}): Target {
   switch (kind) {
     case 'pgbouncer':
-      return pgbouncerTarget(url);
+      return pgbouncerTarget(url, o);
     case 'postgres':
-      return postgresTarget(url);
+      return postgresTarget(url, o);
     case 'redis':
       return redisTarget(url);
     case 'health':
@@ -220,8 +233,8 @@ export interface SampleOptions {
   signal?: AbortSignal;
   /** Bound on one target's read per tick (default: the interval, at most 5 s). */
   readTimeoutMs?: number;
-  /** Called after each tick. */
-  onTick?: (tick: number, tMs: number, errors: { kind: TargetKind; error: string }[]) => void;
+  /** Called after each tick with its errors and the utilisation (value / limit) of each figure with a limit. */
+  onTick?: (tick: number, tMs: number, errors: { kind: TargetKind; error: string }[], utilization: Record<string, number>) => void;
 }
 
 const errText = (e: unknown) => {
@@ -303,7 +316,14 @@ export async function sample(targets: readonly Target[], o: SampleOptions): Prom
           for (const f of FIGURES[x.t.kind]) series[`${x.t.kind}.${f}`]!.push([tMs, null]);
         }
       }
-      o.onTick?.(ticks, tMs, errors);
+      if (o.onTick) {
+        const util: Record<string, number> = {};
+        for (const [f, l] of Object.entries(limits)) {
+          const v = series[f]?.[series[f]!.length - 1]?.[1];
+          if (l !== null && l > 0 && typeof v === 'number') util[f] = v / l;
+        }
+        o.onTick(ticks, tMs, errors, util);
+      }
     }
   } finally {
     await Promise.all(targets.map((t) => t.close().catch(() => undefined)));

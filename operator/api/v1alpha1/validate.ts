@@ -60,7 +60,7 @@ function join(path: string, child: string): string {
 }
 
 /** Turn one ajv error into a field error with a message a person can act on. */
-function describe(e: ErrorObject): FieldError | undefined {
+export function describe(e: ErrorObject): FieldError | undefined {
   const path = pointerToPath(e.instancePath);
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {

@@ -1,0 +1,351 @@
+/**
+ * `arena loadtest run|doctor`: the load engine (loadtest/engine/) from the
+ * command line. See docs/loadtest.md.
+ *
+ * Exit codes: 0 every threshold passed; 1 a threshold failed (the result is
+ * still written and printed); 2 bad input or the run could not start (flag,
+ * scenario or thresholds file, unreachable target, remote target without
+ * --allow-remote, a sampler endpoint that does not answer, an OS limit), one
+ * line naming it, nothing written; 3 internal error.
+ * Progress goes to stderr; the report (or -o json) to stdout.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomInt } from 'node:crypto';
+import chalk from 'chalk';
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
+import { localProfile } from '../../loadtest/stack/profile.js';
+import { defaultStateDir, readState } from '../../loadtest/stack/stack.js';
+import { redactUrl, type TargetKind } from '../../loadtest/sampler/sampler.js';
+import type { RunConfig } from '../../loadtest/engine/config.js';
+import { formatDuration } from '../../loadtest/engine/duration.js';
+import { maxInFlight, readLimits } from '../../loadtest/engine/limits.js';
+import type { LoadTestResult } from '../../loadtest/engine/result-schema.js';
+import { checkLimits, checkTarget, LoadTestInputError, preflightSampler, preflightTarget, runLoadTest, type Progress, type SampleEndpoint } from '../../loadtest/engine/run.js';
+import { bundledScenario, BUNDLED, fromRequestMix, loadScenarioFile, ScenarioError, type Scenario } from '../../loadtest/engine/scenario.js';
+import { loadThresholdsFile, mergeThresholds, parseThresholds, ThresholdError, type ThresholdSpec } from '../../loadtest/engine/thresholds.js';
+import { reportText } from '../../loadtest/report/terminal.js';
+import { UserError } from '../errors.js';
+import { loadArenaDeployments } from '../io.js';
+import { durationMs, positive, positiveInt } from '../options.js';
+import { scaleArg } from './stack.js';
+
+/** The engine's version (the package's). */
+export const ENGINE_VERSION = '0.1.0';
+
+interface RunOpts {
+  target?: string;
+  scenario?: string;
+  scenarioFile?: string;
+  file?: string;
+  fromPlan?: boolean;
+  rate?: number;
+  concurrency?: number;
+  scale: number;
+  arrival: 'poisson' | 'uniform';
+  duration: number;
+  ramp: number;
+  rampDown: number;
+  maxVus?: number;
+  thinkTime: number;
+  gracefulStop: number;
+  thresholds?: string;
+  sample?: string;
+  samplePasswordFile?: string;
+  out?: string;
+  output: 'table' | 'json';
+  allowRemote?: boolean;
+  workers?: number;
+  seed?: number;
+  secondHistograms: boolean;
+  quiet?: boolean;
+}
+
+/** --sample: `auto`, or `kind=URL[,kind=URL...]` with kinds pgbouncer, postgres, redis, health. */
+export function sampleArg(value: string): string {
+  if (value === 'auto') return value;
+  for (const part of value.split(',')) {
+    const m = /^(pgbouncer|postgres|redis|health)=(.+)$/.exec(part.trim());
+    if (!m) throw new InvalidArgumentError('must be auto or kind=URL[,kind=URL...] with kinds pgbouncer, postgres, redis, health');
+    try {
+      new URL(m[2]!);
+    } catch {
+      throw new InvalidArgumentError(`${m[1]}: not a URL: ${m[2]}`);
+    }
+  }
+  return value;
+}
+
+const warn = (line: string) => process.stderr.write(`arena: warning: ${line}\n`);
+
+function oneSpec(file: string): ArenaDeployment {
+  const docs = loadArenaDeployments(file);
+  if (docs.length !== 1) throw new UserError(`${file}: a load test takes one ArenaDeployment, the file has ${docs.length} documents`);
+  return docs[0]!;
+}
+
+/** The sampler endpoints of --sample. Passwords: the stack's own file (auto), --sample-password-file, or PGPASSWORD. */
+function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEndpoint[] {
+  if (!o.sample) return [];
+  const filePassword = o.samplePasswordFile ? readPassword(o.samplePasswordFile) : undefined;
+  if (o.sample === 'auto') {
+    if (!ad) throw new UserError('--sample auto: needs -f FILE (the ArenaDeployment the local stack runs)');
+    const s = readState(defaultStateDir(ad));
+    if (!s || s.stoppedAt) throw new UserError(`--sample auto: no running stack for ${o.file}; start one with: arena stack up -f ${o.file}`);
+    const password = readPassword(s.database.passwordFile);
+    const list: SampleEndpoint[] = [];
+    const pgb = s.components.pgbouncer;
+    if (pgb) list.push({ kind: 'pgbouncer', url: `postgresql://${s.database.user}@${pgb.host}:${pgb.port}/pgbouncer`, password });
+    const pgc = s.components.postgres;
+    if (pgc) list.push({ kind: 'postgres', url: `postgresql://${s.database.user}@${pgc.host}:${pgc.port}/${s.database.name}`, password });
+    if (s.endpoints['redis']) list.push({ kind: 'redis', url: s.endpoints['redis'] });
+    if (s.endpoints['api']) list.push({ kind: 'health', url: `${s.endpoints['api']}/health` });
+    return list;
+  }
+  return o.sample.split(',').map((part) => {
+    const [kind, ...rest] = part.trim().split('=');
+    const url = rest.join('=');
+    const u = new URL(url);
+    if (u.password) warn(`--sample ${kind}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --sample-password-file (it is redacted in output and result.json)`);
+    const pg = kind === 'pgbouncer' || kind === 'postgres';
+    return { kind: kind as TargetKind, url, ...(pg && filePassword !== undefined && !u.password ? { password: filePassword } : {}) };
+  });
+}
+
+function readPassword(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n')[0]!.trim();
+  } catch (e) {
+    throw new UserError(`--sample-password-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** The scenario of --scenario / --scenario-file (with -f, `mixed` is the file's request mix). */
+function scenarioOf(o: RunOpts, ad: ArenaDeployment | undefined): Scenario {
+  if (o.scenario && o.scenarioFile) throw new UserError('give --scenario NAME or --scenario-file FILE, not both');
+  if (o.scenarioFile) return loadScenarioFile(o.scenarioFile);
+  const name = o.scenario ?? (ad ? 'mixed' : undefined);
+  if (!name) throw new UserError(`give --scenario NAME (${BUNDLED.join(', ')}) or --scenario-file FILE`);
+  if (name === 'mixed' && ad) return fromRequestMix(ad);
+  return bundledScenario(name);
+}
+
+/** Default worker threads: one per core but one (left to the main thread, the sampler and, on loopback, the target). */
+export const defaultWorkers = () => Math.max(1, availableParallelism() - 1);
+
+function buildConfig(o: RunOpts, ad: ArenaDeployment | undefined, scenario: Scenario): { config: RunConfig; fromPlan?: LoadTestResult['settings']['fromPlan'] } {
+  const models = [o.fromPlan ? '--from-plan' : '', o.rate !== undefined ? '--rate' : '', o.concurrency !== undefined ? '--concurrency' : ''].filter(Boolean);
+  if (models.length > 1) throw new UserError(`give one of --from-plan, --rate, --concurrency (got ${models.join(' and ')})`);
+  if (models.length === 0) throw new UserError('give the load: --rate R (open model, arrivals per second), --concurrency N (closed model) or --from-plan (with -f FILE)');
+  if (o.scale !== 1 && !o.fromPlan) throw new UserError('--scale: only with --from-plan');
+  const limits = readLimits();
+  const osMax = maxInFlight(limits, { targets: 1 }).withSoftRaised.value;
+  const phases = { rampUpMs: o.ramp, steadyMs: o.duration, rampDownMs: o.rampDown };
+  const common = { target: '', scenario, phases, gracefulStopMs: o.gracefulStop, seed: o.seed ?? randomInt(2 ** 31), workers: o.workers ?? defaultWorkers(), keepSecondHistograms: o.secondHistograms };
+  if (o.concurrency !== undefined) return { config: { ...common, model: { type: 'closed', vus: o.concurrency, thinkTimeMs: o.thinkTime } } };
+  if (o.thinkTime > 0) throw new UserError('--think-time: only with --concurrency (the closed model)');
+  if (o.rate !== undefined) return { config: { ...common, model: { type: 'open', rate: o.rate, process: o.arrival, maxVUs: o.maxVus ?? osMax } } };
+  if (!ad) throw new UserError('--from-plan: needs -f FILE (the ArenaDeployment whose plan gives the rates)');
+  const p = localProfile(ad, { scale: o.scale, cores: availableParallelism(), openFilesHardLimit: limits.openFilesHard ?? 1024 }).plan;
+  const rates: Record<string, number> = {};
+  for (const r of scenario.requests) {
+    const k = p.workload.kinds[r.name];
+    if (!k) throw new UserError(`--from-plan: the scenario's request ${r.name} is not a request kind of ${o.file} (kinds: ${Object.keys(p.workload.kinds).join(', ')}); use --scenario mixed`);
+    rates[r.name] = k.arrivalRatePerSecond;
+    r.weight = k.arrivalRatePerSecond;
+  }
+  const rate = Object.values(rates).reduce((a, b) => a + b, 0);
+  const planned = p.workload.targetConcurrency;
+  return {
+    config: { ...common, model: { type: 'open', rate, process: o.arrival, maxVUs: o.maxVus ?? Math.min(osMax, Math.max(100, Math.ceil(2 * planned))) } },
+    fromPlan: { file: o.file!, name: ad.metadata.name, scale: o.scale, targetConcurrency: planned, rates, plannedConcurrency: p.workload.targetConcurrency },
+  };
+}
+
+function thresholdsOf(o: RunOpts, scenario: Scenario): ThresholdSpec[] {
+  const sets: ThresholdSpec[][] = [];
+  if (scenario.thresholds) sets.push(parseThresholds(scenario.thresholds, `${scenario.source}: thresholds`));
+  if (o.thresholds) sets.push(loadThresholdsFile(o.thresholds));
+  return mergeThresholds(...sets);
+}
+
+/** The live progress: a bar on a terminal, a plain line every 5 s otherwise. */
+function progressReporter(quiet: boolean) {
+  const tty = process.stderr.isTTY && !quiet;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        { format: '{bar} {elapsed}/{total_t} | in flight {inflight} | {rps} req/s | errors {err} | P99 {p99} | {pool}', stream: process.stderr, hideCursor: true, barsize: 20, clearOnComplete: true },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let started = false;
+  let lastLine = 0;
+  return {
+    update(p: Progress) {
+      const s = p.second;
+      const reqs = s.all.counters.http_reqs;
+      const fields = {
+        elapsed: formatDuration(p.elapsedMs),
+        total_t: formatDuration(p.totalMs),
+        inflight: s.inFlight.toLocaleString('en-US'),
+        rps: reqs.toLocaleString('en-US'),
+        err: reqs > 0 ? `${((100 * s.all.counters.http_req_failed) / reqs).toFixed(1)}%` : '0.0%',
+        p99: s.all.trends.http_req_duration ? `${Math.round(s.all.trends.http_req_duration.p99)} ms` : '-',
+        pool: p.worstPool ? `worst pool ${p.worstPool.pool} ${Math.round(100 * p.worstPool.utilization)}%` : 'no sampler',
+      };
+      if (bar) {
+        if (!started) bar.start(Math.round(p.totalMs / 1000), 0, fields);
+        started = true;
+        bar.update(Math.min(Math.round(p.totalMs / 1000), s.t + 1), fields);
+      } else if (!quiet && (p.elapsedMs - lastLine >= 5000 || p.elapsedMs >= p.totalMs)) {
+        lastLine = p.elapsedMs;
+        process.stderr.write(`[loadtest] ${fields.elapsed}/${fields.total_t} ${s.phase}: in flight ${fields.inflight}, ${fields.rps} req/s, errors ${fields.err}, P99 ${fields.p99}, ${fields.pool}\n`);
+      }
+    },
+    log(line: string) {
+      if (bar && started) bar.stop();
+      started = false;
+      process.stderr.write(`[loadtest] ${line}\n`);
+    },
+    stop() {
+      if (bar && started) bar.stop();
+    },
+  };
+}
+
+/** Map the engine's input errors to the CLI's UserError (one line, exit 2). */
+function asUserError(e: unknown): never {
+  if (e instanceof LoadTestInputError || e instanceof ScenarioError || e instanceof ThresholdError) throw new UserError(e.message);
+  throw e;
+}
+
+async function run(o: RunOpts): Promise<void> {
+  try {
+    const ad = o.file ? oneSpec(o.file) : undefined;
+    let target = o.target;
+    if (!target && ad) {
+      const s = readState(defaultStateDir(ad));
+      if (s && !s.stoppedAt && s.endpoints['api']) target = s.endpoints['api'];
+    }
+    if (!target) throw new UserError(`give --target URL${ad ? ` (no running stack for ${o.file} to default to)` : ''}`);
+    const url = checkTarget(target, !!o.allowRemote);
+    const scenario = scenarioOf(o, ad);
+    const { config, fromPlan } = buildConfig(o, ad, scenario);
+    config.target = url.toString().replace(/\/$/, '');
+    const thresholds = thresholdsOf(o, scenario);
+    const limits = readLimits();
+    checkLimits(config, limits);
+    const outDir = resolve(o.out ?? join('out', 'loadtest', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));
+    await preflightTarget(url);
+    const sampler = await preflightSampler(sampleEndpoints(o, ad));
+    const progress = progressReporter(!!o.quiet);
+    const ac = new AbortController();
+    const onSignal = (sig: string) => {
+      if (ac.signal.aborted) return;
+      progress.log(`${sig}: stopping arrivals, letting in-flight requests finish (at most 5 s), then writing a partial result`);
+      ac.abort();
+    };
+    const onInt = () => onSignal('SIGINT');
+    const onTerm = () => onSignal('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    const total = config.phases.rampUpMs + config.phases.steadyMs + config.phases.rampDownMs;
+    const m = config.model;
+    process.stderr.write(
+      `[loadtest] ${scenario.name} -> ${redactUrl(config.target)}: ${m.type === 'open' ? `${+m.rate.toFixed(3)}/s ${m.process} arrivals (maxVUs ${m.maxVUs})` : `${m.vus} VUs`} for ${formatDuration(total)}, ${config.workers} worker thread(s)${sampler.length ? `, sampling ${sampler.map((t) => t.kind).join(', ')}` : ''}; result in ${outDir}\n`,
+    );
+    let result: LoadTestResult;
+    try {
+      result = await runLoadTest({ config, target: url, thresholds, sampler, outDir, ...(fromPlan ? { fromPlan } : {}), version: ENGINE_VERSION, limits, signal: ac.signal, stopGraceMs: 5000, onProgress: (p) => progress.update(p), onLog: (l) => progress.log(l) });
+    } finally {
+      progress.stop();
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    }
+    process.stdout.write(o.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : reportText(result));
+    process.stderr.write(`[loadtest] wrote ${join(outDir, 'result.json')}\n`);
+    if (!result.passed) process.exitCode = 1;
+  } catch (e) {
+    asUserError(e);
+  }
+}
+
+function doctor(output: 'table' | 'json'): void {
+  const l = readLimits();
+  const bound = maxInFlight(l, { targets: 1 });
+  const info = {
+    engine: { version: ENGINE_VERSION, node: process.version, cores: availableParallelism(), defaultWorkers: defaultWorkers() },
+    limits: l,
+    maxInFlight: { now: bound.value, boundBy: bound.boundBy, detail: bound.detail, withSoftRaised: bound.withSoftRaised },
+  };
+  if (output === 'json') {
+    process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+    return;
+  }
+  const t = new Table({ head: ['limit', 'value', 'what it caps'].map((h) => chalk.bold(h)), style: { head: [], border: [], compact: true } });
+  const v = (x: number | null) => (x === null ? 'unknown' : x === Infinity ? 'unlimited' : x.toLocaleString('en-US'));
+  t.push(['open files (soft)', v(l.openFilesSoft), 'sockets this process may hold (node raises it to the hard limit at start)']);
+  t.push(['open files (hard)', v(l.openFilesHard), 'the most the soft limit can be raised to']);
+  t.push(['local port range', l.localPortRange ? `${l.localPortRange.lo}-${l.localPortRange.hi}` : 'unknown', 'connections to one target address:port']);
+  t.push(['net.core.somaxconn', v(l.somaxconn), "a loopback target's accept backlog"]);
+  t.push(['tcp_max_syn_backlog', v(l.tcpMaxSynBacklog), 'half-open connections while many connect at once']);
+  t.push(['fs.file-max', v(l.fileMax), 'open files of the whole machine (client and target together)']);
+  process.stdout.write(
+    `${chalk.bold(`arena load engine ${ENGINE_VERSION}`)} on node ${process.version}, ${availableParallelism()} cores (default ${defaultWorkers()} worker thread(s))\n${t.toString()}\nlargest in-flight count: ${bound.withSoftRaised.value.toLocaleString('en-US')} (bound by ${bound.withSoftRaised.boundBy}: ${bound.withSoftRaised.detail})\n`,
+  );
+}
+
+/** Register `arena loadtest`. */
+export function registerLoadtest(program: Command): void {
+  const lt = program.command('loadtest').description('drive load at a target and measure it (open or closed model, HDR histograms, thresholds, pool saturation)');
+  const runCmd = lt
+    .command('run')
+    .description('run a load test: latency from the scheduled start, TTFT/ITL for streams, pool saturation, k6-style thresholds')
+    .option('--target <url>', 'the target, e.g. http://127.0.0.1:18000 (default with -f: the running stack of that file)')
+    .option('--scenario <name>', `a bundled scenario: ${BUNDLED.join(', ')} (mixed with -f = the file's requestMix)`)
+    .option('--scenario-file <file>', 'a scenario file (YAML or JSON, docs/loadtest.md)')
+    .option('-f, --file <file>', 'the ArenaDeployment: its requestMix (--scenario mixed), its plan (--from-plan), its stack (--sample auto)')
+    .option('--from-plan', "offer the plan's arrival rate per request kind at spec.load.targetConcurrency (open model)")
+    .option('--rate <r>', 'open model: arrivals per second (all request kinds together)', positive)
+    .option('--concurrency <n>', 'closed model: N VUs, each one request at a time', positiveInt)
+    .addOption(new Option('--scale <x>', 'with --from-plan: plan for this fraction of targetConcurrency').argParser(scaleArg).default(1))
+    .addOption(new Option('--arrival <process>', 'open model arrival process').choices(['poisson', 'uniform']).default('poisson'))
+    .addOption(new Option('--duration <d>', 'steady phase (only it counts for the headline figures)').argParser(durationMs).default(30_000, '30s'))
+    .addOption(new Option('--ramp <d>', 'ramp-up from 0 to the rate (or VUs)').argParser(durationOrZero).default(0, '0s'))
+    .addOption(new Option('--ramp-down <d>', 'ramp-down to 0 after the steady phase').argParser(durationOrZero).default(0, '0s'))
+    .option('--max-vus <n>', 'open model: cap on iterations in flight; arrivals past it are dropped_iterations (default: what the OS limits allow; --from-plan: 2 x the planned in flight)', positiveInt)
+    .addOption(new Option('--think-time <d>', 'closed model: pause after each iteration').argParser(durationOrZero).default(0, '0s'))
+    .addOption(new Option('--graceful-stop <d>', 'time in-flight iterations get after the schedule ends').argParser(durationOrZero).default(30_000, '30s'))
+    .option('--thresholds <file>', 'k6-style thresholds (YAML/JSON): {"http_req_duration{scenario:read}": ["p(99)<500"]}')
+    .option('--sample <targets>', 'pool saturation: auto (the stack of -f FILE) or pgbouncer=URL,postgres=URL,redis=URL,health=URL', sampleArg)
+    .option('--sample-password-file <file>', 'password for the pgbouncer/postgres sample URLs (else PGPASSWORD)')
+    .option('--out <dir>', 'directory for result.json (default out/loadtest/<time>)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--allow-remote', 'allow a target outside the loopback range')
+    .option('--workers <n>', `engine worker threads (default ${defaultWorkers()}: cores - 1)`, positiveInt)
+    .option('--seed <n>', 'seed of arrival gaps, request choice and LLM latency draws (default: random, recorded in the result)', nonNegativeInt)
+    .option('--no-second-histograms', 'keep only percentiles per second, not the encoded histograms (a smaller result.json)')
+    .option('-q, --quiet', 'no progress on stderr')
+    .action((opts: RunOpts) => run(opts));
+  void runCmd;
+  lt.command('doctor')
+    .description('the engine version and the OS limits that cap a run (open files, local ports, backlog), with the largest in-flight count they allow')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action((opts: { output: 'table' | 'json' }) => doctor(opts.output));
+}
+
+function durationOrZero(value: string): number {
+  if (/^\s*0+(\.0+)?\s*(ms|s|m|h)?\s*$/.test(value)) return 0;
+  return durationMs(value);
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be an integer >= 0');
+  return n;
+}
+

@@ -1,0 +1,347 @@
+/**
+ * Protocol clients of one iteration, on undici's dispatcher API
+ * (`Pool.request`: no fetch, no response buffering for streams):
+ * - `http`: one request; the body is read to the end.
+ * - `sse`: one request whose body is parsed with eventsource-parser as it
+ *   arrives; token events give TTFT and ITL.
+ * - `task`: submit (POST), then poll the task until it is done or failed.
+ *
+ * Each records into its scenario's `ScenarioMetrics` (metrics.ts) relative to
+ * the iteration's scheduled start. A request that fails is counted with a
+ * reason (`failureReason`). When the engine is stopping and destroys its pools,
+ * requests still running end as `interrupted_iterations`, not as failures.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createParser } from 'eventsource-parser';
+import type { Dispatcher, Pool } from 'undici';
+import { parseDurationMs } from './duration.js';
+import type { ScenarioMetrics } from './metrics.js';
+import { lognormalSampler, type Random } from './random.js';
+import { Template, type RequestSpec, type TemplateContext } from './scenario.js';
+
+/** Default timeout of a request (headers, and the gap between body chunks), ms. */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+/** A request spec compiled for the hot path: templates parsed once, static headers shared. */
+export interface PreparedRequest {
+  spec: RequestSpec;
+  name: string;
+  method: Dispatcher.HttpMethod;
+  path: Template;
+  /** Static headers (shared object) or templated ones. */
+  headers: Record<string, string> | [string, Template][];
+  body: Template | undefined;
+  expected: (status: number) => boolean;
+  timeoutMs: number;
+  llmLatency: (() => number) | undefined;
+  poll: Template | undefined;
+  pollIntervalMs: number;
+  taskTimeoutMs: number;
+}
+
+/** Compile a request spec (validated by scenario.ts) for `random` (its LLM latency draws). */
+export function prepare(spec: RequestSpec, random: Random, basePath = ''): PreparedRequest {
+  const headerEntries = Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
+  if (spec.body !== undefined && !headerEntries.some(([k]) => k === 'content-type')) headerEntries.push(['content-type', 'application/json']);
+  if (spec.kind === 'sse' && !headerEntries.some(([k]) => k === 'accept')) headerEntries.push(['accept', 'text/event-stream']);
+  const templated = headerEntries.some(([, v]) => v.includes('{{'));
+  const expect = spec.expect ? new Set(spec.expect) : undefined;
+  return {
+    spec,
+    name: spec.name,
+    method: spec.method as Dispatcher.HttpMethod,
+    path: new Template(basePath + spec.path),
+    headers: templated ? headerEntries.map(([k, v]): [string, Template] => [k, new Template(v)]) : Object.fromEntries(headerEntries),
+    body: spec.body === undefined ? undefined : new Template(JSON.stringify(spec.body), true),
+    expected: expect ? (s) => expect.has(s) : (s) => s >= 200 && s < 300,
+    timeoutMs: spec.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDurationMs(spec.timeout)!,
+    llmLatency: spec.llmLatencyMs ? lognormalSampler(spec.llmLatencyMs.p50, spec.llmLatencyMs.p99, random) : undefined,
+    poll: spec.task ? new Template(basePath + spec.task.poll) : undefined,
+    pollIntervalMs: spec.task?.interval === undefined ? 250 : parseDurationMs(spec.task.interval)!,
+    taskTimeoutMs: spec.task?.timeout === undefined ? 300_000 : parseDurationMs(spec.task.timeout)!,
+  };
+}
+
+/** One iteration as the protocol clients see it. */
+export interface Iteration {
+  /** Scheduled start, ms on the engine clock. */
+  scheduled: number;
+  steady: boolean;
+  ctx: TemplateContext;
+  m: ScenarioMetrics;
+  /** The engine clock (ms since the run's start). */
+  now: () => number;
+  /** True once the engine is stopping (interrupted requests are not failures). */
+  stopping: () => boolean;
+}
+
+function headersOf(p: PreparedRequest, ctx: TemplateContext): Record<string, string> {
+  if (!Array.isArray(p.headers)) return p.headers;
+  const h: Record<string, string> = {};
+  for (const [k, t] of p.headers) h[k] = t.render(ctx);
+  return h;
+}
+
+/**
+ * The failure reason of an error thrown by undici or the socket: `timeout`,
+ * `connect_timeout`, `refused`, `reset`, `dns`, `tls`, `interrupted` (pool
+ * destroyed or aborted) or `error <code>`.
+ */
+export function failureReason(e: unknown): string {
+  let err = e as (Error & { code?: string; cause?: unknown }) | undefined;
+  for (let depth = 0; err && depth < 4; depth++) {
+    const code = err.code ?? '';
+    switch (code) {
+      case 'UND_ERR_HEADERS_TIMEOUT':
+      case 'UND_ERR_BODY_TIMEOUT':
+      case 'ETIMEDOUT':
+        return 'timeout';
+      case 'UND_ERR_CONNECT_TIMEOUT':
+        return 'connect_timeout';
+      case 'ECONNREFUSED':
+        return 'refused';
+      case 'ECONNRESET':
+      case 'EPIPE':
+      case 'UND_ERR_SOCKET':
+        return 'reset';
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        return 'dns';
+      case 'UND_ERR_DESTROYED':
+      case 'UND_ERR_CLOSED':
+      case 'UND_ERR_ABORTED':
+      case 'ABORT_ERR':
+        return 'interrupted';
+      case 'EMFILE':
+      case 'ENFILE':
+        return 'out_of_files';
+      case 'EADDRNOTAVAIL':
+        return 'out_of_ports';
+    }
+    if (/^(ERR_TLS|CERT_|DEPTH_ZERO|UNABLE_TO|SELF_SIGNED)/.test(code) || /SSL|TLS/.test(err.message)) return 'tls';
+    if (err.name === 'AbortError') return 'interrupted';
+    if (err.cause === undefined) return code ? `error ${code}` : `error ${err.name || 'Error'}`;
+    err = err.cause as typeof err;
+  }
+  return 'error';
+}
+
+/** `http_503 llm_slots_busy`: the status and, when the body is JSON with an `error` code, that code. */
+async function statusReason(status: number, body: Dispatcher.ResponseData['body']): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of body) {
+      if (text.length < 4096) text += (chunk as Buffer).toString('utf8');
+    }
+  } catch {
+    // the reason is the status
+  }
+  const m = /"error"\s*:\s*"([a-z0-9_]{1,40})"/.exec(text);
+  return m ? `http_${status} ${m[1]}` : `http_${status}`;
+}
+
+async function drain(body: Dispatcher.ResponseData['body']): Promise<void> {
+  for await (const _ of body) {
+    // read to the end: the response counts as complete when its body is
+  }
+}
+
+/** Record an error thrown by a request: interrupted when the engine stops, else a failure. Returns false. */
+function failed(it: Iteration, e: unknown, durationOf = true): false {
+  const reason = failureReason(e);
+  if (reason === 'interrupted' || it.stopping()) {
+    it.m.count('interrupted_iterations', it.steady);
+    return false;
+  }
+  it.m.count('http_reqs', it.steady);
+  if (durationOf) it.m.trend('http_req_duration', it.now() - it.scheduled, it.steady);
+  it.m.fail(reason, it.steady);
+  it.m.count('iterations', it.steady);
+  return false;
+}
+
+function options(p: PreparedRequest, it: Iteration, path?: string, method?: Dispatcher.HttpMethod): Dispatcher.RequestOptions {
+  const ctx = it.ctx;
+  const body = method === undefined && p.body ? p.body.render(ctx) : undefined;
+  return {
+    path: path ?? p.path.render(ctx),
+    method: method ?? p.method,
+    headers: headersOf(p, ctx),
+    ...(body !== undefined ? { body } : {}),
+    headersTimeout: p.timeoutMs,
+    bodyTimeout: p.timeoutMs,
+  };
+}
+
+/** One plain HTTP request. */
+export async function runHttp(pool: Pool, p: PreparedRequest, it: Iteration): Promise<void> {
+  const m = it.m;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await pool.request(options(p, it));
+  } catch (e) {
+    failed(it, e);
+    return;
+  }
+  const ok = p.expected(res.statusCode);
+  let reason: string | undefined;
+  try {
+    if (ok) await drain(res.body);
+    else reason = await statusReason(res.statusCode, res.body);
+  } catch (e) {
+    failed(it, e);
+    return;
+  }
+  const d = it.now() - it.scheduled;
+  m.count('http_reqs', it.steady);
+  m.trend('http_req_duration', d, it.steady);
+  if (ok) m.trend('http_req_duration_expected', d, it.steady);
+  else m.fail(reason!, it.steady);
+  m.count('iterations', it.steady);
+}
+
+/** One SSE stream: TTFT, ITL, TPOT, e2e latency, tokens; a stream without its done event (or with an error event) is cut short. */
+export async function runSse(pool: Pool, p: PreparedRequest, it: Iteration): Promise<void> {
+  const m = it.m;
+  const sse = p.spec.sse!;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await pool.request(options(p, it));
+  } catch (e) {
+    failed(it, e);
+    return;
+  }
+  if (!p.expected(res.statusCode)) {
+    const reason = await statusReason(res.statusCode, res.body);
+    m.count('http_reqs', it.steady);
+    m.trend('http_req_duration', it.now() - it.scheduled, it.steady);
+    m.fail(reason, it.steady);
+    m.count('iterations', it.steady);
+    return;
+  }
+  let tokens = 0;
+  let first = 0;
+  let last = 0;
+  let done = false;
+  let errorCode: string | undefined;
+  const parser = createParser({
+    onEvent(ev) {
+      const type = ev.event ?? 'message';
+      if (type === sse.tokenEvent) {
+        const t = it.now();
+        if (tokens === 0) {
+          first = t;
+          m.trend('ttft', t - it.scheduled, it.steady);
+        } else m.trend('itl', t - last, it.steady);
+        last = t;
+        tokens++;
+      } else if (type === sse.doneEvent) done = true;
+      else if (type === sse.errorEvent) errorCode = /"error"\s*:\s*"([a-z0-9_]{1,40})"/.exec(ev.data)?.[1] ?? 'error';
+    },
+  });
+  const decoder = new TextDecoder();
+  let cut: string | undefined;
+  try {
+    for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+  } catch (e) {
+    const reason = failureReason(e);
+    if (reason === 'interrupted' || it.stopping()) {
+      m.count('interrupted_iterations', it.steady);
+      return;
+    }
+    cut = `stream_${reason}`;
+  }
+  const end = it.now();
+  const e2e = end - it.scheduled;
+  if (errorCode !== undefined) cut = `sse_error ${errorCode}`;
+  else if (!cut && sse.doneEvent !== undefined && !done) cut = 'stream_cut_short';
+  m.count('http_reqs', it.steady);
+  m.trend('http_req_duration', e2e, it.steady);
+  m.trend('e2e_latency', e2e, it.steady);
+  m.count('tokens', it.steady, tokens);
+  if (tokens >= 2) m.trend('tpot', (end - first) / (tokens - 1), it.steady);
+  if (cut) {
+    m.count('streams_cut_short', it.steady);
+    m.fail(cut, it.steady);
+  } else m.trend('http_req_duration_expected', e2e, it.steady);
+  m.count('iterations', it.steady);
+}
+
+const field = (o: unknown, k: string): unknown => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined);
+
+/** The async task round trip: submit, then poll until done (task_e2e, task_queue_wait) or failed. */
+export async function runTask(pool: Pool, p: PreparedRequest, it: Iteration): Promise<void> {
+  const m = it.m;
+  const task = p.spec.task!;
+  let res: Dispatcher.ResponseData;
+  let json: unknown;
+  try {
+    res = await pool.request(options(p, it));
+    if (!p.expected(res.statusCode)) {
+      const reason = await statusReason(res.statusCode, res.body);
+      m.count('http_reqs', it.steady);
+      m.trend('http_req_duration', it.now() - it.scheduled, it.steady);
+      m.fail(reason, it.steady);
+      m.count('iterations', it.steady);
+      return;
+    }
+    json = await res.body.json();
+  } catch (e) {
+    failed(it, e);
+    return;
+  }
+  const submitted = it.now() - it.scheduled;
+  m.count('http_reqs', it.steady);
+  m.trend('http_req_duration', submitted, it.steady);
+  const id = field(json, task.idField);
+  if (typeof id !== 'string' && typeof id !== 'number') {
+    m.fail('task_no_id', it.steady);
+    m.count('iterations', it.steady);
+    return;
+  }
+  m.trend('http_req_duration_expected', submitted, it.steady);
+  it.ctx.taskId = String(id);
+  const path = p.poll!.render(it.ctx);
+  for (;;) {
+    await sleep(p.pollIntervalMs);
+    if (it.stopping()) {
+      m.count('interrupted_iterations', it.steady);
+      return;
+    }
+    if (it.now() - it.scheduled > p.taskTimeoutMs) {
+      m.fail('task_timeout', it.steady);
+      m.count('iterations', it.steady);
+      return;
+    }
+    let status: unknown;
+    let body: unknown;
+    try {
+      const r = await pool.request(options(p, it, path, 'GET'));
+      m.count('task_polls', it.steady);
+      if (r.statusCode !== 200) {
+        const reason = await statusReason(r.statusCode, r.body);
+        m.fail(`poll_${reason}`, it.steady);
+        m.count('iterations', it.steady);
+        return;
+      }
+      body = await r.body.json();
+      status = field(body, task.statusField);
+    } catch (e) {
+      failed(it, e, false);
+      return;
+    }
+    if (task.done.includes(String(status))) {
+      m.trend('task_e2e', it.now() - it.scheduled, it.steady);
+      const created = task.createdField ? Date.parse(String(field(body, task.createdField))) : NaN;
+      const started = task.startedField ? Date.parse(String(field(body, task.startedField))) : NaN;
+      if (Number.isFinite(created) && Number.isFinite(started)) m.trend('task_queue_wait', Math.max(0, started - created), it.steady);
+      m.count('iterations', it.steady);
+      return;
+    }
+    if (task.failed.includes(String(status))) {
+      m.fail('task_failed', it.steady);
+      m.count('iterations', it.steady);
+      return;
+    }
+  }
+}

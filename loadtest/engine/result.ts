@@ -1,0 +1,249 @@
+/**
+ * From what the engine and the sampler measured to `result.json`
+ * (result-schema.ts): steady-phase figures per scenario and overall, the
+ * per-second series, the engine's view of itself (client saturation), the
+ * pools' saturation, and the thresholds evaluated against all of it.
+ */
+import { availableParallelism } from 'node:os';
+import { encode, mergeEncoded, percentileMs, percentiles, type Histogram } from './histogram.js';
+import { executorName, type RunConfig } from './config.js';
+import type { MetricLookup, MetricValue } from './metric-types.js';
+import { COUNTERS, TRENDS, type MetricData, type TrendName } from './metrics.js';
+import type { EngineOutcome, SecondPoint } from './runner.js';
+import { evaluateThresholds, type ThresholdSpec } from './thresholds.js';
+import {
+  RESULT_API_VERSION,
+  RESULT_KIND,
+  RESULT_SCHEMA_VERSION,
+  type LoadTestResult,
+  type Saturation,
+  type ScenarioResult,
+} from './result-schema.js';
+import type { SampleResult } from '../sampler/sampler.js';
+import { LIMIT_OF } from '../sampler/sampler.js';
+
+/**
+ * Bounds past which the client, not the server, may be what was measured:
+ * steady-phase schedule lag P99 (arrivals started late) and worker event-loop
+ * delay P99, ms. Documented in docs/loadtest.md ("The engine watches itself").
+ */
+export const CLIENT_SATURATION_BOUNDS = { scheduleLagP99Ms: 50, loopLagP99Ms: 50 } as const;
+
+/** The pools a run reports, by the sampler figure that measures them. */
+export const POOLS: Record<string, string> = {
+  pgbouncer_client: 'pgbouncer.cl_active',
+  pgbouncer_server: 'pgbouncer.sv_active',
+  postgres_backends: 'postgres.backends',
+  redis_clients: 'redis.connected_clients',
+  llm_slots: 'health.processing_count',
+  app_db_pool: 'health.db_pool_total',
+};
+
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+function scenarioResult(name: string, kind: string, d: MetricData, totals: MetricData['counters'], steadySeconds: number): ScenarioResult {
+  const metrics: ScenarioResult['metrics'] = {};
+  for (const [t, enc] of Object.entries(d.trends) as [TrendName, string][]) metrics[t] = { ...percentiles(mergeEncoded([enc])), hdr: enc };
+  const c = d.counters;
+  return {
+    name,
+    kind,
+    metrics,
+    counters: { ...c },
+    rates: { http_reqs: round(steadySeconds > 0 ? c.http_reqs / steadySeconds : 0), iterations: round(steadySeconds > 0 ? c.iterations / steadySeconds : 0) },
+    http_req_failed: c.http_reqs > 0 ? round(c.http_req_failed / c.http_reqs, 6) : 0,
+    failures: { ...d.failures },
+    totals: { ...totals },
+  };
+}
+
+/** A second is client-saturated when its schedule lag P99 or its worst worker event-loop delay P99 is over the bound. */
+export function secondSaturated(p: SecondPoint): boolean {
+  const lag = p.all.trends.schedule_lag?.p99 ?? 0;
+  return lag > CLIENT_SATURATION_BOUNDS.scheduleLagP99Ms || p.loopLagP99Ms > CLIENT_SATURATION_BOUNDS.loopLagP99Ms;
+}
+
+/** The sampler's result on the engine's clock, with the pools named. */
+export function saturationOf(s: SampleResult, offsetMs: number): Saturation {
+  const series: Saturation['series'] = {};
+  for (const [f, pts] of Object.entries(s.series)) series[f] = pts.map(([t, v]) => [Math.round(t + offsetMs), v]);
+  const pools: Saturation['pools'] = {};
+  for (const [pool, figure] of Object.entries(POOLS)) {
+    const sum = s.summary[figure];
+    if (sum) pools[pool] = { figure, limitOf: LIMIT_OF[figure] ?? '', ...sum };
+  }
+  let first: Saturation['saturatesFirst'] = null;
+  for (const [pool, p] of Object.entries(pools)) if (p.peakUtilization !== null && (!first || p.peakUtilization > first.peakUtilization)) first = { pool, figure: p.figure, peakUtilization: p.peakUtilization };
+  const targets: Saturation['targets'] = {};
+  for (const [k, t] of Object.entries(s.targets)) if (t) targets[k] = { url: t.url, ok: t.ok, failed: t.failed, errors: t.errors.slice(0, 20) };
+  return { intervalMs: s.intervalMs, offsetMs: Math.round(offsetMs), ticks: s.ticks, targets, series, summary: s.summary, pools, saturatesFirst: first, cost: s.cost };
+}
+
+/** Inputs of `buildResult` besides the engine's outcome. */
+export interface ResultInputs {
+  config: RunConfig;
+  /** The target as printed (password redacted). */
+  target: string;
+  thresholds: ThresholdSpec[];
+  sampler?: { result: SampleResult; offsetMs: number };
+  fromPlan?: LoadTestResult['settings']['fromPlan'];
+  partialReason?: string;
+  version: string;
+  openFilesSoftLimit: number | null;
+}
+
+/**
+ * Build `result.json` from the engine's outcome and evaluate the thresholds on it.
+ * Steady seconds = the steady phase's length (or the time it ran, when stopped early).
+ */
+export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult {
+  const c = i.config;
+  const steadySeconds = Math.max(
+    0.001,
+    Math.min(c.phases.steadyMs, Math.max(0, out.endAt - out.startAt - c.phases.rampUpMs)) / 1000,
+  );
+  const scenarios: Record<string, ScenarioResult> = {};
+  const allTotals = Object.fromEntries(COUNTERS.map((k) => [k, 0])) as MetricData['counters'];
+  for (const r of c.scenario.requests) {
+    scenarios[r.name] = scenarioResult(r.name, r.kind, out.steady[r.name]!, out.totals[r.name]!, steadySeconds);
+    for (const k of COUNTERS) allTotals[k] += out.totals[r.name]![k];
+  }
+  const all = scenarioResult('all', 'all', out.steadyAll, allTotals, steadySeconds);
+  const series = out.seconds.map((p) => ({ ...p, clientSaturated: secondSaturated(p) }));
+  const scheduleLagP99 = all.metrics['schedule_lag']?.p99 ?? 0;
+  const reasons: string[] = [];
+  if (scheduleLagP99 > CLIENT_SATURATION_BOUNDS.scheduleLagP99Ms)
+    reasons.push(`schedule lag P99 ${scheduleLagP99} ms > ${CLIENT_SATURATION_BOUNDS.scheduleLagP99Ms} ms: arrivals started late`);
+  if (out.loopLagP99Ms > CLIENT_SATURATION_BOUNDS.loopLagP99Ms)
+    reasons.push(`event-loop delay P99 ${out.loopLagP99Ms} ms > ${CLIENT_SATURATION_BOUNDS.loopLagP99Ms} ms: the engine's threads were busy`);
+  const saturation = i.sampler ? saturationOf(i.sampler.result, i.sampler.offsetMs) : undefined;
+  const model = c.model;
+  const result: LoadTestResult = {
+    apiVersion: RESULT_API_VERSION,
+    kind: RESULT_KIND,
+    schemaVersion: RESULT_SCHEMA_VERSION,
+    status: out.stoppedEarly ? 'partial' : 'complete',
+    ...(out.stoppedEarly ? { partialReason: i.partialReason ?? 'stopped before the schedule ended' } : {}),
+    passed: true,
+    startedAt: new Date(out.startAt).toISOString(),
+    endedAt: new Date(out.endAt).toISOString(),
+    settings: {
+      target: i.target,
+      scenario: { name: c.scenario.name, source: c.scenario.source, requests: c.scenario.requests.map((r) => ({ name: r.name, kind: r.kind, method: r.method, path: r.path, weight: r.weight })) },
+      executor: executorName(c),
+      model:
+        model.type === 'open'
+          ? { type: 'open', rate: model.rate, arrivalProcess: model.process, maxVUs: model.maxVUs }
+          : { type: 'closed', vus: model.vus, thinkTimeMs: model.thinkTimeMs },
+      phases: { ...c.phases },
+      gracefulStopMs: c.gracefulStopMs,
+      seed: c.seed,
+      workers: c.workers,
+      ...(i.fromPlan ? { fromPlan: i.fromPlan } : {}),
+      thresholds: groupThresholds(i.thresholds),
+      engine: { version: i.version, node: process.version, cores: availableParallelism(), openFilesSoftLimit: i.openFilesSoftLimit },
+    },
+    scenarios,
+    all,
+    series,
+    engine: {
+      cpuSeconds: out.cpuSeconds,
+      peakRssBytes: out.peakRssBytes,
+      loopLagP99Ms: out.loopLagP99Ms,
+      loopLagMaxMs: out.loopLagMaxMs,
+      scheduleLagP99Ms: scheduleLagP99,
+      peakInFlight: Math.max(0, ...out.seconds.map((p) => p.maxInFlight)),
+      clientSaturated: reasons.length > 0,
+      clientSaturatedReasons: reasons,
+      bounds: { ...CLIENT_SATURATION_BOUNDS },
+    },
+    ...(saturation ? { saturation } : {}),
+    thresholds: [],
+  };
+  const outcomes = evaluateThresholds(i.thresholds, lookupIn(result));
+  result.thresholds = outcomes.map((o) => ({ selector: o.selector, expression: o.expression, status: o.status, value: o.value, message: o.message }));
+  result.passed = outcomes.every((o) => o.status === 'pass');
+  return result;
+}
+
+function groupThresholds(specs: readonly ThresholdSpec[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const s of specs) (out[s.selector] ??= []).push(s.expression);
+  return out;
+}
+
+function trendValue(t: { count: number; min: number; mean: number; max: number; hdr: string }): MetricValue {
+  let h: Histogram | undefined;
+  return {
+    type: 'trend',
+    count: t.count,
+    min: t.min,
+    mean: t.mean,
+    max: t.max,
+    percentile: (p: number) => percentileMs((h ??= mergeEncoded([t.hdr])), p),
+  };
+}
+
+function gaugeOf(values: readonly number[]): MetricValue | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    type: 'gauge',
+    value: values[values.length - 1]!,
+    min: sorted[0]!,
+    max: sorted[sorted.length - 1]!,
+    percentile: (p: number) => sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1]!,
+  };
+}
+
+/**
+ * How thresholds read a result. Metrics: every trend (`http_req_duration`,
+ * `ttft`, ..., with `{expected_response:true}` for the expected-status
+ * variant), `http_req_failed` (rate), the counters (count and rate per second
+ * of the steady phase), `saturation{pool:P}` (gauge of utilisation 0..1 over
+ * the sampler ticks), `in_flight` and `event_loop_lag` (gauges over the steady
+ * seconds), `client_saturated` (rate: share of steady seconds over the bound).
+ * Tags: `scenario` (a request name; absent = the whole run), `pool`.
+ */
+export function lookupIn(r: LoadTestResult): MetricLookup {
+  const steadySeconds = r.series.filter((p) => p.phase === 'steady');
+  const seconds = Math.max(0.001, Math.min(r.settings.phases.steadyMs, steadySeconds.length * 1000) / 1000);
+  return (metric, tags) => {
+    const keys = Object.keys(tags).filter((k) => !(k === 'expected_response' && tags[k] === 'true'));
+    const allowed = (...names: string[]) => keys.every((k) => names.includes(k));
+    if (metric === 'saturation') {
+      if (!allowed('pool') || !tags['pool'] || !r.saturation) return undefined;
+      const figure = POOLS[tags['pool']];
+      const limit = figure ? r.saturation.summary[figure]?.limit : undefined;
+      if (!figure || !limit) return undefined;
+      return gaugeOf((r.saturation.series[figure] ?? []).flatMap(([, v]) => (v === null ? [] : [v / limit])));
+    }
+    if (metric === 'in_flight' && allowed()) return gaugeOf(steadySeconds.map((p) => p.maxInFlight));
+    if (metric === 'event_loop_lag' && allowed()) return gaugeOf(steadySeconds.map((p) => p.loopLagP99Ms));
+    if (metric === 'client_saturated' && allowed()) {
+      const trues = steadySeconds.filter((p) => p.clientSaturated).length;
+      return { type: 'rate', rate: steadySeconds.length ? trues / steadySeconds.length : 0, trues, total: steadySeconds.length };
+    }
+    if (!allowed('scenario')) return undefined;
+    const s = tags['scenario'] !== undefined ? r.scenarios[tags['scenario']] : r.all;
+    if (!s) return undefined;
+    if ((TRENDS as readonly string[]).includes(metric)) {
+      const name = metric === 'http_req_duration' && tags['expected_response'] === 'true' ? 'http_req_duration_expected' : metric;
+      const t = s.metrics[name];
+      return t ? trendValue(t) : { type: 'trend', count: 0, min: 0, mean: 0, max: 0, percentile: () => 0 };
+    }
+    if (metric === 'http_req_failed') return { type: 'rate', rate: s.http_req_failed, trues: s.counters['http_req_failed'] ?? 0, total: s.counters['http_reqs'] ?? 0 };
+    if ((COUNTERS as readonly string[]).includes(metric)) {
+      const count = s.counters[metric] ?? 0;
+      return { type: 'counter', count, ratePerSecond: count / seconds };
+    }
+    return undefined;
+  };
+}
+
+/** Encoded histogram of one merged trend (for tests and re-analysis). */
+export function encodedOf(out: EngineOutcome, scenario: string, trend: TrendName): string | undefined {
+  return out.steady[scenario]?.trends[trend];
+}
+
+export { encode };

@@ -1,0 +1,279 @@
+/**
+ * The engine's main-thread side: starts the worker threads, gives them one
+ * common start time, merges what they report each second (histograms added
+ * exactly, counters summed) into the time series, and their final reports
+ * into the steady-phase figures. It also watches the process itself each
+ * second: CPU (all threads), RSS, the main thread's event-loop delay.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { phaseAt, type PhaseName } from './arrivals.js';
+import type { RunConfig } from './config.js';
+import type { FinalReport, SecondReport } from './executor.js';
+import { encode, histogramOf, mergeEncoded, newHistogram, percentilesOf, type Percentiles } from './histogram.js';
+import { addCounters, addFailures, TRENDS, zeroCounters, type Counters, type MetricData, type SecondData, type TrendName } from './metrics.js';
+
+/** A trend of one second: exact percentiles of its samples (nearest rank), and its HDR histogram encoded when kept. */
+export type SecondTrend = Percentiles & { hdr?: string };
+
+/** One scenario (or all together) in one second. */
+export interface SecondMetrics {
+  trends: Partial<Record<TrendName, SecondTrend>>;
+  counters: Counters;
+  failures: Record<string, number>;
+}
+
+/** One second of the run, merged over the workers. */
+export interface SecondPoint {
+  /** Second index k: [k, k+1) s after the start. */
+  t: number;
+  phase: PhaseName;
+  scenarios: Record<string, SecondMetrics>;
+  all: SecondMetrics;
+  inFlight: number;
+  maxInFlight: number;
+  started: number;
+  sockets: number;
+  /** Worst worker's event-loop delay in the second (P99, max), ms; the main thread's separately. */
+  loopLagP99Ms: number;
+  loopLagMaxMs: number;
+  mainLoopLagP99Ms: number;
+  /** Process CPU (all threads) in the second, seconds, and RSS at its end, bytes. */
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+/** The steady phase of one scenario (or all): encoded histograms, counters, failures. */
+export type PhaseData = MetricData;
+
+/** What the engine returns. */
+export interface EngineOutcome {
+  /** The common start, epoch ms. */
+  startAt: number;
+  endAt: number;
+  seconds: SecondPoint[];
+  steady: Record<string, PhaseData>;
+  steadyAll: PhaseData;
+  /** Counters over every phase, per scenario. */
+  totals: Record<string, Counters>;
+  stoppedEarly: boolean;
+  /** Event-loop delay over the steady phase: the worst worker, ms. */
+  loopLagP99Ms: number;
+  loopLagMaxMs: number;
+  /** Process CPU over the whole run, s, and the peak RSS seen, bytes. */
+  cpuSeconds: number;
+  peakRssBytes: number;
+}
+
+export interface EngineHooks {
+  /** Called once per merged second, in order. */
+  onSecond?: (p: SecondPoint) => void;
+  /** Called once the common start time is set (epoch ms). */
+  onStart?: (startAt: number) => void;
+  /** Aborting stops arrivals; in-flight iterations get `stopGraceMs`. */
+  signal?: AbortSignal;
+  stopGraceMs?: number;
+}
+
+/** Merge several scenarios' (or workers') data: encoded histograms added, counters and failures summed. */
+export function mergeData(parts: readonly MetricData[]): MetricData {
+  const trends: MetricData['trends'] = {};
+  for (const t of TRENDS) {
+    const hs = parts.flatMap((p) => (p.trends[t] ? [p.trends[t]!] : []));
+    if (hs.length === 1) trends[t] = hs[0]!;
+    else if (hs.length > 1) trends[t] = encode(mergeEncoded(hs));
+  }
+  const counters = zeroCounters();
+  const failures: Record<string, number> = {};
+  for (const p of parts) {
+    addCounters(counters, p.counters);
+    addFailures(failures, p.failures);
+  }
+  return { trends, counters, failures };
+}
+
+/** Concatenate sample arrays. */
+function concat(arrays: readonly Float64Array[]): Float64Array {
+  if (arrays.length === 1) return arrays[0]!;
+  const out = new Float64Array(arrays.reduce((a, x) => a + x.length, 0));
+  let at = 0;
+  for (const a of arrays) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
+}
+
+/** Merge the same second of several workers (or scenarios): samples concatenated, counters and failures summed. */
+export function mergeSecond(parts: readonly SecondData[]): SecondData {
+  const trends: SecondData['trends'] = {};
+  for (const t of TRENDS) {
+    const xs = parts.flatMap((p) => (p.trends[t] ? [p.trends[t]!] : []));
+    if (xs.length > 0) trends[t] = concat(xs);
+  }
+  const counters = zeroCounters();
+  const failures: Record<string, number> = {};
+  for (const p of parts) {
+    addCounters(counters, p.counters);
+    addFailures(failures, p.failures);
+  }
+  return { trends, counters, failures };
+}
+
+const scratch = newHistogram();
+
+/** Summarise one second: exact percentiles of the samples, and their encoded histogram when kept. */
+function secondMetrics(d: SecondData, keep: boolean): SecondMetrics {
+  const trends: SecondMetrics['trends'] = {};
+  for (const [t, values] of Object.entries(d.trends) as [TrendName, Float64Array][]) {
+    const hdr = keep ? encode(histogramOf(values, scratch)) : undefined;
+    const pc = percentilesOf(values);
+    trends[t] = hdr ? { ...pc, hdr } : pc;
+  }
+  return { trends, counters: d.counters, failures: d.failures };
+}
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/**
+ * Run the load: `config.workers` threads, each with its share of the arrivals
+ * or VUs. Resolves when every worker is done.
+ * @throws Error when a worker fails (an engine bug): the others are terminated.
+ */
+export async function runEngine(config: RunConfig, hooks: EngineHooks = {}): Promise<EngineOutcome> {
+  const n = config.workers;
+  const workers = Array.from({ length: n }, (_, index) => new Worker(WORKER_URL, { workerData: { config, index } }));
+  const pending = new Map<number, SecondReport[]>();
+  const finals: FinalReport[] = [];
+  const seconds: SecondPoint[] = [];
+  const mainLoop = monitorEventLoopDelay({ resolution: 10 });
+  mainLoop.enable();
+  let cpuPrev = process.cpuUsage();
+  const cpu0 = cpuPrev;
+  let peakRss = process.memoryUsage.rss();
+  let startAt = 0;
+  let nextSec = 0;
+
+  const emitReady = () => {
+    while (pending.get(nextSec)?.length === n) {
+      const reports = pending.get(nextSec)!;
+      pending.delete(nextSec);
+      const names = Object.keys(reports[0]!.scenarios);
+      const scenarios: Record<string, SecondMetrics> = {};
+      const merged: SecondData[] = [];
+      for (const name of names) {
+        const d = mergeSecond(reports.map((r) => r.scenarios[name]!));
+        merged.push(d);
+        scenarios[name] = secondMetrics(d, config.keepSecondHistograms);
+      }
+      const cpu = process.cpuUsage();
+      const rss = process.memoryUsage.rss();
+      peakRss = Math.max(peakRss, rss);
+      const p: SecondPoint = {
+        t: nextSec,
+        phase: phaseAt(config.phases, nextSec * 1000),
+        scenarios,
+        all: secondMetrics(mergeSecond(merged), config.keepSecondHistograms),
+        inFlight: reports.reduce((a, r) => a + r.inFlight, 0),
+        maxInFlight: reports.reduce((a, r) => a + r.maxInFlight, 0),
+        started: reports.reduce((a, r) => a + r.started, 0),
+        sockets: reports.reduce((a, r) => a + r.sockets, 0),
+        loopLagP99Ms: round(Math.max(...reports.map((r) => r.loopLagP99Ms))),
+        loopLagMaxMs: round(Math.max(...reports.map((r) => r.loopLagMaxMs))),
+        mainLoopLagP99Ms: round(mainLoop.count > 0 ? Math.max(0, mainLoop.percentile(99) / 1e6 - 10) : 0),
+        cpuSeconds: round((cpu.user - cpuPrev.user + cpu.system - cpuPrev.system) / 1e6),
+        rssBytes: rss,
+      };
+      mainLoop.reset();
+      cpuPrev = cpu;
+      seconds.push(p);
+      nextSec++;
+      hooks.onSecond?.(p);
+    }
+  };
+
+  const stop = () => {
+    for (const w of workers) w.postMessage({ type: 'stop', graceMs: hooks.stopGraceMs });
+  };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let ready = 0;
+      const fail = (e: Error) => {
+        for (const w of workers) void w.terminate();
+        reject(e);
+      };
+      for (const w of workers) {
+        w.on('error', (e) => fail(e));
+        w.on('exit', (code) => {
+          if (finals.length < n && code !== 0) fail(new Error(`engine worker exited with code ${code}`));
+        });
+        w.on('message', (msg: { type: string; report?: unknown; message?: string; stack?: string }) => {
+          switch (msg.type) {
+            case 'ready':
+              if (++ready === n) {
+                startAt = performance.timeOrigin + performance.now() + 50;
+                hooks.onStart?.(startAt);
+                for (const x of workers) x.postMessage({ type: 'start', startAt });
+                if (hooks.signal?.aborted) stop();
+                hooks.signal?.addEventListener('abort', stop, { once: true });
+              }
+              break;
+            case 'second': {
+              const r = msg.report as SecondReport;
+              const list = pending.get(r.sec) ?? [];
+              list.push(r);
+              pending.set(r.sec, list);
+              emitReady();
+              break;
+            }
+            case 'done':
+              finals.push(msg.report as FinalReport);
+              if (finals.length === n) resolve();
+              break;
+            case 'fatal': {
+              const e = new Error(`engine worker: ${msg.message}`);
+              if (msg.stack) e.stack = msg.stack;
+              fail(e);
+              break;
+            }
+          }
+        });
+      }
+    });
+  } finally {
+    hooks.signal?.removeEventListener('abort', stop);
+    mainLoop.disable();
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  // seconds some worker did not report (its last partial second): merge what there is
+  for (const [sec, list] of [...pending.entries()].sort((a, b) => a[0] - b[0])) {
+    while (list.length < n) list.push({ ...list[0]!, scenarios: Object.fromEntries(Object.keys(list[0]!.scenarios).map((k) => [k, { trends: {}, counters: zeroCounters(), failures: {} }])), inFlight: 0, maxInFlight: 0, started: 0, sockets: 0 });
+    pending.set(sec, list);
+    if (sec === nextSec) emitReady();
+  }
+  const endAt = performance.timeOrigin + performance.now();
+  const names = config.scenario.requests.map((r) => r.name);
+  const steady: Record<string, PhaseData> = {};
+  const totals: Record<string, Counters> = {};
+  for (const name of names) {
+    steady[name] = mergeData(finals.map((f) => f.steady[name]!));
+    totals[name] = finals.reduce((acc, f) => addCounters(acc, f.totals[name]!), zeroCounters());
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    startAt,
+    endAt,
+    seconds,
+    steady,
+    steadyAll: mergeData(Object.values(steady)),
+    totals,
+    stoppedEarly: finals.some((f) => f.stoppedEarly),
+    loopLagP99Ms: round(Math.max(...finals.map((f) => f.loopLagP99Ms))),
+    loopLagMaxMs: round(Math.max(...finals.map((f) => f.loopLagMaxMs))),
+    cpuSeconds: round((cpu.user + cpu.system) / 1e6),
+    peakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
+  };
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
