@@ -63,6 +63,7 @@ interface RunOpts {
   seed?: number;
   secondHistograms: boolean;
   quiet?: boolean;
+  stateDir?: string;
 }
 
 /** --sample: `auto`, or `kind=URL[,kind=URL...]` with kinds pgbouncer, postgres, redis, health. */
@@ -94,8 +95,8 @@ function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEnd
   const filePassword = o.samplePasswordFile ? readPassword(o.samplePasswordFile) : undefined;
   if (o.sample === 'auto') {
     if (!ad) throw new UserError('--sample auto: needs -f FILE (the ArenaDeployment the local stack runs)');
-    const s = readState(defaultStateDir(ad));
-    if (!s || s.stoppedAt) throw new UserError(`--sample auto: no running stack for ${o.file}; start one with: arena stack up -f ${o.file}`);
+    const s = readState(o.stateDir ?? defaultStateDir(ad));
+    if (!s || s.stoppedAt) throw new UserError(`--sample auto: no running stack for ${o.file}${o.stateDir ? ` in ${o.stateDir}` : ''}; start one with: arena stack up -f ${o.file}`);
     const password = readPassword(s.database.passwordFile);
     const list: SampleEndpoint[] = [];
     const pgb = s.components.pgbouncer;
@@ -228,7 +229,7 @@ async function run(o: RunOpts): Promise<void> {
     const ad = o.file ? oneSpec(o.file) : undefined;
     let target = o.target;
     if (!target && ad) {
-      const s = readState(defaultStateDir(ad));
+      const s = readState(o.stateDir ?? defaultStateDir(ad));
       if (s && !s.stoppedAt && s.endpoints['api']) target = s.endpoints['api'];
     }
     if (!target) throw new UserError(`give --target URL${ad ? ` (no running stack for ${o.file} to default to)` : ''}`);
@@ -322,6 +323,7 @@ export function registerLoadtest(program: Command): void {
     .addOption(new Option('--graceful-stop <d>', 'time in-flight iterations get after the schedule ends').argParser(durationOrZero).default(30_000, '30s'))
     .option('--thresholds <file>', 'k6-style thresholds (YAML/JSON): {"http_req_duration{scenario:read}": ["p(99)<500"]}')
     .option('--sample <targets>', 'pool saturation: auto (the stack of -f FILE) or pgbouncer=URL,postgres=URL,redis=URL,health=URL', sampleArg)
+    .option('--state-dir <dir>', 'the stack started with arena stack up --state-dir DIR (for --sample auto and the default --target)')
     .option('--sample-password-file <file>', 'password for the pgbouncer/postgres sample URLs (else PGPASSWORD)')
     .option('--out <dir>', 'directory for result.json (default out/loadtest/<time>)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))

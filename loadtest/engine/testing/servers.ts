@@ -16,6 +16,8 @@ export interface TestServer {
   maxInFlight: number;
   /** Requests answered, by path. */
   answered: Map<string, number>;
+  /** The hold times /hold?ms=N was asked for, in the order answered. */
+  held: number[];
   /** Latency of /fixed, ms (changeable while running). */
   latencyMs: number;
   /** When set, /fixed requests arriving before this epoch ms wait until it (a stall). */
@@ -33,7 +35,7 @@ export interface ServerOptions {
   taskMs?: number;
 }
 
-/** Start a test server. Routes: GET /fixed, POST /sse, POST /task + GET /task/:id, GET /status/:code. */
+/** Start a test server. Routes: GET /fixed, GET /hold?ms=N, POST /sse, POST /task + GET /task/:id, GET /status/:code. */
 export async function startTestServer(o: ServerOptions = {}): Promise<TestServer> {
   const tasks = new Map<string, { created: number; done: number }>();
   let nextId = 1;
@@ -43,6 +45,7 @@ export async function startTestServer(o: ServerOptions = {}): Promise<TestServer
     inFlight: 0,
     maxInFlight: 0,
     answered: new Map(),
+    held: [],
     latencyMs: o.latencyMs ?? 10,
     stallUntil: 0,
     close: () => new Promise<void>((r) => {
@@ -64,6 +67,13 @@ export async function startTestServer(o: ServerOptions = {}): Promise<TestServer
         count(path);
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       }, wait);
+    } else if (path === '/hold') {
+      const ms = Number(url.searchParams.get('ms') ?? 0);
+      setTimeout(() => {
+        s.held.push(ms);
+        count(path);
+        res.writeHead(200).end('ok');
+      }, ms);
     } else if (path === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.write('event: start\ndata: {"type":"start"}\n\n');
