@@ -30,6 +30,9 @@ export const SCENARIO_DIR = fileURLToPath(new URL('../../../loadtest/scenarios/'
 /** Bundled scenario names (files `loadtest/scenarios/<name>.yaml`). */
 export const BUNDLED = ['read', 'match-save', 'debate-stream', 'chat-stream', 'task', 'mixed'] as const;
 
+/** A string enum (`type: string` + `enum`): one error naming the choices, typed as a union. */
+const StringEnum = <T extends string[]>(values: [...T], opts: Record<string, unknown> = {}) => Type.Unsafe<T[number]>({ type: 'string', enum: values, ...opts });
+
 const Duration = Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ exclusiveMinimum: 0 })], {
   description: 'A duration: 250ms, 30s, 2m; a bare number is milliseconds.',
 });
@@ -39,8 +42,8 @@ export const RequestSpecSchema = Type.Object(
   {
     name: Type.String({ pattern: '^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$', description: 'Name of the request: the `scenario` tag of its metrics.' }),
     weight: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'Relative share of iterations.' }),
-    kind: Type.Union([Type.Literal('http'), Type.Literal('sse'), Type.Literal('task')], { default: 'http' }),
-    method: Type.Union(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'].map((m) => Type.Literal(m)), { default: 'GET' }),
+    kind: StringEnum(['http', 'sse', 'task'], { default: 'http' }),
+    method: StringEnum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], { default: 'GET' }),
     path: Type.String({ pattern: '^/', description: 'Path and query, templated.' }),
     headers: Type.Optional(Headers),
     body: Type.Optional(Type.Unknown({ description: 'A JSON body (sent with content-type application/json), templated.' })),

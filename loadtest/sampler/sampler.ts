@@ -153,9 +153,12 @@ export function redisTarget(url: string): Target {
       try {
         if (!client) {
           const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs, connectionName: 'arena-sampler' });
-          c.on('error', () => undefined); // reported by the failing command
+          let cause: Error | undefined;
+          c.on('error', (e: Error) => (cause = e)); // reported by the failing command
           client = c;
-          await c.connect();
+          await c.connect().catch((e: Error) => {
+            throw cause ?? e; // "Connection is closed." hides why: ECONNREFUSED, ENOTFOUND, ...
+          });
         }
         const r = await readRedis(client);
         return { values: prefixed('redis', { connected_clients: r.connected_clients, blocked_clients: r.blocked_clients }), limits: { 'redis.connected_clients': r.maxclients } };

@@ -3,7 +3,7 @@
  * then assertions on stdout, stderr and the exit code.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { repoPath } from './paths.js';
 
 const ARENA = repoPath('dist/cli/arena.js');
@@ -41,4 +41,20 @@ export function assertRefused(r: CliRun, what: RegExp, opts: { code?: number; on
   assert.match(oneLine ? lines[0]! : r.err, what);
   assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
   assert.equal(r.out, '');
+}
+
+/** Run `arena ARGS` without blocking this process's event loop (for tests whose servers live in this process). */
+export function runArenaAsync(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [ARENA, ...args], { env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
 }
