@@ -100,7 +100,7 @@ function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEnd
     const password = readPassword(s.database.passwordFile);
     const list: SampleEndpoint[] = [];
     const pgb = s.components.pgbouncer;
-    if (pgb) list.push({ kind: 'pgbouncer', url: `postgresql://${s.database.user}@${pgb.host}:${pgb.port}/pgbouncer`, password });
+    if (pgb) list.push({ kind: 'pgbouncer', url: `postgresql://${s.database.user}@${pgb.host}:${pgb.port}/pgbouncer`, password, database: s.database.name });
     const pgc = s.components.postgres;
     if (pgc) list.push({ kind: 'postgres', url: `postgresql://${s.database.user}@${pgc.host}:${pgc.port}/${s.database.name}`, password });
     if (s.endpoints['redis']) list.push({ kind: 'redis', url: s.endpoints['redis'] });

@@ -77,6 +77,8 @@ export interface SampleEndpoint {
   kind: TargetKind;
   url: string;
   password?: string;
+  /** PgBouncer: count only this database's pools. */
+  database?: string;
 }
 
 /**
@@ -84,7 +86,7 @@ export interface SampleEndpoint {
  * @throws LoadTestInputError naming the first endpoint that does not answer (closing the others).
  */
 export async function preflightSampler(endpoints: readonly SampleEndpoint[], timeoutMs = 3000): Promise<Target[]> {
-  const targets = endpoints.map((e) => makeTarget(e.kind, e.url, e.password === undefined ? {} : { password: e.password }));
+  const targets = endpoints.map((e) => makeTarget(e.kind, e.url, { ...(e.password !== undefined ? { password: e.password } : {}), ...(e.database ? { database: e.database } : {}) }));
   const errors = await Promise.all(
     targets.map(async (t) => {
       try {

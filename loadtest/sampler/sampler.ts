@@ -189,13 +189,14 @@ export function healthTarget(url: string): Target {
  * A target of `kind` at `url`. `password` (PostgreSQL and PgBouncer) keeps a
  * password off the URL (and so off the command line); without it, and without
  * one in the URL, pg falls back to the PGPASSWORD environment variable.
+ * `database` (PgBouncer) counts only that database's pools.
  */
-export function makeTarget(kind: TargetKind, url: string, o: { password?: string } = {}): Target {
+export function makeTarget(kind: TargetKind, url: string, o: { password?: string; database?: string } = {}): Target {
   switch (kind) {
     case 'pgbouncer':
       return pgbouncerTarget(url, o);
     case 'postgres':
-      return postgresTarget(url, o);
+      return postgresTarget(url, o.password === undefined ? {} : { password: o.password });
     case 'redis':
       return redisTarget(url);
     case 'health':

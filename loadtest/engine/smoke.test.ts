@@ -1,0 +1,85 @@
+/**
+ * The CI smoke run: the real local stack (PostgreSQL, PgBouncer, Redis, the
+ * reference API) under `arena loadtest run --from-plan` with the mixed
+ * scenario of samples/arena-local.yaml for about 20 s, sampling every pool.
+ * Asserts what a user reads off the report: a P99 for every request kind, a
+ * series for every pool, and PgBouncer figures that agree with an
+ * independent SHOW POOLS taken during the run.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoPath } from '../../operator/testing/paths.js';
+import { runArenaAsync } from '../../operator/testing/cli.js';
+import { showPools, type StackState } from '../stack/stack.js';
+import type { LoadTestResult } from './result-schema.js';
+
+const SAMPLE = repoPath('samples/arena-local.yaml');
+const TMP = mkdtempSync(join(tmpdir(), 'arena-loadtest-smoke-'));
+chmodSync(TMP, 0o711); // the servers run as the unprivileged user when the tests run as root
+const STATE_DIR = join(TMP, 'stack');
+let state: StackState | undefined;
+
+function arena(args: string[]) {
+  const r = spawnSync(process.execPath, [repoPath('dist/cli/arena.js'), ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 180_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+before(() => {
+  const r = arena(['stack', 'up', '-f', SAMPLE, '--state-dir', STATE_DIR, '--free-ports', '-o', 'json']);
+  assert.equal(r.code, 0, `stack up failed: ${r.err}`);
+  state = JSON.parse(r.out) as StackState;
+});
+
+after(() => {
+  if (state) arena(['stack', 'down', '--state-dir', STATE_DIR]);
+  rmSync(TMP, { recursive: true, force: true });
+});
+
+test('smoke: mixed load from the plan against the local stack: P99 per request kind, every pool sampled, PgBouncer agrees with SHOW POOLS', async () => {
+  const out = join(TMP, 'result');
+  const run = runArenaAsync(
+    ['loadtest', 'run', '-f', SAMPLE, '--state-dir', STATE_DIR, '--scenario', 'mixed', '--from-plan', '--ramp', '3s', '--duration', '15s', '--graceful-stop', '10s', '--sample', 'auto', '--out', out, '--seed', '42'],
+    { timeoutMs: 120_000 },
+  );
+  // independent SHOW POOLS reads while the load runs (epoch ms, cl_active of the app's pool)
+  const reads: { at: number; cl_active: number; sv_active: number }[] = [];
+  for (const delay of [6000, 5000, 4000]) {
+    await new Promise((r) => setTimeout(r, delay));
+    const rows = await showPools(state!);
+    const row = rows.find((p) => p.database === state!.database.name);
+    assert.ok(row, `SHOW POOLS has the ${state!.database.name} pool`);
+    reads.push({ at: Date.now(), cl_active: row.cl_active ?? 0, sv_active: row.sv_active ?? 0 });
+  }
+  const r = await run;
+  assert.ok(r.code === 0 || r.code === 1, `exit ${r.code}: ${r.err}`);
+  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as LoadTestResult;
+  assert.equal(result.status, 'complete');
+  assert.deepEqual(Object.keys(result.scenarios).sort(), ['llm-async', 'llm-stream', 'read']);
+  for (const [name, s] of Object.entries(result.scenarios)) {
+    const d = s.metrics['http_req_duration'];
+    assert.ok(d && d.count > 0 && d.p99 > 0, `${name} has a P99`);
+  }
+  assert.ok(result.scenarios['llm-stream']!.metrics['ttft']!.p99 > 0, 'streams have a TTFT P99');
+  assert.ok(result.scenarios['llm-async']!.metrics['task_e2e']!.p99 > 0, 'tasks have an end-to-end P99');
+  assert.ok(result.engine.peakInFlight >= 20, `peak in flight ${result.engine.peakInFlight}`);
+  const sat = result.saturation!;
+  for (const pool of ['pgbouncer_client', 'pgbouncer_server', 'postgres_backends', 'redis_clients', 'llm_slots', 'app_db_pool']) {
+    const p = sat.pools[pool];
+    assert.ok(p && p.samples >= 15 && p.limit !== null && p.limit > 0, `${pool} has a series with a limit`);
+  }
+  assert.equal(sat.pools['pgbouncer_server']!.limit, 5, 'default_pool_size 4 + reserve_pool_size 1');
+  assert.ok(sat.saturatesFirst, 'a pool is named as saturating first');
+  // agreement: the sampler's PgBouncer cl_active at the tick nearest each independent read
+  const started = Date.parse(result.startedAt);
+  const series = sat.series['pgbouncer.cl_active']!;
+  for (const read of reads) {
+    const t = read.at - started;
+    const nearest = series.reduce((a, b) => (Math.abs(b[0] - t) < Math.abs(a[0] - t) ? b : a));
+    assert.ok(Math.abs(nearest[0] - t) <= 1000, 'a tick within 1 s of the read');
+    assert.ok(nearest[1] !== null && Math.abs(nearest[1] - read.cl_active) <= 3, `cl_active: sampler ${nearest[1]} vs SHOW POOLS ${read.cl_active}`);
+  }
+});
