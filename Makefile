@@ -7,8 +7,10 @@ SHELL := /bin/bash
 
 NODE_STAMP := node_modules/.arena-installed
 ARENA := node dist/cli/arena.js
+# the small stack the demo loads (short LLM calls, small pools: saturation shows within seconds)
+DEMO_STACK := samples/arena-local.yaml
 
-.PHONY: help setup build testenv helm test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator chart-sync samples-sync chart-lint
+.PHONY: help setup build testenv helm test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator chart-sync samples-sync chart-lint bench-engine schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,7 +42,7 @@ dev-cluster-up: build testenv ## start the local control plane (see `arena dev-c
 dev-cluster-down: build ## stop the local control plane
 	@$(ARENA) dev-cluster down
 
-demo: build ## validate, plan and render the samples, then bring the local stack up, show it, take it down
+demo: build ## validate, plan and render the samples; bring the local stack up, load-test it with the mixed scenario, take it down
 	@echo "== arena validate -f samples/debate-arena.yaml"
 	@$(ARENA) validate -f samples/debate-arena.yaml
 	@echo
@@ -56,21 +58,33 @@ demo: build ## validate, plan and render the samples, then bring the local stack
 	@ls out/debate-arena-holds
 	@echo
 	@scripts/install-debian-deps.sh db
-	@rc=0; $(ARENA) stack status -f samples/debate-arena.yaml >/dev/null 2>&1 || rc=$$?; \
+	@rc=0; $(ARENA) stack status -f $(DEMO_STACK) >/dev/null 2>&1 || rc=$$?; \
 	if [[ $$rc -ne 2 ]]; then \
-	  echo "== a stack from an earlier demo is still there: arena stack down -f samples/debate-arena.yaml"; \
-	  $(ARENA) stack down -f samples/debate-arena.yaml; echo; fi
-	@echo "== arena stack up -f samples/debate-arena.yaml   (PostgreSQL, PgBouncer, Redis, the reference API on 127.0.0.1)"
-	@$(ARENA) stack up -f samples/debate-arena.yaml
+	  echo "== a stack from an earlier demo is still there: arena stack down -f $(DEMO_STACK)"; \
+	  $(ARENA) stack down -f $(DEMO_STACK); echo; fi
+	@echo "== arena stack up -f $(DEMO_STACK)   (PostgreSQL, PgBouncer, Redis, the reference API on 127.0.0.1)"
+	@$(ARENA) stack up -f $(DEMO_STACK)
 	@echo
-	@echo "== arena stack status -f samples/debate-arena.yaml"
-	@$(ARENA) stack status -f samples/debate-arena.yaml || { $(ARENA) stack down -f samples/debate-arena.yaml; exit 1; }
+	@echo "== arena stack status -f $(DEMO_STACK)"
+	@$(ARENA) stack status -f $(DEMO_STACK) || { $(ARENA) stack down -f $(DEMO_STACK); exit 1; }
 	@echo
-	@echo "== arena stack down -f samples/debate-arena.yaml"
-	@$(ARENA) stack down -f samples/debate-arena.yaml
+	@echo "== arena loadtest run -f $(DEMO_STACK) --scenario mixed --rate 150 --ramp 3s --duration 15s --sample auto"
+	@echo "   (the file's request mix, Poisson arrivals, latency from the scheduled start, every pool sampled)"
+	@$(ARENA) loadtest run -f $(DEMO_STACK) --scenario mixed --rate 150 --ramp 3s --duration 15s --graceful-stop 10s --sample auto --out out/demo-loadtest \
+	  || { rc=$$?; $(ARENA) stack down -f $(DEMO_STACK); exit $$rc; }
+	@echo
+	@echo "== arena stack down -f $(DEMO_STACK)"
+	@$(ARENA) stack down -f $(DEMO_STACK)
 
 bench-operator: build testenv ## measure the operator against a local control plane (docs/benchmarks.md)
 	@node dist/operator/bench/operator-bench.js
+
+bench-engine: build ## arena's load engine vs vegeta and autocannon at 10,000 in flight, SSE, cost curve (BENCH_DURATION, BENCH_ONLY)
+	@scripts/install-bench-peers.sh
+	@node dist/loadtest/bench/engine-bench.js
+
+schemas: build ## regenerate docs/schemas/loadtest-result.schema.json from the result schema
+	@node dist/loadtest/engine/schema-file.js --write
 
 crd: build ## regenerate crds/arenadeployment.yaml from the schema
 	@$(ARENA) gen-crd --out crds/arenadeployment.yaml

@@ -8,6 +8,7 @@
  * printed and written); 2 bad input (no target, a malformed URL or duration), one
  * line naming the flag. Ctrl-C stops early and still prints/writes the result.
  */
+import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import chalk from 'chalk';
 import Table from 'cli-table3';
@@ -81,10 +82,22 @@ export function registerSample(program: Command): void {
     .option('--health <url>', "the API's health endpoint, e.g. http://127.0.0.1:8000/health", urlArg(SCHEMES.health))
     .addOption(new Option('--interval <duration>', 'time between ticks (250ms, 1s, ...)').argParser(durationMs).default(1000, '1s'))
     .requiredOption('--duration <duration>', 'how long to sample (10s, 2m, ...); Ctrl-C stops earlier', durationMs)
+    .option('--password-file <file>', 'password for --pgbouncer/--postgres URLs without one (else PGPASSWORD); keeps it off the command line')
     .option('--out <file>', 'write the result JSON to this file (atomically)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(async (opts: Partial<Record<TargetKind, string>> & { interval: number; duration: number; out?: string; output: 'table' | 'json' }) => {
+    .action(async (opts: Partial<Record<TargetKind, string>> & { interval: number; duration: number; out?: string; output: 'table' | 'json'; passwordFile?: string }) => {
       const kinds = TARGET_KINDS.filter((k) => opts[k] !== undefined);
+      let password: string | undefined;
+      if (opts.passwordFile) {
+        try {
+          password = readFileSync(opts.passwordFile, 'utf8').split('\n')[0]!.trim();
+        } catch (e) {
+          throw new UserError(`--password-file: cannot read ${opts.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      }
+      for (const k of kinds)
+        if (new URL(opts[k]!).password)
+          process.stderr.write(`arena: warning: --${k}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --password-file (it is redacted in the output)\n`);
       if (kinds.length === 0) throw new UserError('sample: give at least one target: --pgbouncer, --postgres, --redis or --health URL');
       if (opts.interval > opts.duration) throw new UserError(`sample: --interval ${opts.interval} ms is longer than --duration ${opts.duration} ms`);
       const ac = new AbortController();
@@ -94,7 +107,7 @@ export function registerSample(program: Command): void {
       let r: SampleResult;
       try {
         r = await sample(
-          kinds.map((k) => makeTarget(k, opts[k]!)),
+          kinds.map((k) => makeTarget(k, opts[k]!, password !== undefined && !new URL(opts[k]!).password ? { password } : {})),
           {
             intervalMs: opts.interval,
             durationMs: opts.duration,
