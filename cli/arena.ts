@@ -14,7 +14,7 @@ import { registerRender } from './commands/render.js';
 import { registerSample } from './commands/sample.js';
 import { registerStack } from './commands/stack.js';
 import { registerValidate } from './commands/validate.js';
-import { EXIT, UserError } from './errors.js';
+import { ArenaError, EXIT, exitCodeOf } from './errors.js';
 
 export function buildProgram(): Command {
   const program = new Command('arena')
@@ -54,9 +54,9 @@ export async function main(argv: string[]): Promise<number> {
       // help and version exit 0; every parse error is bad input
       return e.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     }
-    if (e instanceof UserError) {
+    if (e instanceof ArenaError && exitCodeOf(e) !== EXIT.internal) {
       for (const line of e.message.split('\n')) process.stderr.write(`arena: ${line}\n`);
-      return e.exitCode;
+      return exitCodeOf(e);
     }
     process.stderr.write(`arena: internal error: ${(e as Error).message} (set ARENA_DEBUG=1 for details)\n`);
     if (process.env['ARENA_DEBUG']) process.stderr.write(`${(e as Error).stack}\n`);

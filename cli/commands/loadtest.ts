@@ -25,9 +25,9 @@ import type { RunConfig } from '../../loadtest/engine/config.js';
 import { formatDuration } from '../../loadtest/engine/duration.js';
 import { maxInFlight, readLimits } from '../../loadtest/engine/limits.js';
 import type { LoadTestResult } from '../../loadtest/engine/result-schema.js';
-import { checkLimits, checkTarget, LoadTestInputError, preflightSampler, preflightTarget, runLoadTest, type Progress, type SampleEndpoint } from '../../loadtest/engine/run.js';
-import { bundledScenario, BUNDLED, fromRequestMix, loadScenarioFile, ScenarioError, type Scenario } from '../../loadtest/engine/scenario.js';
-import { loadThresholdsFile, mergeThresholds, parseThresholds, ThresholdError, type ThresholdSpec } from '../../loadtest/engine/thresholds.js';
+import { checkLimits, checkTarget, preflightSampler, preflightTarget, runLoadTest, type Progress, type SampleEndpoint } from '../../loadtest/engine/run.js';
+import { bundledScenario, BUNDLED, fromRequestMix, loadScenarioFile, type Scenario } from '../../loadtest/engine/scenario.js';
+import { loadThresholdsFile, mergeThresholds, parseThresholds, type ThresholdSpec } from '../../loadtest/engine/thresholds.js';
 import { reportText } from '../../loadtest/report/terminal.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments } from '../io.js';
@@ -218,61 +218,51 @@ function progressReporter(quiet: boolean) {
   };
 }
 
-/** Map the engine's input errors to the CLI's UserError (one line, exit 2). */
-function asUserError(e: unknown): never {
-  if (e instanceof LoadTestInputError || e instanceof ScenarioError || e instanceof ThresholdError) throw new UserError(e.message);
-  throw e;
-}
-
 async function run(o: RunOpts): Promise<void> {
-  try {
-    const ad = o.file ? oneSpec(o.file) : undefined;
-    let target = o.target;
-    if (!target && ad) {
-      const s = readState(o.stateDir ?? defaultStateDir(ad));
-      if (s && !s.stoppedAt && s.endpoints['api']) target = s.endpoints['api'];
-    }
-    if (!target) throw new UserError(`give --target URL${ad ? ` (no running stack for ${o.file} to default to)` : ''}`);
-    const url = checkTarget(target, !!o.allowRemote);
-    const scenario = scenarioOf(o, ad);
-    const { config, fromPlan } = buildConfig(o, ad, scenario);
-    config.target = url.toString().replace(/\/$/, '');
-    const thresholds = thresholdsOf(o, scenario);
-    const limits = readLimits();
-    checkLimits(config, limits);
-    const outDir = resolve(o.out ?? join('out', 'loadtest', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));
-    await preflightTarget(url);
-    const sampler = await preflightSampler(sampleEndpoints(o, ad));
-    const progress = progressReporter(!!o.quiet);
-    const ac = new AbortController();
-    const onSignal = (sig: string) => {
-      if (ac.signal.aborted) return;
-      progress.log(`${sig}: stopping arrivals, letting in-flight requests finish (at most 5 s), then writing a partial result`);
-      ac.abort();
-    };
-    const onInt = () => onSignal('SIGINT');
-    const onTerm = () => onSignal('SIGTERM');
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
-    const total = config.phases.rampUpMs + config.phases.steadyMs + config.phases.rampDownMs;
-    const m = config.model;
-    process.stderr.write(
-      `[loadtest] ${scenario.name} -> ${redactUrl(config.target)}: ${m.type === 'open' ? `${+m.rate.toFixed(3)}/s ${m.process} arrivals (maxVUs ${m.maxVUs})` : `${m.vus} VUs`} for ${formatDuration(total)}, ${config.workers} worker thread(s)${sampler.length ? `, sampling ${sampler.map((t) => t.kind).join(', ')}` : ''}; result in ${outDir}\n`,
-    );
-    let result: LoadTestResult;
-    try {
-      result = await runLoadTest({ config, target: url, thresholds, sampler, outDir, ...(fromPlan ? { fromPlan } : {}), version: ENGINE_VERSION, limits, signal: ac.signal, stopGraceMs: 5000, onProgress: (p) => progress.update(p), onLog: (l) => progress.log(l) });
-    } finally {
-      progress.stop();
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-    }
-    process.stdout.write(o.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : reportText(result));
-    process.stderr.write(`[loadtest] wrote ${join(outDir, 'result.json')}\n`);
-    if (!result.passed) process.exitCode = 1;
-  } catch (e) {
-    asUserError(e);
+  const ad = o.file ? oneSpec(o.file) : undefined;
+  let target = o.target;
+  if (!target && ad) {
+    const s = readState(o.stateDir ?? defaultStateDir(ad));
+    if (s && !s.stoppedAt && s.endpoints['api']) target = s.endpoints['api'];
   }
+  if (!target) throw new UserError(`give --target URL${ad ? ` (no running stack for ${o.file} to default to)` : ''}`);
+  const url = checkTarget(target, !!o.allowRemote);
+  const scenario = scenarioOf(o, ad);
+  const { config, fromPlan } = buildConfig(o, ad, scenario);
+  config.target = url.toString().replace(/\/$/, '');
+  const thresholds = thresholdsOf(o, scenario);
+  const limits = readLimits();
+  checkLimits(config, limits);
+  const outDir = resolve(o.out ?? join('out', 'loadtest', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));
+  await preflightTarget(url);
+  const sampler = await preflightSampler(sampleEndpoints(o, ad));
+  const progress = progressReporter(!!o.quiet);
+  const ac = new AbortController();
+  const onSignal = (sig: string) => {
+    if (ac.signal.aborted) return;
+    progress.log(`${sig}: stopping arrivals, letting in-flight requests finish (at most 5 s), then writing a partial result`);
+    ac.abort();
+  };
+  const onInt = () => onSignal('SIGINT');
+  const onTerm = () => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  const total = config.phases.rampUpMs + config.phases.steadyMs + config.phases.rampDownMs;
+  const m = config.model;
+  process.stderr.write(
+    `[loadtest] ${scenario.name} -> ${redactUrl(config.target)}: ${m.type === 'open' ? `${+m.rate.toFixed(3)}/s ${m.process} arrivals (maxVUs ${m.maxVUs})` : `${m.vus} VUs`} for ${formatDuration(total)}, ${config.workers} worker thread(s)${sampler.length ? `, sampling ${sampler.map((t) => t.kind).join(', ')}` : ''}; result in ${outDir}\n`,
+  );
+  let result: LoadTestResult;
+  try {
+    result = await runLoadTest({ config, target: url, thresholds, sampler, outDir, ...(fromPlan ? { fromPlan } : {}), version: ENGINE_VERSION, limits, signal: ac.signal, stopGraceMs: 5000, onProgress: (p) => progress.update(p), onLog: (l) => progress.log(l) });
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+  process.stdout.write(o.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : reportText(result));
+  process.stderr.write(`[loadtest] wrote ${join(outDir, 'result.json')}\n`);
+  if (!result.passed) process.exitCode = 1;
 }
 
 function doctor(output: 'table' | 'json'): void {

@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
+import { InvalidInputError } from '../../lib/errors.js';
 import { makeTarget, redactUrl, sample, type SampleResult, type Target, type TargetKind } from '../sampler/sampler.js';
 import type { RunConfig } from './config.js';
 import { checkCapacity, readLimits, type OsLimits } from './limits.js';
@@ -22,9 +23,9 @@ import { runEngine, type SecondPoint } from './runner.js';
 import type { ThresholdSpec } from './thresholds.js';
 
 /** A mistake the user can fix; the CLI exits 2 with this one line. */
-export class LoadTestInputError extends Error {
+export class LoadTestInputError extends InvalidInputError {
   constructor(message: string) {
-    super(message);
+    super(message, 'ARENA_LOADTEST_INPUT');
     this.name = 'LoadTestInputError';
   }
 }

@@ -20,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
+import { InvalidInputError } from '../../lib/errors.js';
 import { parseDocument } from 'yaml';
 import { describe, pointerToPath } from '../../operator/api/v1alpha1/validate.js';
 import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
@@ -105,9 +106,9 @@ export interface Scenario {
 }
 
 /** A scenario file that does not fit the schema, or a template that names an unknown variable: one line, naming the field. */
-export class ScenarioError extends Error {
+export class ScenarioError extends InvalidInputError {
   constructor(message: string) {
-    super(message);
+    super(message, 'ARENA_SCENARIO_INVALID');
     this.name = 'ScenarioError';
   }
 }

@@ -19,6 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import { InvalidInputError } from '../../lib/errors.js';
 import type { MetricLookup, MetricValue } from './metric-types.js';
 
 /**
@@ -27,7 +28,7 @@ import type { MetricLookup, MetricValue } from './metric-types.js';
  * `[<file>: ][<path>: ]<what is wrong>`, e.g.
  * `thresholds["http_req_duration"][0]: "p99<500": expected an aggregation such as p(99), avg, rate, count`.
  */
-export class ThresholdError extends Error {
+export class ThresholdError extends InvalidInputError {
   /**
    * @param path where in the threshold set, e.g. `thresholds["http_req_duration{scenario:read}"][1]`;
    *   '' for a problem with a file as a whole (unreadable, bad YAML).
@@ -39,7 +40,7 @@ export class ThresholdError extends Error {
     readonly problem: string,
     readonly file?: string,
   ) {
-    super([file, path, problem].filter((s) => s !== undefined && s !== '').join(': '));
+    super([file, path, problem].filter((s) => s !== undefined && s !== '').join(': '), 'ARENA_THRESHOLD_INVALID');
     this.name = 'ThresholdError';
   }
 }

@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { UserError } from '../../cli/errors.js';
+import { InvalidInputError, StartFailureError } from '../../lib/errors.js';
 import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
 import { apiEnv } from '../../operator/render/api.js';
 import { ENV, REFERENCE_ENV } from '../../operator/render/env.js';
@@ -112,14 +112,14 @@ export function defaultStateDir(ad: ArenaDeployment): string {
   return join(tmpdir(), 'arena-stack', `${ad.metadata.namespace ?? 'default'}-${ad.metadata.name}`);
 }
 
-/** Read state.json, or null when there is none. @throws UserError when it is unreadable. */
+/** Read state.json, or null when there is none. @throws InvalidInputError when it is unreadable. */
 export function readState(stateDir: string): StackState | null {
   const f = join(stateDir, 'state.json');
   if (!existsSync(f)) return null;
   try {
     return JSON.parse(readFileSync(f, 'utf8')) as StackState;
   } catch (e) {
-    throw new UserError(`${f}: not a stack state file (${(e as Error).message})`);
+    throw new InvalidInputError(`${f}: not a stack state file (${(e as Error).message})`);
   }
 }
 
@@ -150,9 +150,9 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 }
 
 /** A failure while starting or stopping: one line, exit code 1. */
-export class StackError extends UserError {
+export class StackError extends StartFailureError {
   constructor(message: string) {
-    super(message, 1);
+    super(message, 'ARENA_STACK_START_FAILURE');
     this.name = 'StackError';
   }
 }
@@ -228,7 +228,7 @@ function redacted(env: Record<string, string>, password: string): Record<string,
 /**
  * The servers run as the run-as user: every existing ancestor of the state dir
  * must let that user through (x permission), or initdb fails with a bare EACCES.
- * @throws UserError naming the first directory it cannot enter.
+ * @throws InvalidInputError naming the first directory it cannot enter.
  */
 function checkTraversable(tools: Tools, dir: string): void {
   if (tools.runAsUid === null) return;
@@ -245,7 +245,7 @@ function checkTraversable(tools: Tools, dir: string): void {
     d = up;
   }
   if (blocked.length > 0)
-    throw new UserError(`--state-dir ${dir}: the servers run as user '${tools.runAsUser}', which cannot enter ${blocked[blocked.length - 1]}; choose a directory it can reach (the default is under ${tmpdir()}) or allow it (chmod o+x)`);
+    throw new InvalidInputError(`--state-dir ${dir}: the servers run as user '${tools.runAsUser}', which cannot enter ${blocked[blocked.length - 1]}; choose a directory it can reach (the default is under ${tmpdir()}) or allow it (chmod o+x)`);
 }
 
 /** Check the state dir is ours (or absent/empty) and nothing runs from it. @returns data to reuse after `down --keep`. */
@@ -253,12 +253,12 @@ function prepareStateDir(dir: string): { reuse: boolean } {
   if (!existsSync(dir)) return { reuse: false };
   const entries = readdirSync(dir);
   if (entries.length === 0) return { reuse: false };
-  if (!entries.includes(MARKER)) throw new UserError(`--state-dir ${dir}: exists and is not an arena stack directory (no ${MARKER}); choose another directory`);
+  if (!entries.includes(MARKER)) throw new InvalidInputError(`--state-dir ${dir}: exists and is not an arena stack directory (no ${MARKER}); choose another directory`);
   const s = readState(dir);
   if (s && !s.stoppedAt) {
     const running = Object.entries(s.components).filter(([, c]) => c && alive(c));
-    if (running.length > 0) throw new UserError(`a stack is already running from ${dir} (${running.map(([n, c]) => `${n} pid ${c!.pid}`).join(', ')}); stop it with: arena stack down --state-dir ${dir}`);
-    throw new UserError(`${dir} holds the state of a stack that is no longer running; clean up with: arena stack down --state-dir ${dir}`);
+    if (running.length > 0) throw new InvalidInputError(`a stack is already running from ${dir} (${running.map(([n, c]) => `${n} pid ${c!.pid}`).join(', ')}); stop it with: arena stack down --state-dir ${dir}`);
+    throw new InvalidInputError(`${dir} holds the state of a stack that is no longer running; clean up with: arena stack down --state-dir ${dir}`);
   }
   return { reuse: existsSync(join(dir, 'pg', 'PG_VERSION')) && existsSync(join(dir, 'db-password')) };
 }
@@ -266,8 +266,8 @@ function prepareStateDir(dir: string): { reuse: boolean } {
 /**
  * Bring the stack up.
  * @returns the state written to state.json.
- * @throws UserError (exit 2) for bad input, missing tools, busy ports or a busy state dir;
- *   StackError (exit 1) when a component does not start (what started is stopped again).
+ * @throws InvalidInputError (exit 2) for bad input, missing tools, busy ports or a busy state dir;
+ *   StackError, a StartFailureError (exit 1) when a component does not start (what started is stopped again).
  */
 export async function stackUp(spec: ArenaDeployment, o: UpOptions): Promise<StackState> {
   const t0 = Date.now();
@@ -287,7 +287,7 @@ export async function stackUp(spec: ArenaDeployment, o: UpOptions): Promise<Stac
     : { ...DEFAULT_PORTS };
   if (!o.freePorts) {
     for (const [name, port] of Object.entries(ports)) {
-      if (!(await portFree(port))) throw new UserError(`port ${port} (${name}) on 127.0.0.1 is in use; stop what holds it or use --free-ports`);
+      if (!(await portFree(port))) throw new InvalidInputError(`port ${port} (${name}) on 127.0.0.1 is in use; stop what holds it or use --free-ports`);
     }
   }
   const pgbEnabled = profile.pgbouncer.enabled;
@@ -498,7 +498,7 @@ export async function stackUp(spec: ArenaDeployment, o: UpOptions): Promise<Stac
     if (!o.keep) rmSync(S, { recursive: true, force: true });
     const hint = o.keep ? '' : ' (state directory removed; re-run with --keep to keep its logs)';
     if (e instanceof StackError) throw new StackError(`${e.message}${hint}`);
-    if (e instanceof UserError) throw e;
+    if (e instanceof InvalidInputError) throw e;
     throw new StackError(`stack up failed: ${(e as Error).message}${hint}`);
   }
 }
@@ -532,12 +532,12 @@ export interface DownReport {
  * Stop every process of the stack by PID, in order API (drains), Redis,
  * PgBouncer, PostgreSQL; API workers that outlive their primary are killed
  * (PID + start time checked). Removes the state directory unless `keep`.
- * @throws UserError when there is nothing to stop and no state dir.
+ * @throws InvalidInputError when there is nothing to stop and no state dir.
  */
 export async function stackDown(stateDir: string, o: { keep: boolean; progress: (l: string) => void }): Promise<DownReport> {
   const S = resolve(stateDir);
-  if (!existsSync(S)) throw new UserError(`no stack state in ${S} (nothing to stop)`);
-  if (!existsSync(join(S, MARKER))) throw new UserError(`${S} is not an arena stack directory (no ${MARKER})`);
+  if (!existsSync(S)) throw new InvalidInputError(`no stack state in ${S} (nothing to stop)`);
+  if (!existsSync(join(S, MARKER))) throw new InvalidInputError(`${S} is not an arena stack directory (no ${MARKER})`);
   const s = readState(S);
   const stopped: DownReport['stopped'] = [];
   const survivors: number[] = [];
@@ -616,13 +616,13 @@ const pct = (a: number | null, b: number | null) => (a !== null && b !== null &&
  * readers (loadtest/sampler/): PostgreSQL backends vs max_connections,
  * PgBouncer SHOW POOLS, Redis connected_clients vs maxclients, API /health
  * slots per worker.
- * @throws UserError when the state dir holds no running stack.
+ * @throws InvalidInputError when the state dir holds no running stack.
  */
 export async function stackStatus(stateDir: string): Promise<StatusReport> {
   const S = resolve(stateDir);
   const s = readState(S);
-  if (!s) throw new UserError(`no stack state in ${S}; start one with: arena stack up -f FILE`);
-  if (s.stoppedAt) throw new UserError(`the stack in ${S} was stopped at ${s.stoppedAt} (data kept); start it with: arena stack up -f ${s.file} --state-dir ${S}`);
+  if (!s) throw new InvalidInputError(`no stack state in ${S}; start one with: arena stack up -f FILE`);
+  if (s.stoppedAt) throw new InvalidInputError(`the stack in ${S} was stopped at ${s.stoppedAt} (data kept); start it with: arena stack up -f ${s.file} --state-dir ${S}`);
   const out: ComponentStatus[] = [];
   const probe = async (component: ComponentName, endpoint: string, fn: (c: ComponentState) => Promise<{ summary: string; saturation: Record<string, unknown> }>) => {
     const c = s.components[component];

@@ -6,13 +6,13 @@
  * a user can point at another build; else the same variable from .tools/env.sh
  * (written by scripts/install-debian-deps.sh); else the Debian locations
  * (/usr/lib/postgresql/<highest>/bin, /usr/sbin/pgbouncer, /usr/bin/redis-server).
- * Nothing is installed at run time: a missing tool is a one-line UserError
+ * Nothing is installed at run time: a missing tool is a one-line MissingToolError
  * naming it and the set-up command.
  */
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../../cli/errors.js';
+import { InvalidInputError, MissingToolError } from '../../lib/errors.js';
 
 /** The set-up command named in every "missing tool" error. */
 export const SETUP_COMMAND = 'scripts/install-debian-deps.sh (as root; `make test` and `make demo` run it)';
@@ -63,7 +63,7 @@ function highestPgBin(): string | null {
  * Find every tool the stack needs.
  * @param env process environment
  * @param repoRoot where .tools/env.sh lives
- * @throws UserError (one line) naming the first missing tool and SETUP_COMMAND.
+ * @throws MissingToolError (one line) naming the first missing tool and SETUP_COMMAND.
  */
 export function findTools(env: NodeJS.ProcessEnv, repoRoot: string): Tools {
   const file = readToolsEnv(repoRoot);
@@ -72,7 +72,7 @@ export function findTools(env: NodeJS.ProcessEnv, repoRoot: string): Tools {
     if (file[name]) return { value: file[name]!, from: `${name} in .tools/env.sh` };
     return { value: fallback, from: 'the Debian default location' };
   };
-  const missing = (tool: string, where: string) => new UserError(`${tool} not found (${where}); install the Debian packages with ${SETUP_COMMAND}`);
+  const missing = (tool: string, where: string) => new MissingToolError(`${tool} not found (${where}); install the Debian packages with ${SETUP_COMMAND}`);
 
   const pgBin = pick('ARENA_PG_BIN', highestPgBin());
   if (!pgBin.value) throw missing('PostgreSQL server (initdb, pg_ctl, postgres)', 'no /usr/lib/postgresql/*/bin/postgres');
@@ -101,7 +101,7 @@ export function findTools(env: NodeJS.ProcessEnv, repoRoot: string): Tools {
       runAsUid = Number(execFileSync('id', ['-u', runAsUser], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
       runAsGid = Number(execFileSync('id', ['-g', runAsUser], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
     } catch {
-      throw new UserError(`system user '${runAsUser}' not found (PostgreSQL refuses to run as root, the stack runs the servers as that user); create it with ${SETUP_COMMAND}`);
+      throw new InvalidInputError(`system user '${runAsUser}' not found (PostgreSQL refuses to run as root, the stack runs the servers as that user); create it with ${SETUP_COMMAND}`);
     }
     if (!executable('/usr/sbin/runuser') && !executable('/sbin/runuser')) throw missing('runuser (util-linux)', 'needed to run the servers as an unprivileged user');
   }
