@@ -1,8 +1,13 @@
 /**
  * The executor of one worker thread: starts iterations on schedule (open
  * model) or in VU loops (closed model), runs them through the protocol
- * clients on one undici Pool, and hands the metrics to the thread's owner
- * once per second and at the end.
+ * clients, and hands the metrics to the thread's owner once per second and at
+ * the end.
+ *
+ * Connections: each VU owns one undici `Client` (one keep-alive connection,
+ * opened on its first iteration), as a k6 VU owns its connections. One Pool
+ * over thousands of connections would scan its clients for a free one on
+ * every request (O(connections) per request); indexing by VU is O(1).
  *
  * Open model: arrivals come from an `ArrivalSchedule` (this worker's share of
  * the rate, its own random stream). A timer wakes at the next due time and
@@ -16,16 +21,16 @@
  * ramp-down). Latency counts from the actual start of each iteration.
  *
  * Stop: when the schedule ends (or `stop()` is called), no iteration starts;
- * in-flight ones get `gracefulStopMs`, then the pool is destroyed and what is
+ * in-flight ones get `gracefulStopMs`, then the clients are destroyed and what is
  * still running ends as `interrupted_iterations`.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool } from 'undici';
+import { Client } from 'undici';
 import { ArrivalSchedule, phaseAt, rampStages } from './arrivals.js';
 import { scheduleMs, type RunConfig } from './config.js';
 import { ScenarioMetrics, type Counters, type MetricData, type SecondData } from './metrics.js';
-import { prepare, runHttp, runSse, runTask, type Iteration, type PreparedRequest } from './protocols.js';
+import { HttpCall, prepare, runSse, runTask, type Iteration, type PreparedRequest } from './protocols.js';
 import { randomStream, type Random } from './random.js';
 import type { TemplateContext } from './scenario.js';
 
@@ -43,7 +48,7 @@ export interface SecondReport {
   /** Event-loop delay of this worker in the second, ms (P99 and max). */
   loopLagP99Ms: number;
   loopLagMaxMs: number;
-  /** Sockets the pool holds open. */
+  /** Connections open (one per VU that has run an iteration and kept its connection). */
   sockets: number;
 }
 
@@ -79,13 +84,24 @@ function picker(requests: readonly PreparedRequest[], r: Random): () => number {
   };
 }
 
+/** What a VU keeps between its iterations (one at a time): its connection, template context, iteration record and HTTP handler. */
+interface Vu {
+  client: Client;
+  ctx: TemplateContext;
+  it: Iteration;
+  http: HttpCall;
+}
+
 /** This worker's share of a count split over `of` workers (the first ones take the remainder). */
 export function shareOf(n: number, index: number, of: number): number {
   return Math.floor(n / of) + (index < n % of ? 1 : 0);
 }
 
 export class Executor {
-  private readonly pool: Pool;
+  private readonly origin: string;
+  /** The VUs' state, by VU number (created on first use). */
+  private readonly vus: (Vu | undefined)[] = [];
+  private sockets = 0;
   private readonly requests: PreparedRequest[];
   private readonly metrics: ScenarioMetrics[];
   private readonly pick: () => number;
@@ -119,12 +135,7 @@ export class Executor {
     this.requests = config.scenario.requests.map((s) => prepare(s, this.random, basePath));
     this.metrics = this.requests.map((p) => new ScenarioMetrics(p.name));
     this.pick = picker(this.requests, this.random);
-    this.pool = new Pool(url.origin, {
-      connections: null,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      connectTimeout: 10_000,
-    });
+    this.origin = url.origin;
   }
 
   /** Run from `startAt` (epoch ms, the same for every worker) until the schedule ends or stop(). */
@@ -185,7 +196,6 @@ export class Executor {
   private flushSecond(): void {
     const scenarios: Record<string, SecondData> = {};
     for (const m of this.metrics) scenarios[m.name] = m.flushSecond();
-    const stats = this.pool.stats;
     this.onSecond({
       worker: this.index,
       sec: this.sec,
@@ -195,7 +205,7 @@ export class Executor {
       started: this.started,
       loopLagP99Ms: this.loopSecond.count > 0 ? lagMs(this.loopSecond.percentile(99)) : 0,
       loopLagMaxMs: this.loopSecond.count > 0 ? lagMs(this.loopSecond.max) : 0,
-      sockets: stats.connected,
+      sockets: this.sockets,
     });
     this.loopSecond.reset();
     this.maxInFlight = this.inFlight;
@@ -203,27 +213,51 @@ export class Executor {
     this.sec++;
   }
 
-  private context(vu: number): TemplateContext {
+  /** Fill a VU's template context for one iteration of `p` (only when `p` has templates). */
+  private fill(ctx: TemplateContext, p: PreparedRequest): void {
+    ctx.iter = this.iter++;
+    if (!p.templated) return;
     const r = this.random.next();
     const a = Math.floor(r * 16);
-    const b = (a + 1 + Math.floor(this.random.next() * 15)) % 16;
-    return { vu, worker: this.index, iter: this.iter++, llmLatencyMs: 0, modelA: a, modelB: b, rand: Math.floor(r * 2 ** 31), taskId: '' };
+    ctx.modelA = a;
+    ctx.modelB = (a + 1 + Math.floor(this.random.next() * 15)) % 16;
+    ctx.rand = Math.floor(r * 2 ** 31);
+    ctx.taskId = '';
+    ctx.llmLatencyMs = p.llmLatency ? p.llmLatency() : 0;
   }
 
-  /** Run one iteration of request `i` for `vu`, scheduled at `scheduled`. */
-  private async iterate(i: number, vu: number, scheduled: number, steady: boolean): Promise<void> {
+  /** A VU's state, created on its first iteration: one keep-alive connection and reusable records. */
+  private vu(n: number): Vu {
+    const have = this.vus[n];
+    if (have) return have;
+    const client = new Client(this.origin, { pipelining: 1, keepAliveTimeout: 30_000, connectTimeout: 10_000 });
+    client.on('connect', () => this.sockets++);
+    client.on('disconnect', () => this.sockets--);
+    const ctx: TemplateContext = { vu: n, worker: this.index, iter: 0, llmLatencyMs: 0, modelA: 0, modelB: 1, rand: 0, taskId: '' };
+    const it: Iteration = { scheduled: 0, steady: false, ctx, m: this.metrics[0]!, now: this.clock, stopping: this.isStopping };
+    const v: Vu = { client, ctx, it, http: new HttpCall() };
+    this.vus[n] = v;
+    return v;
+  }
+
+  /**
+   * Run one iteration of request `i` for VU `n`, scheduled at `scheduled`; `done` is called when it
+   * ended (plain HTTP completes through a callback, without a promise).
+   */
+  private iterate(i: number, n: number, scheduled: number, steady: boolean, done: () => void): void {
     const p = this.requests[i]!;
-    const ctx = this.context(vu);
-    if (p.llmLatency) ctx.llmLatencyMs = p.llmLatency();
-    const it: Iteration = { scheduled, steady, ctx, m: this.metrics[i]!, now: this.clock, stopping: this.isStopping };
-    switch (p.spec.kind) {
-      case 'sse':
-        return runSse(this.pool, p, it);
-      case 'task':
-        return runTask(this.pool, p, it);
-      default:
-        return runHttp(this.pool, p, it);
-    }
+    const v = this.vu(n);
+    this.fill(v.ctx, p);
+    const it = v.it;
+    it.scheduled = scheduled;
+    it.steady = steady;
+    it.m = this.metrics[i]!;
+    if (p.spec.kind === 'http') return v.http.start(v.client, p, it, done);
+    const run = p.spec.kind === 'sse' ? runSse(v.client, p, it) : runTask(v.client, p, it);
+    run.then(done, (e: unknown) => {
+      done();
+      throw e;
+    });
   }
 
   private begin(): void {
@@ -268,17 +302,10 @@ export class Executor {
           }
           this.begin();
           m.trend('schedule_lag', now - scheduled, steady);
-          this.iterate(i, vu, scheduled, steady).then(
-            () => {
-              free.push(vu);
-              this.end();
-            },
-            (e: unknown) => {
-              free.push(vu);
-              this.end();
-              throw e;
-            },
-          );
+          this.iterate(i, vu, scheduled, steady, () => {
+            free.push(vu);
+            this.end();
+          });
         }
         if (next === Infinity) return resolve();
         this.arrivalTimer = setTimeout(pump, Math.max(0, next - this.clock()));
@@ -313,16 +340,13 @@ export class Executor {
       const s = this.clock();
       const steady = phaseAt(c.phases, s) === 'steady';
       this.begin();
-      try {
-        await this.iterate(i, vu, s, steady);
-      } finally {
-        this.end();
-      }
+      await new Promise<void>((resolve) => this.iterate(i, vu, s, steady, resolve));
+      this.end();
       if (thinkMs > 0 && !this.stopping) await Promise.race([sleep(thinkMs), stopWait]);
     }
   }
 
-  /** Let in-flight iterations finish within the grace, then destroy the pool (the rest are interrupted). */
+  /** Let in-flight iterations finish within the grace, then destroy the clients (the rest are interrupted). */
   private async drain(): Promise<void> {
     const grace = this.graceOverride ?? this.config.gracefulStopMs;
     if (this.inFlight > 0) {
@@ -336,8 +360,10 @@ export class Executor {
     this.stopping = true;
     if (this.inFlight > 0) {
       const idle = new Promise<void>((r) => (this.idle = r));
-      await this.pool.destroy().catch(() => undefined);
+      await Promise.all(this.vus.map((v) => v?.client.destroy().catch(() => undefined)));
       await Promise.race([idle, sleep(2000)]);
-    } else await this.pool.close().catch(() => undefined);
+    }
+    // Idle keep-alive connections are left to the thread's end (the runner terminates it): closing
+    // thousands of clients one by one costs an error object with a stack trace each.
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Protocol clients of one iteration, on undici's dispatcher API
- * (`Pool.request`: no fetch, no response buffering for streams):
+ * (`Dispatcher.request` on the VU's own `Client`: no fetch, no response
+ * buffering for streams):
  * - `http`: one request; the body is read to the end.
  * - `sse`: one request whose body is parsed with eventsource-parser as it
  *   arrives; token events give TTFT and ITL.
@@ -13,7 +14,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser } from 'eventsource-parser';
-import type { Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { parseDurationMs } from './duration.js';
 import type { ScenarioMetrics } from './metrics.js';
 import { lognormalSampler, type Random } from './random.js';
@@ -37,6 +38,10 @@ export interface PreparedRequest {
   poll: Template | undefined;
   pollIntervalMs: number;
   taskTimeoutMs: number;
+  /** The request options when nothing in them is templated (shared, never mutated). */
+  fixedOptions: Dispatcher.DispatchOptions | undefined;
+  /** Whether any template reads the iteration's variables (else the context is not built). */
+  templated: boolean;
 }
 
 /** Compile a request spec (validated by scenario.ts) for `random` (its LLM latency draws). */
@@ -46,7 +51,21 @@ export function prepare(spec: RequestSpec, random: Random, basePath = ''): Prepa
   if (spec.kind === 'sse' && !headerEntries.some(([k]) => k === 'accept')) headerEntries.push(['accept', 'text/event-stream']);
   const templated = headerEntries.some(([, v]) => v.includes('{{'));
   const expect = spec.expect ? new Set(spec.expect) : undefined;
+  const anyTemplate = templated || (basePath + spec.path).includes('{{') || (spec.body !== undefined && JSON.stringify(spec.body).includes('{{'));
+  const timeoutMs = spec.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDurationMs(spec.timeout)!;
+  const fixedOptions: Dispatcher.DispatchOptions | undefined = anyTemplate
+    ? undefined
+    : {
+        path: basePath + spec.path,
+        method: spec.method as Dispatcher.HttpMethod,
+        headers: Object.fromEntries(headerEntries),
+        ...(spec.body !== undefined ? { body: JSON.stringify(spec.body) } : {}),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      };
   return {
+    fixedOptions,
+    templated: anyTemplate,
     spec,
     name: spec.name,
     method: spec.method as Dispatcher.HttpMethod,
@@ -54,7 +73,7 @@ export function prepare(spec: RequestSpec, random: Random, basePath = ''): Prepa
     headers: templated ? headerEntries.map(([k, v]): [string, Template] => [k, new Template(v)]) : Object.fromEntries(headerEntries),
     body: spec.body === undefined ? undefined : new Template(JSON.stringify(spec.body), true),
     expected: expect ? (s) => expect.has(s) : (s) => s >= 200 && s < 300,
-    timeoutMs: spec.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDurationMs(spec.timeout)!,
+    timeoutMs,
     llmLatency: spec.llmLatencyMs ? lognormalSampler(spec.llmLatencyMs.p50, spec.llmLatencyMs.p99, random) : undefined,
     poll: spec.task ? new Template(basePath + spec.task.poll) : undefined,
     pollIntervalMs: spec.task?.interval === undefined ? 250 : parseDurationMs(spec.task.interval)!,
@@ -161,6 +180,7 @@ function failed(it: Iteration, e: unknown, durationOf = true): false {
 }
 
 function options(p: PreparedRequest, it: Iteration, path?: string, method?: Dispatcher.HttpMethod): Dispatcher.RequestOptions {
+  if (p.fixedOptions && method === undefined) return p.fixedOptions as Dispatcher.RequestOptions;
   const ctx = it.ctx;
   const body = method === undefined && p.body ? p.body.render(ctx) : undefined;
   return {
@@ -173,35 +193,72 @@ function options(p: PreparedRequest, it: Iteration, path?: string, method?: Disp
   };
 }
 
-/** One plain HTTP request. */
-export async function runHttp(pool: Pool, p: PreparedRequest, it: Iteration): Promise<void> {
-  const m = it.m;
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await pool.request(options(p, it));
-  } catch (e) {
-    failed(it, e);
-    return;
+/** `http_503 llm_slots_busy` from a status and the start of an error body. */
+function reasonOf(status: number, body: string): string {
+  const m = /"error"\s*:\s*"([a-z0-9_]{1,40})"/.exec(body);
+  return m ? `http_${status} ${m[1]}` : `http_${status}`;
+}
+
+/**
+ * One plain HTTP request at a time, through `Dispatcher.dispatch` with this
+ * object as the handler: no response stream and no promise per request (the
+ * cheapest path undici offers). A VU owns one and reuses it for each of its
+ * iterations, so the hot path allocates almost nothing. `http_req_duration`
+ * ends when the last body byte arrived.
+ */
+export class HttpCall {
+  private p!: PreparedRequest;
+  private it!: Iteration;
+  private done!: () => void;
+  private status = 0;
+  private ok = false;
+  private errorBody = '';
+
+  /** Send `p` for iteration `it`; `done` is called once it completed or failed. */
+  start(client: Dispatcher, p: PreparedRequest, it: Iteration, done: () => void): void {
+    this.p = p;
+    this.it = it;
+    this.done = done;
+    this.status = 0;
+    this.ok = false;
+    this.errorBody = '';
+    // undici 7's Client takes the handler callbacks below (onConnect ... onComplete/onError)
+    client.dispatch(options(p, it), this as unknown as Dispatcher.DispatchHandler);
   }
-  const ok = p.expected(res.statusCode);
-  let reason: string | undefined;
-  try {
-    if (ok) await drain(res.body);
-    else reason = await statusReason(res.statusCode, res.body);
-  } catch (e) {
-    failed(it, e);
-    return;
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number): boolean {
+    this.status = statusCode;
+    this.ok = this.p.expected(statusCode);
+    return true;
   }
-  const d = it.now() - it.scheduled;
-  m.count('http_reqs', it.steady);
-  m.trend('http_req_duration', d, it.steady);
-  if (ok) m.trend('http_req_duration_expected', d, it.steady);
-  else m.fail(reason!, it.steady);
-  m.count('iterations', it.steady);
+
+  onData(chunk: Buffer): boolean {
+    if (!this.ok && this.errorBody.length < 4096) this.errorBody += chunk.toString('utf8');
+    return true;
+  }
+
+  onComplete(): void {
+    const it = this.it;
+    const m = it.m;
+    const d = it.now() - it.scheduled;
+    m.count('http_reqs', it.steady);
+    m.trend('http_req_duration', d, it.steady);
+    if (this.ok) m.trend('http_req_duration_expected', d, it.steady);
+    else m.fail(reasonOf(this.status, this.errorBody), it.steady);
+    m.count('iterations', it.steady);
+    this.done();
+  }
+
+  onError(e: Error): void {
+    failed(this.it, e);
+    this.done();
+  }
 }
 
 /** One SSE stream: TTFT, ITL, TPOT, e2e latency, tokens; a stream without its done event (or with an error event) is cut short. */
-export async function runSse(pool: Pool, p: PreparedRequest, it: Iteration): Promise<void> {
+export async function runSse(pool: Dispatcher, p: PreparedRequest, it: Iteration): Promise<void> {
   const m = it.m;
   const sse = p.spec.sse!;
   let res: Dispatcher.ResponseData;
@@ -270,7 +327,7 @@ export async function runSse(pool: Pool, p: PreparedRequest, it: Iteration): Pro
 const field = (o: unknown, k: string): unknown => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined);
 
 /** The async task round trip: submit, then poll until done (task_e2e, task_queue_wait) or failed. */
-export async function runTask(pool: Pool, p: PreparedRequest, it: Iteration): Promise<void> {
+export async function runTask(pool: Dispatcher, p: PreparedRequest, it: Iteration): Promise<void> {
   const m = it.m;
   const task = p.spec.task!;
   let res: Dispatcher.ResponseData;

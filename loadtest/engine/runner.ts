@@ -142,7 +142,7 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
  */
 export async function runEngine(config: RunConfig, hooks: EngineHooks = {}): Promise<EngineOutcome> {
   const n = config.workers;
-  const workers = Array.from({ length: n }, (_, index) => new Worker(WORKER_URL, { workerData: { config, index } }));
+  const workers = Array.from({ length: n }, (_, index) => new Worker(WORKER_URL, { workerData: { config, index }, resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['ARENA_YOUNG_MB'] ?? 16) } }));
   const pending = new Map<number, SecondReport[]>();
   const finals: FinalReport[] = [];
   const seconds: SecondPoint[] = [];
