@@ -13,10 +13,12 @@
  * only transaction-scoped (pg_advisory_xact_lock).
  */
 import pg from 'pg';
+import { sleep } from '../../lib/util.js';
 import type { ApiConfig } from './config.js';
 import { dbPoolMax } from './config.js';
 import { eloDelta, INITIAL_RATING, type Winner } from './elo.js';
 
+/** The worker's PostgreSQL pool (pg). */
 export type Pool = pg.Pool;
 
 /** No pooled connection became free within DB_POOL_TIMEOUT (or PgBouncer did not answer in time). */
@@ -50,7 +52,14 @@ export function createPool(cfg: ApiConfig, applicationName: string): Pool {
   };
   const pool =
     cfg.db.kind === 'fields'
-      ? new pg.Pool({ ...common, host: cfg.db.host, port: cfg.db.port, database: cfg.db.database, user: cfg.db.user, password: cfg.db.password })
+      ? new pg.Pool({
+          ...common,
+          host: cfg.db.host,
+          port: cfg.db.port,
+          database: cfg.db.database,
+          user: cfg.db.user,
+          password: cfg.db.password,
+        })
       : new pg.Pool({ ...common, connectionString: cfg.db.connectionString });
   pool.on('error', (e) => process.stderr.write(`[db] idle connection error: ${e.message}\n`));
   return pool;
@@ -63,7 +72,9 @@ export function poolStats(pool: Pool, cfg: ApiConfig) {
 
 function mapConnectError(e: unknown, cfg: ApiConfig): Error {
   const msg = (e as Error).message ?? String(e);
-  if (/timeout exceeded when trying to connect|connection timeout/i.test(msg)) return new DbPoolTimeoutError(cfg.dbPoolTimeoutSeconds, dbPoolMax(cfg));
+  if (/timeout exceeded when trying to connect|connection timeout/i.test(msg)) {
+    return new DbPoolTimeoutError(cfg.dbPoolTimeoutSeconds, dbPoolMax(cfg));
+  }
   return new DbUnavailableError(`database unavailable: ${msg}`);
 }
 
@@ -146,7 +157,9 @@ export async function migrate(pool: Pool, cfg: ApiConfig): Promise<number[]> {
     await c.query('BEGIN');
     try {
       await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
       const done = new Set((await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
       const applied: number[] = [];
       for (const m of MIGRATIONS) {
@@ -182,6 +195,7 @@ export interface MatchRow {
   created_at: string;
 }
 
+/** A match to save (saveMatch); `tokens` and `llmLatencyMs` come from the debate's LLM call, when there was one. */
 export interface NewMatch {
   userId: string;
   topic: string;
@@ -200,8 +214,6 @@ const MATCH_COLUMNS = `id::float8 AS id, user_id, topic, proponent_model, oppone
 export const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03']);
 /** Attempts of one match save (first try included). */
 export const SAVE_ATTEMPTS = 5;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Save a match and update both ratings in one transaction.
@@ -236,14 +248,19 @@ export async function saveMatch(pool: Pool, cfg: ApiConfig, m: NewMatch): Promis
           const pw = m.winner === 'proponent' ? 1 : 0;
           const ow = m.winner === 'opponent' ? 1 : 0;
           const dr = m.winner === 'draw' ? 1 : 0;
-          const upd = 'UPDATE elo_ratings SET rating = rating + $2, matches = matches + 1, wins = wins + $3, losses = losses + $4, draws = draws + $5, updated_at = now() WHERE model_id = $1';
+          const upd =
+            'UPDATE elo_ratings SET rating = rating + $2, matches = matches + 1, wins = wins + $3, losses = losses + $4, ' +
+            'draws = draws + $5, updated_at = now() WHERE model_id = $1';
           await c.query(upd, [m.proponentModel, delta, pw, ow, dr]);
           await c.query(upd, [m.opponentModel, -delta, ow, pw, dr]);
           const ins = await c.query<MatchRow>(
             `INSERT INTO matches (user_id, topic, proponent_model, opponent_model, winner, rating_delta,
                proponent_rating_before, proponent_rating_after, opponent_rating_before, opponent_rating_after, tokens, llm_latency_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${MATCH_COLUMNS}`,
-            [m.userId, m.topic, m.proponentModel, m.opponentModel, m.winner, delta, pBefore, pBefore + delta, oBefore, oBefore - delta, m.tokens ?? null, m.llmLatencyMs ?? null],
+            [
+              ...[m.userId, m.topic, m.proponentModel, m.opponentModel, m.winner, delta],
+              ...[pBefore, pBefore + delta, oBefore, oBefore - delta, m.tokens ?? null, m.llmLatencyMs ?? null],
+            ],
           );
           await c.query('COMMIT');
           return ins.rows[0]!;
@@ -269,7 +286,8 @@ export async function saveMatch(pool: Pool, cfg: ApiConfig, m: NewMatch): Promis
 export async function listMatches(pool: Pool, cfg: ApiConfig, userId: string, limit: number, sleepMs = 0): Promise<MatchRow[]> {
   return withClient(pool, cfg, async (c) => {
     if (sleepMs > 0) await c.query('SELECT pg_sleep($1::float8 / 1000)', [sleepMs]);
-    const r = await c.query<MatchRow>(`SELECT ${MATCH_COLUMNS} FROM matches WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, [userId, limit]);
+    const sql = `SELECT ${MATCH_COLUMNS} FROM matches WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`;
+    const r = await c.query<MatchRow>(sql, [userId, limit]);
     return r.rows;
   });
 }
@@ -287,7 +305,8 @@ export interface RatingRow {
 /** Top competitors by rating (ties by model_id). */
 export async function leaderboard(pool: Pool, cfg: ApiConfig, limit = 100): Promise<RatingRow[]> {
   return withClient(pool, cfg, async (c) => {
-    const r = await c.query<RatingRow>('SELECT model_id, rating, matches, wins, losses, draws FROM elo_ratings ORDER BY rating DESC, model_id LIMIT $1', [limit]);
+    const sql = 'SELECT model_id, rating, matches, wins, losses, draws FROM elo_ratings ORDER BY rating DESC, model_id LIMIT $1';
+    const r = await c.query<RatingRow>(sql, [limit]);
     return r.rows;
   });
 }

@@ -6,6 +6,7 @@
  * LLM_REQUESTS_PER_MINUTE limit enforced across every process through Redis.
  */
 import type { Redis } from 'ioredis';
+import { sleep } from '../../lib/util.js';
 import { lognormalFromPercentiles } from '../../operator/planner/latency.js';
 import type { ApiConfig } from './config.js';
 import { LLM_GCRA_KEY } from './redis.js';
@@ -50,19 +51,12 @@ function gaussian(rng: () => number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new AbortedError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new AbortedError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** lib/util's sleep, but an abort (before or during the wait) rejects with AbortedError: the callers unwind on it. */
+async function sleepOrAbort(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) throw new AbortedError();
+  await sleep(ms, signal);
+  if (signal?.aborted) throw new AbortedError();
+}
 
 /** Result of one simulated call. */
 export interface LlmResult {
@@ -71,6 +65,7 @@ export interface LlmResult {
   latencyMs: number;
 }
 
+/** Options of one simulated call (SimulatedLlm.generate). */
 export interface GenerateOptions {
   /** Use this latency instead of sampling one (ms). */
   latencyMs?: number;
@@ -116,7 +111,7 @@ export class SimulatedLlm {
     if (rpm === null || !this.redis) return 0;
     const wait = await this.redis.arenaGcra(LLM_GCRA_KEY, 60_000 / rpm, MAX_PERMIT_WAIT_MS);
     if (wait < 0) throw new LlmRateLimitedError(rpm, MAX_PERMIT_WAIT_MS);
-    if (wait > 0) await sleep(wait, signal);
+    if (wait > 0) await sleepOrAbort(wait, signal);
     return wait;
   }
 
@@ -135,11 +130,11 @@ export class SimulatedLlm {
     for (let i = 0; i < total; i++) {
       const due = (latency * (i + 1)) / total;
       if (due > failAt) {
-        await sleep(Math.max(0, failAt - (Date.now() - started)), opts.signal);
+        await sleepOrAbort(Math.max(0, failAt - (Date.now() - started)), opts.signal);
         throw new LlmError(failAt);
       }
       const wait = due - (Date.now() - started);
-      if (wait > 0) await sleep(wait, opts.signal);
+      if (wait > 0) await sleepOrAbort(wait, opts.signal);
       else if (opts.signal?.aborted) throw new AbortedError();
       const word = WORDS[Math.floor(this.rng() * WORDS.length)]!;
       const text = i === 0 ? word : ` ${word}`;

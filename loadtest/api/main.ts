@@ -21,6 +21,8 @@
  * (one line on stderr naming the variable).
  */
 import cluster, { type Worker } from 'node:cluster';
+import { errText } from '../../lib/errors.js';
+import { sleep } from '../../lib/util.js';
 import type { ApiConfig } from './config.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createPool, migrate, poolStats } from './db.js';
@@ -36,7 +38,6 @@ type Role = 'http' | 'queue';
 const ROLE_ENV = 'ARENA_API_ROLE';
 
 const log = (who: string, msg: string) => process.stdout.write(`${new Date().toISOString()} [${who} ${process.pid}] ${msg}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function config(): ApiConfig {
   try {
@@ -51,23 +52,28 @@ function config(): ApiConfig {
 }
 
 // ------------------------------------------------------------------ primary
+type Roles = Map<number, { role: Role; ready: boolean }>;
+
+/** The group's state as the primary sees it: ready HTTP workers (of the live ones) and the ready queue worker. */
+function groupInfo(cfg: ApiConfig, roles: Roles): ClusterInfo {
+  let ready = 0;
+  let queuePid: number | null = null;
+  for (const [id, r] of roles) {
+    const w = cluster.workers?.[id];
+    if (!w) continue;
+    if (r.role === 'http' && r.ready) ready++;
+    if (r.role === 'queue' && r.ready) queuePid = w.process.pid ?? null;
+  }
+  return { primary_pid: process.pid, http_workers_expected: cfg.workers, http_workers_ready: ready, queue_worker_pid: queuePid };
+}
+
 function runPrimary(cfg: ApiConfig): void {
-  const roles = new Map<number, { role: Role; ready: boolean }>();
+  const roles: Roles = new Map();
   const restarts: number[] = [];
   let shuttingDown = false;
   servePrimaryAggregation();
 
-  const info = (): ClusterInfo => {
-    let ready = 0;
-    let queuePid: number | null = null;
-    for (const [id, r] of roles) {
-      const w = cluster.workers?.[id];
-      if (!w) continue;
-      if (r.role === 'http' && r.ready) ready++;
-      if (r.role === 'queue' && r.ready) queuePid = w.process.pid ?? null;
-    }
-    return { primary_pid: process.pid, http_workers_expected: cfg.workers, http_workers_ready: ready, queue_worker_pid: queuePid };
-  };
+  const info = () => groupInfo(cfg, roles);
   const broadcast = () => {
     const msg = { type: 'arena:cluster', info: info() };
     for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) w.send(msg);
@@ -84,7 +90,9 @@ function runPrimary(cfg: ApiConfig): void {
       if (r) r.ready = true;
       broadcast();
       const i = info();
-      if (r?.role === 'http' && i.http_workers_ready === cfg.workers) log('primary', `all ${cfg.workers} HTTP workers listening on ${cfg.host}:${cfg.port}`);
+      if (r?.role === 'http' && i.http_workers_ready === cfg.workers) {
+        log('primary', `all ${cfg.workers} HTTP workers listening on ${cfg.host}:${cfg.port}`);
+      }
       if (r?.role === 'queue') log('primary', `queue worker ${w.process.pid} consuming (concurrency ${cfg.asyncConcurrency})`);
     } else if (msg?.type === 'arena:cluster?') broadcast();
   });
@@ -145,7 +153,7 @@ async function retrying<T>(what: string, fn: () => Promise<T>, attempts = 60): P
       return await fn();
     } catch (e) {
       if (i >= attempts) throw e;
-      if (i === 1 || i % 10 === 0) log('worker', `${what} failed (${(e as Error).message}); retrying`);
+      if (i === 1 || i % 10 === 0) log('worker', `${what} failed (${errText(e)}); retrying`);
       await sleep(1000);
     }
   }

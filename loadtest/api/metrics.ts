@@ -33,8 +33,16 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
     registers: [this.registry],
   });
-  readonly httpInFlight = new Gauge({ name: 'arena_http_requests_in_flight', help: 'HTTP requests being served', registers: [this.registry] });
-  readonly rateLimited = new Counter({ name: 'arena_rate_limited_total', help: 'requests answered 429 by the per-client rate limit', registers: [this.registry] });
+  readonly httpInFlight = new Gauge({
+    name: 'arena_http_requests_in_flight',
+    help: 'HTTP requests being served',
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'arena_rate_limited_total',
+    help: 'requests answered 429 by the per-client rate limit',
+    registers: [this.registry],
+  });
   readonly llmCalls = new Counter({
     name: 'arena_llm_calls_total',
     help: 'simulated LLM calls by outcome (ok, error, aborted, rate_limited)',
@@ -47,8 +55,16 @@ export class Metrics {
     buckets: [0, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
     registers: [this.registry],
   });
-  readonly slotTimeouts = new Counter({ name: 'arena_llm_slot_timeouts_total', help: 'requests answered 503 because no LLM slot freed in time', registers: [this.registry] });
-  readonly dbPoolTimeouts = new Counter({ name: 'arena_db_pool_timeouts_total', help: 'requests answered 503 because no DB connection freed in time', registers: [this.registry] });
+  readonly slotTimeouts = new Counter({
+    name: 'arena_llm_slot_timeouts_total',
+    help: 'requests answered 503 because no LLM slot freed in time',
+    registers: [this.registry],
+  });
+  readonly dbPoolTimeouts = new Counter({
+    name: 'arena_db_pool_timeouts_total',
+    help: 'requests answered 503 because no DB connection freed in time',
+    registers: [this.registry],
+  });
   readonly matchSaveAttempts = new Histogram({
     name: 'arena_match_save_attempts',
     help: 'transaction attempts per saved match (retries on serialization/deadlock/lock errors)',
@@ -61,10 +77,14 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
-  readonly reclaimed = new Counter({ name: 'arena_queue_reclaimed_total', help: 'queue entries reclaimed with XAUTOCLAIM from a dead or stuck consumer', registers: [this.registry] });
+  readonly reclaimed = new Counter({
+    name: 'arena_queue_reclaimed_total',
+    help: 'queue entries reclaimed with XAUTOCLAIM from a dead or stuck consumer',
+    registers: [this.registry],
+  });
 
   constructor() {
-    const self = this;
+    const probes = (): Probes => this.probes; // collect() runs with `this` = the gauge
     const g = (name: string, help: string, read: (p: Probes) => number | undefined, aggregator: 'sum' | 'max' = 'sum') =>
       new Gauge({
         name,
@@ -72,7 +92,7 @@ export class Metrics {
         aggregator,
         registers: [this.registry],
         collect() {
-          const v = read(self.probes);
+          const v = read(probes());
           if (v !== undefined) this.set(v);
         },
       });
@@ -93,9 +113,10 @@ export class Metrics {
         aggregator: 'max',
         registers: [this.registry],
         async collect() {
-          if (!self.probes.queue) return;
+          const queue = probes().queue;
+          if (!queue) return;
           try {
-            this.set((await self.probes.queue())[key]);
+            this.set((await queue())[key]);
           } catch {
             // Redis unavailable: leave the last value
           }
@@ -185,7 +206,7 @@ export function servePrimaryAggregation(): void {
       finished = true;
       clearTimeout(timer);
       pending.delete(id);
-      Promise.resolve()
+      void Promise.resolve()
         .then(() => AggregatorRegistry.aggregate(parts as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics())
         .catch((e: Error) => `# aggregation failed: ${e.message}\n`)
         .then((text) => {

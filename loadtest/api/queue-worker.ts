@@ -15,6 +15,8 @@
  *   rest stay pending and are reclaimed by another consumer.
  */
 import { hostname } from 'node:os';
+import { errText } from '../../lib/errors.js';
+import { sleep } from '../../lib/util.js';
 import type { ApiConfig } from './config.js';
 import { LlmError, LlmRateLimitedError, type SimulatedLlm } from './llm.js';
 import type { Metrics } from './metrics.js';
@@ -24,8 +26,7 @@ import { AbortedError } from './semaphore.js';
 
 type Entry = [id: string, fields: string[] | null];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
+/** The pod's consumer of the task stream (see the file comment). */
 export class QueueWorker {
   readonly consumer = `qw-${hostname()}-${process.pid}`;
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -50,9 +51,11 @@ export class QueueWorker {
   async start(): Promise<void> {
     await ensureGroup(this.redis.shared);
     const minIdle = this.cfg.queueClaimMinIdleMs;
-    this.timers.push(setInterval(() => void this.reclaim().catch((e) => this.log(`reclaim: ${(e as Error).message}`)), Math.max(100, minIdle / 2)));
-    this.timers.push(setInterval(() => void this.heartbeat().catch((e) => this.log(`heartbeat: ${(e as Error).message}`)), Math.max(100, minIdle / 3)));
-    await this.reclaim().catch((e) => this.log(`reclaim: ${(e as Error).message}`));
+    const reclaim = () => void this.reclaim().catch((e) => this.log(`reclaim: ${errText(e)}`));
+    const heartbeat = () => void this.heartbeat().catch((e) => this.log(`heartbeat: ${errText(e)}`));
+    this.timers.push(setInterval(reclaim, Math.max(100, minIdle / 2)));
+    this.timers.push(setInterval(heartbeat, Math.max(100, minIdle / 3)));
+    await this.reclaim().catch((e) => this.log(`reclaim: ${errText(e)}`));
     this.loopDone = this.loop();
   }
 
@@ -86,7 +89,9 @@ export class QueueWorker {
     if (this.stopping) return;
     const free = this.cfg.asyncConcurrency - this.inFlight.size;
     if (free <= 0) return;
-    const [, entries, deleted] = (await this.redis.shared.xautoclaim(STREAM, GROUP, this.consumer, this.cfg.queueClaimMinIdleMs, '0-0', 'COUNT', free)) as [string, Entry[], string[]?];
+    const minIdle = this.cfg.queueClaimMinIdleMs;
+    const claimed = await this.redis.shared.xautoclaim(STREAM, GROUP, this.consumer, minIdle, '0-0', 'COUNT', free);
+    const [, entries, deleted] = claimed as [string, Entry[], string[]?];
     for (const e of entries) this.begin(e, true);
     if (deleted && deleted.length > 0) await this.redis.shared.xack(STREAM, GROUP, ...deleted);
   }
@@ -100,7 +105,7 @@ export class QueueWorker {
     if (this.inFlight.has(entryId)) return;
     if (reclaimed) this.metrics.reclaimed.inc();
     const p = this.process(entryId, fields ?? [], reclaimed)
-      .catch((e) => this.log(`entry ${entryId}: ${(e as Error).message}`))
+      .catch((e) => this.log(`entry ${entryId}: ${errText(e)}`))
       .finally(() => this.inFlight.delete(entryId));
     this.inFlight.set(entryId, p);
   }
@@ -151,7 +156,8 @@ export class QueueWorker {
       await this.complete(taskId, entryId, 'failed', '', `gave up after ${attempts - 1} deliveries`);
       return;
     }
-    await this.redis.shared.hset(key, 'status', 'running', 'started_at', new Date().toISOString(), 'consumer', this.consumer, 'reclaimed', reclaimed ? '1' : '0');
+    const running = ['status', 'running', 'started_at', new Date().toISOString(), 'consumer', this.consumer];
+    await this.redis.shared.hset(key, ...running, 'reclaimed', reclaimed ? '1' : '0');
     try {
       await this.llm.reservePermit(this.abort.signal);
       const r = await this.llm.generate({ latencyMs: latency ? Number(latency) : undefined, signal: this.abort.signal });

@@ -14,13 +14,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { sleep } from '../../lib/util.js';
 import type { RedisPool } from './redis.js';
 
+/** The task stream. */
 export const STREAM = 'arena:llm:tasks';
+/** The consumer group of the queue workers. */
 export const GROUP = 'llm-workers';
+/** Key of a task's state (hash). */
 export const taskKey = (id: string) => `arena:task:${id}`;
+/** Key of the list a task's completion pushes to (what `?sync=true` waits on). */
 export const notifyKey = (id: string) => `arena:task:${id}:done`;
 
+/** A task's lifecycle. */
 export type TaskStatus = 'queued' | 'running' | 'done' | 'failed';
 
 /** A task as GET /api/llmchat/tasks/{id} returns it. */
@@ -102,8 +108,6 @@ export async function getTask(r: Redis, id: string): Promise<TaskView | null> {
     error: h['error'] || null,
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Wait until the task is done or failed, at most timeoutMs.

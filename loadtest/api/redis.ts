@@ -98,8 +98,8 @@ redis.call('EXPIRE', KEYS[2], ARGV[7])
 return 1
 `;
 
-function connect(url: string, name: string): Redis {
-  const r = new Redis(url, { connectionName: name, maxRetriesPerRequest: 2, enableReadyCheck: true });
+function connect(url: string, name: string, lazyConnect = false): Redis {
+  const r = new Redis(url, { connectionName: name, maxRetriesPerRequest: 2, enableReadyCheck: true, lazyConnect });
   r.defineCommand('arenaRateLimit', { numberOfKeys: 1, lua: RATE_LIMIT_LUA });
   r.defineCommand('arenaGcra', { numberOfKeys: 1, lua: GCRA_LUA });
   r.defineCommand('arenaCompleteTask', { numberOfKeys: 3, lua: COMPLETE_TASK_LUA });
@@ -129,13 +129,17 @@ export class RedisPool {
    * @param url redis://host:port/db
    * @param max REDIS_MAX_CONNECTIONS (>= 1)
    * @param name connection name prefix (CLIENT SETNAME), e.g. arena-api-1234
+   * @param opts `lazyConnect`: the shared connection connects on its first
+   *   command instead of at once (status `wait` until then; the HTTP tests
+   *   build an app that never reaches Redis).
    */
   constructor(
     private readonly url: string,
     readonly max: number,
     private readonly name: string,
+    opts: { lazyConnect?: boolean } = {},
   ) {
-    this.shared = connect(url, `${name}-shared`);
+    this.shared = connect(url, `${name}-shared`, opts.lazyConnect);
   }
 
   /** Connections that may be used for blocking commands (max - 1). */
@@ -249,11 +253,29 @@ export function rateLimitPerWindow(perMinute: number, windowSeconds: number): nu
 export async function checkRateLimit(r: Redis, clientId: string, perMinute: number, windowSeconds: number): Promise<RateDecision> {
   const limit = rateLimitPerWindow(perMinute, windowSeconds);
   const member = `${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const [allowed, remaining, retry] = await r.arenaRateLimit(`arena:ratelimit:${clientId}`, Math.round(windowSeconds * 1000), limit, member);
+  const windowMs = Math.round(windowSeconds * 1000);
+  const [allowed, remaining, retry] = await r.arenaRateLimit(`arena:ratelimit:${clientId}`, windowMs, limit, member);
   return { allowed: allowed === 1, limit, remaining, retryAfterMs: retry };
+}
+
+/**
+ * The per-client limit the HTTP layer asks before it serves `/api/*` and
+ * `/chat/*` (its seam: the API uses `redisRateLimiter`; a rejection in
+ * `check` lets the request through).
+ */
+export interface RateLimiter {
+  /** Check and record one request of `clientId`. */
+  check(clientId: string): Promise<RateDecision>;
+}
+
+/** The sliding-window limit through Redis (`checkRateLimit`): RATE_LIMIT_PER_MINUTE over RATE_LIMIT_WINDOW_SECONDS. */
+export function redisRateLimiter(r: Redis, perMinute: number, windowSeconds: number): RateLimiter {
+  return { check: (clientId) => checkRateLimit(r, clientId, perMinute, windowSeconds) };
 }
 
 /** Key of the cached leaderboard. */
 export const LEADERBOARD_KEY = 'arena:cache:leaderboard';
+/** Drop the cached leaderboard (after a saved match); a Redis error is ignored (the entry expires anyway). */
+export const invalidateLeaderboard = (r: Redis): Promise<unknown> => r.del(LEADERBOARD_KEY).catch(() => undefined);
 /** Key of the GCRA state of the LLM provider limit. */
 export const LLM_GCRA_KEY = 'arena:llm:gcra';
