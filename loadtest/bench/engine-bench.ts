@@ -34,10 +34,11 @@
  * Not a test: numbers depend on the (2-core) machine.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { repoPath } from '../../operator/testing/paths.js';
 
 // ---------------------------------------------------------------- settings
@@ -67,7 +68,10 @@ type ToolName = (typeof TOOL_NAMES)[number];
 function listEnv<T extends string>(name: string, all: readonly T[]): T[] {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return [...all];
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = items.filter((s) => !(all as readonly string[]).includes(s));
   if (bad.length) throw new Error(`${name}: unknown ${bad.join(', ')} (choose from ${all.join(', ')})`);
   return items as T[];
@@ -97,7 +101,10 @@ export interface TimeFigures {
 
 /** Parse GNU time's -o file: maybe "Command exited with non-zero status N", then "%e %U %S %M". */
 export function parseTimeFile(text: string): TimeFigures | null {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   for (let i = lines.length - 1; i >= 0; i--) {
     const f = lines[i]!.split(/\s+/).map(Number);
     if (f.length === 4 && f.every((x) => Number.isFinite(x))) {
@@ -124,7 +131,8 @@ function nofileLimits(): { soft: number; hard: number } {
 function withNofile(argv: string[], needed: number, notes: string[]): string[] {
   const { soft, hard } = nofileLimits();
   if (soft >= needed) return argv;
-  if (hard < needed) notes.push(`open-files hard limit ${hard} < ${needed} needed: raise it (ulimit -Hn) or expect EMFILE`);
+  if (hard < needed)
+    notes.push(`open-files hard limit ${hard} < ${needed} needed: raise it (ulimit -Hn) or expect EMFILE`);
   const to = Math.min(hard, 1 << 20);
   notes.push(`soft open-files limit ${soft} < ${needed}: children started with ulimit -n ${to}`);
   return ['sh', '-c', `ulimit -n ${to} && exec "$@"`, 'sh', ...argv];
@@ -168,7 +176,14 @@ function tcpExt(): Record<string, number> {
 }
 
 /** The kernel TCP counters that explain a latency outlier, as a delta over one run. */
-const KERNEL_COUNTERS = ['ListenOverflows', 'ListenDrops', 'TCPSynRetrans', 'TCPTimeouts', 'TCPAbortOnClose', 'TCPAbortOnData'] as const;
+const KERNEL_COUNTERS = [
+  'ListenOverflows',
+  'ListenDrops',
+  'TCPSynRetrans',
+  'TCPTimeouts',
+  'TCPAbortOnClose',
+  'TCPAbortOnData',
+] as const;
 
 /**
  * Wait (at most maxS) until the TIME_WAIT sockets of the previous run have
@@ -181,7 +196,8 @@ async function drainTimeWait(max: number, maxS: number): Promise<{ waitedS: numb
   const t0 = Date.now();
   const before = timeWaitCount();
   let n = before;
-  if (n > max) process.stderr.write(`[bench] waiting for ${n} TIME_WAIT sockets to expire (<= ${max}, at most ${maxS} s) ...\n`);
+  if (n > max)
+    process.stderr.write(`[bench] waiting for ${n} TIME_WAIT sockets to expire (<= ${max}, at most ${maxS} s) ...\n`);
   while (n > max && Date.now() - t0 < maxS * 1000) {
     await sleep(1000);
     n = timeWaitCount();
@@ -218,9 +234,15 @@ interface Measured {
  * Run argv under /usr/bin/time, wait for it (at most timeoutS, then SIGTERM,
  * then SIGKILL 5 s later, by PID), and return its output and figures.
  */
-async function runMeasured(argv: string[], opts: { timeoutS: number; dir: string; label: string; cwd?: string }): Promise<Measured> {
+async function runMeasured(
+  argv: string[],
+  opts: { timeoutS: number; dir: string; label: string; cwd?: string },
+): Promise<Measured> {
   const timeFile = join(opts.dir, `${opts.label}.time`);
-  const child = spawn(GNU_TIME, ['-f', '%e %U %S %M', '-o', timeFile, ...argv], { cwd: opts.cwd ?? repoPath(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(GNU_TIME, ['-f', '%e %U %S %M', '-o', timeFile, ...argv], {
+    cwd: opts.cwd ?? repoPath(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   live.add(child);
   let stdout = '';
   let stderr = '';
@@ -266,7 +288,13 @@ interface TargetRun {
 }
 
 /** Start a fresh target server under /usr/bin/time; resolves once it prints `listening <port>`. */
-async function startTarget(args: string[], needed: number, dir: string, label: string, notes: string[]): Promise<TargetRun> {
+async function startTarget(
+  args: string[],
+  needed: number,
+  dir: string,
+  label: string,
+  notes: string[],
+): Promise<TargetRun> {
   const timeFile = join(dir, `${label}.target.time`);
   const argv = withNofile([process.execPath, TARGET_JS, '--port', '0', ...args], needed, notes);
   const child = spawn(GNU_TIME, ['-f', '%e %U %S %M', '-o', timeFile, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -355,45 +383,117 @@ const round = (x: number | null | undefined, d = 1): number | null =>
 
 function emptyRow(c: CaseName, tool: ToolName, model: string, inFlight: number, floorMs: number): Row {
   return {
-    case: c, tool, model, inFlight, rate: null, connections: null, notRun: null, p99Ms: null, floorMs, addedMs: null, p50Ms: null,
-    maxMs: null, extra: {}, requests: null, okRatio: null, achievedRate: null, errors: [], time: null, target: null, command: [], kernel: null, timeWait: null, exit: null, raw: null,
+    case: c,
+    tool,
+    model,
+    inFlight,
+    rate: null,
+    connections: null,
+    notRun: null,
+    p99Ms: null,
+    floorMs,
+    addedMs: null,
+    p50Ms: null,
+    maxMs: null,
+    extra: {},
+    requests: null,
+    okRatio: null,
+    achievedRate: null,
+    errors: [],
+    time: null,
+    target: null,
+    command: [],
+    kernel: null,
+    timeWait: null,
+    exit: null,
+    raw: null,
   };
 }
 
 /**
- * The one place that knows arena's result.json schema (still settling):
- * `result.scenarios.<name>.metrics.<metric>.p99` in ms, metric names as in
- * loadtest/engine/metric-types.ts (http_req_duration, ttft, itl, http_reqs,
- * http_req_failed, dropped_iterations). Accepts a few likely spellings.
+ * The one place that knows arena's result.json schema (LoadTestResult,
+ * schemaVersion 1 as of 2026-11-29; adjust here when it changes):
+ * `scenarios.<name>.metrics.<metric>.{p50,p99,max}` in ms (metric names as in
+ * loadtest/engine/metric-types.ts: http_req_duration, ttft, itl, ...),
+ * `scenarios.<name>.counters.{http_reqs,http_req_failed,dropped_iterations}`,
+ * `scenarios.<name>.rates.http_reqs` (/s), and `engine.{clientSaturated,
+ * clientSaturatedReasons,peakInFlight,scheduleLagP99Ms,cpuSeconds,peakRssBytes}`.
+ * Also accepts k6-like spellings (`p(99)`, `values`, a metric with `count`/`rate`).
  */
-export function readArenaResult(result: unknown, scenario: string): {
+export function readArenaResult(
+  result: unknown,
+  scenario: string,
+): {
   p99: (metric: string) => number | null;
   p50: (metric: string) => number | null;
   max: (metric: string) => number | null;
   requests: number | null;
   failedRate: number | null;
   dropped: number | null;
+  ratePerS: number | null;
+  engine: {
+    clientSaturated: boolean | null;
+    reasons: string[];
+    peakInFlight: number | null;
+    scheduleLagP99Ms: number | null;
+  };
+  /** The figures without the HDR blobs and time series, for the raw JSON. */
+  summary: unknown;
 } {
   type Obj = Record<string, unknown>;
-  const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' ? (v as Obj) : undefined);
+  const obj = (v: unknown): Obj | undefined =>
+    v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined;
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   const r = obj(result);
-  const scen = obj(obj(r?.['scenarios'])?.[scenario]);
+  const scen = obj(obj(r?.['scenarios'])?.[scenario]) ?? obj(r?.['all']);
   const metrics = obj(scen?.['metrics']) ?? obj(r?.['metrics']);
   const metric = (name: string) => obj(metrics?.[name]);
   const numOf = (m: Obj | undefined, keys: string[]): number | null => {
     for (const k of keys) {
-      const v = m?.[k] ?? obj(m?.['values'])?.[k] ?? obj(m?.['percentiles'])?.[k];
-      if (typeof v === 'number' && Number.isFinite(v)) return v;
+      const v = num(m?.[k] ?? obj(m?.['values'])?.[k] ?? obj(m?.['percentiles'])?.[k]);
+      if (v !== null) return v;
     }
     return null;
   };
+  const counter = (name: string) =>
+    num(obj(scen?.['counters'])?.[name]) ?? num(obj(scen?.['totals'])?.[name]) ?? numOf(metric(name), ['count']);
+  const requests = counter('http_reqs');
+  const failedCount = num(obj(scen?.['counters'])?.['http_req_failed']);
+  const failedRate =
+    failedCount !== null && requests ? failedCount / requests : numOf(metric('http_req_failed'), ['rate']);
+  const engine = obj(r?.['engine']);
+  const reasons = engine?.['clientSaturatedReasons'];
+  const strip = (m: Obj | undefined) =>
+    m
+      ? Object.fromEntries(
+          Object.entries(m).map(([k, v]) => [
+            k,
+            obj(v) ? Object.fromEntries(Object.entries(v as Obj).filter(([kk]) => kk !== 'hdr')) : v,
+          ]),
+        )
+      : null;
   return {
     p99: (name) => numOf(metric(name), ['p99', 'p(99)', '99']),
     p50: (name) => numOf(metric(name), ['p50', 'p(50)', 'med', '50']),
     max: (name) => numOf(metric(name), ['max']),
-    requests: numOf(metric('http_reqs'), ['count']),
-    failedRate: numOf(metric('http_req_failed'), ['rate']),
-    dropped: numOf(metric('dropped_iterations'), ['count']),
+    requests,
+    failedRate,
+    dropped: counter('dropped_iterations'),
+    ratePerS: num(obj(scen?.['rates'])?.['http_reqs']),
+    engine: {
+      clientSaturated: typeof engine?.['clientSaturated'] === 'boolean' ? (engine['clientSaturated'] as boolean) : null,
+      reasons: Array.isArray(reasons) ? reasons.map(String) : [],
+      peakInFlight: num(engine?.['peakInFlight']),
+      scheduleLagP99Ms: num(engine?.['scheduleLagP99Ms']),
+    },
+    summary: {
+      status: r?.['status'],
+      settings: r?.['settings'],
+      metrics: strip(metrics),
+      counters: scen?.['counters'] ?? null,
+      rates: scen?.['rates'] ?? null,
+      engine: engine ?? null,
+    },
   };
 }
 
@@ -416,9 +516,19 @@ interface RunCtx {
 const needFiles = (inFlight: number) => Math.ceil(inFlight * 1.2) + 1024;
 
 /** Fresh target, one tool run under /usr/bin/time, target stopped; fills row.time/target/exit. */
-async function measured(ctx: RunCtx, row: Row, targetArgs: string[], label: string, build: (port: number) => string[], timeoutS: number): Promise<Measured | null> {
+async function measured(
+  ctx: RunCtx,
+  row: Row,
+  targetArgs: string[],
+  label: string,
+  build: (port: number) => string[],
+  timeoutS: number,
+): Promise<Measured | null> {
   row.timeWait = await drainTimeWait(ctx.twMax, ctx.twWaitS);
-  if (row.timeWait.left > ctx.twMax) ctx.notes.push(`${row.case}/${row.tool}: started with ${row.timeWait.left} TIME_WAIT sockets left after waiting ${ctx.twWaitS} s`);
+  if (row.timeWait.left > ctx.twMax)
+    ctx.notes.push(
+      `${row.case}/${row.tool}: started with ${row.timeWait.left} TIME_WAIT sockets left after waiting ${ctx.twWaitS} s`,
+    );
   const target = await startTarget(targetArgs, needFiles(row.inFlight), ctx.dir, label, ctx.notes);
   let m: Measured | null = null;
   try {
@@ -429,7 +539,10 @@ async function measured(ctx: RunCtx, row: Row, targetArgs: string[], label: stri
     const k1 = tcpExt();
     row.kernel = Object.fromEntries(KERNEL_COUNTERS.map((k) => [k, (k1[k] ?? 0) - (k0[k] ?? 0)]));
     const lo = row.kernel['ListenOverflows'] ?? 0;
-    if (lo > 0) ctx.notes.push(`${row.case}/${row.tool}: ${lo} listen-queue overflows (SYN retransmitted after 1 s; ${row.kernel['TCPSynRetrans']} SYN retransmits) while it ran`);
+    if (lo > 0)
+      ctx.notes.push(
+        `${row.case}/${row.tool}: ${lo} listen-queue overflows (SYN retransmitted after 1 s; ${row.kernel['TCPSynRetrans']} SYN retransmits) while it ran`,
+      );
   } finally {
     row.target = await target.stop();
   }
@@ -451,19 +564,48 @@ async function runVegeta(ctx: RunCtx, c: CaseName, inFlight: number): Promise<Ro
   const label = `${c}-vegeta-${inFlight}`;
   const targets = join(ctx.dir, `${label}.targets`);
   const results = join(ctx.dir, `${label}.bin`);
-  const m = await measured(ctx, row, ['--hold-ms', String(HOLD_MS)], label, (port) => {
-    writeFileSync(targets, `GET http://127.0.0.1:${port}/\n`);
-    // -connections: idle keep-alive pool per host (default 10000; above the in-flight count
-    // so no connection is closed and re-dialled at the start); -max-connections 0: no cap on
-    // open ones; -max-workers caps the goroutines like arena's --max-vus.
-    return [VEGETA, 'attack', '-targets', targets, '-rate', `${rate}/1s`, '-duration', `${ctx.durationS}s`, '-timeout', '30s',
-      '-connections', String(Math.ceil(inFlight * 1.2)), '-max-connections', '0', '-max-workers', String(Math.ceil(inFlight * 1.2)), '-output', results];
-  }, ctx.durationS + 90);
+  const m = await measured(
+    ctx,
+    row,
+    ['--hold-ms', String(HOLD_MS)],
+    label,
+    (port) => {
+      writeFileSync(targets, `GET http://127.0.0.1:${port}/\n`);
+      // -connections: idle keep-alive pool per host (default 10000; above the in-flight count
+      // so no connection is closed and re-dialled at the start); -max-connections 0: no cap on
+      // open ones; -max-workers caps the goroutines like arena's --max-vus.
+      return [
+        VEGETA,
+        'attack',
+        '-targets',
+        targets,
+        '-rate',
+        `${rate}/1s`,
+        '-duration',
+        `${ctx.durationS}s`,
+        '-timeout',
+        '30s',
+        '-connections',
+        String(Math.ceil(inFlight * 1.2)),
+        '-max-connections',
+        '0',
+        '-max-workers',
+        String(Math.ceil(inFlight * 1.2)),
+        '-output',
+        results,
+      ];
+    },
+    ctx.durationS + 90,
+  );
   if (!m || m.code !== 0 || !existsSync(results)) {
     row.notRun = `vegeta attack failed (exit ${m?.code}${m?.timedOut ? ', timed out' : ''}): ${tail(m?.stderr ?? '')}`;
     return row;
   }
-  const rep = spawnSync(VEGETA, ['report', '-type=json', results], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
+  const rep = spawnSync(VEGETA, ['report', '-type=json', results], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    maxBuffer: 64 << 20,
+  });
   rmSync(results, { force: true });
   if (rep.status !== 0) {
     row.notRun = `vegeta report failed: ${tail(rep.stderr ?? String(rep.error))}`;
@@ -495,13 +637,31 @@ async function runVegeta(ctx: RunCtx, c: CaseName, inFlight: number): Promise<Ro
 async function runAutocannon(ctx: RunCtx, c: CaseName, inFlight: number): Promise<Row> {
   const row = emptyRow(c, 'autocannon', `closed, ${inFlight.toLocaleString('en-US')} conns`, inFlight, HOLD_MS);
   row.connections = inFlight;
-  if (!existsSync(AUTOCANNON_JS)) return { ...row, notRun: `${AUTOCANNON_JS} missing: run scripts/install-bench-peers.sh` };
+  if (!existsSync(AUTOCANNON_JS))
+    return { ...row, notRun: `${AUTOCANNON_JS} missing: run scripts/install-bench-peers.sh` };
   const label = `${c}-autocannon-${inFlight}`;
-  const m = await measured(ctx, row, ['--hold-ms', String(HOLD_MS)], label, (port) =>
-    // closed model: each connection sends its next request when the previous answer arrived
-    // (no -R/--overallRate: that would make it rate-limited but still connection-bound).
-    [process.execPath, AUTOCANNON_JS, '-c', String(inFlight), '-d', String(ctx.durationS), '-t', '30', '-j', `http://127.0.0.1:${port}/`],
-  ctx.durationS + 90);
+  const m = await measured(
+    ctx,
+    row,
+    ['--hold-ms', String(HOLD_MS)],
+    label,
+    (port) =>
+      // closed model: each connection sends its next request when the previous answer arrived
+      // (no -R/--overallRate: that would make it rate-limited but still connection-bound).
+      [
+        process.execPath,
+        AUTOCANNON_JS,
+        '-c',
+        String(inFlight),
+        '-d',
+        String(ctx.durationS),
+        '-t',
+        '30',
+        '-j',
+        `http://127.0.0.1:${port}/`,
+      ],
+    ctx.durationS + 90,
+  );
   let j: Record<string, unknown> | null = null;
   try {
     j = JSON.parse(m!.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
@@ -523,14 +683,16 @@ async function runAutocannon(ctx: RunCtx, c: CaseName, inFlight: number): Promis
   row.requests = total;
   row.okRatio = total ? round((Number(j['2xx']) || 0) / Math.max(1, total), 4) : null;
   row.achievedRate = round(total !== null ? total / Number(j['duration'] ?? ctx.durationS) : null, 1);
-  if (bad) row.errors = [`errors ${j['errors']}, timeouts ${j['timeouts']}, non2xx ${j['non2xx']}, resets ${j['resets']}`];
+  if (bad)
+    row.errors = [`errors ${j['errors']}, timeouts ${j['timeouts']}, non2xx ${j['non2xx']}, resets ${j['resets']}`];
   row.raw = j;
   return row;
 }
 
 /** `arena loadtest run` in the open model at rateFor(inFlight)/s; kind http (path /) or sse (path /sse). */
 async function runArena(ctx: RunCtx, c: CaseName, inFlight: number, kind: 'http' | 'sse'): Promise<Row> {
-  const rate = kind === 'sse' ? Math.round(inFlight / ((SSE.firstMs + SSE.events * SSE.intervalMs) / 1000)) : rateFor(inFlight);
+  const rate =
+    kind === 'sse' ? Math.round(inFlight / ((SSE.firstMs + SSE.events * SSE.intervalMs) / 1000)) : rateFor(inFlight);
   const floor = kind === 'sse' ? SSE.firstMs + SSE.events * SSE.intervalMs : HOLD_MS;
   const row = emptyRow(c, 'arena', `open, ${rate.toLocaleString('en-US')}/s`, inFlight, floor);
   row.rate = rate;
@@ -540,15 +702,53 @@ async function runArena(ctx: RunCtx, c: CaseName, inFlight: number, kind: 'http'
   mkdirSync(outDir, { recursive: true });
   const scenarioFile = join(ctx.keepDir, `${label}.yaml`);
   const scenario = kind === 'sse' ? 'stream' : 'hold';
-  writeFileSync(scenarioFile, `requests:\n  - name: ${scenario}\n    kind: ${kind}\n    method: GET\n    path: ${kind === 'sse' ? SSE.path : '/'}\n`);
-  const targetArgs = kind === 'sse'
-    ? ['--hold-ms', String(HOLD_MS), '--sse-path', SSE.path, '--sse-first-ms', String(SSE.firstMs), '--sse-events', String(SSE.events), '--sse-interval-ms', String(SSE.intervalMs)]
-    : ['--hold-ms', String(HOLD_MS)];
+  writeFileSync(
+    scenarioFile,
+    `requests:\n  - name: ${scenario}\n    kind: ${kind}\n    method: GET\n    path: ${kind === 'sse' ? SSE.path : '/'}\n`,
+  );
+  const targetArgs =
+    kind === 'sse'
+      ? [
+          '--hold-ms',
+          String(HOLD_MS),
+          '--sse-path',
+          SSE.path,
+          '--sse-first-ms',
+          String(SSE.firstMs),
+          '--sse-events',
+          String(SSE.events),
+          '--sse-interval-ms',
+          String(SSE.intervalMs),
+        ]
+      : ['--hold-ms', String(HOLD_MS)];
   const maxVus = Math.max(100, Math.ceil(inFlight * 1.2));
-  const m = await measured(ctx, row, targetArgs, label, (port) => [
-    process.execPath, ARENA_JS, 'loadtest', 'run', '--target', `http://127.0.0.1:${port}`, '--scenario-file', scenarioFile,
-    '--rate', String(rate), '--duration', `${ctx.durationS}s`, '--max-vus', String(maxVus), '--out', outDir, '-o', 'json',
-  ], ctx.durationS + 120);
+  const m = await measured(
+    ctx,
+    row,
+    targetArgs,
+    label,
+    (port) => [
+      process.execPath,
+      ARENA_JS,
+      'loadtest',
+      'run',
+      '--target',
+      `http://127.0.0.1:${port}`,
+      '--scenario-file',
+      scenarioFile,
+      '--rate',
+      String(rate),
+      '--duration',
+      `${ctx.durationS}s`,
+      '--max-vus',
+      String(maxVus),
+      '--out',
+      outDir,
+      '-o',
+      'json',
+    ],
+    ctx.durationS + 120,
+  );
   const resultFile = join(outDir, 'result.json');
   let result: unknown = null;
   try {
@@ -571,17 +771,24 @@ async function runArena(ctx: RunCtx, c: CaseName, inFlight: number, kind: 'http'
   row.maxMs = round(a.max('http_req_duration'), 1);
   row.addedMs = row.p99Ms === null ? null : round(row.p99Ms - floor, 1);
   if (kind === 'sse') {
-    for (const [name, fl] of [['ttft', SSE.firstMs], ['itl', SSE.intervalMs]] as const) {
+    for (const [name, fl] of [
+      ['ttft', SSE.firstMs],
+      ['itl', SSE.intervalMs],
+    ] as const) {
       const p = round(a.p99(name), 1);
       row.extra[name] = { p99Ms: p, floorMs: fl, addedMs: p === null ? null : round(p - fl, 1) };
     }
   }
   row.requests = a.requests;
   row.okRatio = a.failedRate === null ? null : round(1 - a.failedRate, 4);
-  row.achievedRate = a.requests === null ? null : round(a.requests / ctx.durationS, 1);
-  if (a.dropped) row.errors.push(`dropped_iterations ${a.dropped}`);
-  const size = JSON.stringify(result).length;
-  row.raw = size < 2_000_000 ? result : { note: `result.json is ${size} bytes; see ${resultFile}` };
+  row.achievedRate = a.ratePerS ?? (a.requests === null ? null : round(a.requests / ctx.durationS, 1));
+  if (a.dropped)
+    row.errors.push(`dropped_iterations ${a.dropped} (arrivals not started: no free VU under --max-vus ${maxVus})`);
+  if (a.engine.clientSaturated)
+    row.errors.push(
+      `arena reports the client saturated (peak in flight ${a.engine.peakInFlight}): ${a.engine.reasons.join('; ')}`,
+    );
+  row.raw = { resultFile: resultFile.replace(repoPath() + '/', ''), ...(a.summary as Record<string, unknown>) };
   return row;
 }
 
@@ -593,13 +800,19 @@ function probeArena(): string | null {
   // so look for the flags this benchmark passes
   const missing = ['--scenario-file', '--rate', '--max-vus'].filter((f) => !(r.stdout ?? '').includes(f));
   if (r.status === 0 && missing.length === 0) return null;
-  const why = r.status !== 0 ? (r.stderr || r.stdout || String(r.error ?? '')).trim().split('\n')[0] ?? '' : `its --help lists no ${missing.join(', ')}`;
+  const why =
+    r.status !== 0
+      ? ((r.stderr || r.stdout || String(r.error ?? '')).trim().split('\n')[0] ?? '')
+      : `its --help lists no ${missing.join(', ')}`;
   return `'arena loadtest run' not available (exit ${r.status}${why ? `: ${why.slice(0, 160)}` : ''})`;
 }
 
 // ---------------------------------------------------------------- output
 
-const fmt = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+const fmt = (x: number | null | undefined, d = 1) =>
+  x === null || x === undefined
+    ? '–'
+    : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const mb = (kib: number | null | undefined) => (kib === null || kib === undefined ? null : kib / 1024);
 const signed = (x: number | null) => (x === null ? '–' : `${x >= 0 ? '+' : ''}${fmt(x)}`);
 
@@ -617,30 +830,41 @@ function table(rows: Row[], metricName = 'P99'): string {
 function sseTable(r: Row): string {
   if (r.notRun) return `arena: not run (${r.notRun})`;
   const lines = ['| metric | P99 (ms) | floor (ms) | added (ms) |', '|---|---|---|---|'];
-  for (const [name, v] of Object.entries(r.extra)) lines.push(`| ${name} | ${fmt(v.p99Ms)} | ${fmt(v.floorMs, 0)} | ${signed(v.addedMs)} |`);
+  for (const [name, v] of Object.entries(r.extra))
+    lines.push(`| ${name} | ${fmt(v.p99Ms)} | ${fmt(v.floorMs, 0)} | ${signed(v.addedMs)} |`);
   lines.push(`| stream duration (http_req_duration) | ${fmt(r.p99Ms)} | ${fmt(r.floorMs, 0)} | ${signed(r.addedMs)} |`);
   return lines.join('\n');
 }
 
 function costTable(rows: Row[]): string {
-  const lines = ['| in flight | rate (/s) | P99 (ms) | peak RSS (MB) | RSS per 1k in flight (MB) | CPU (s) | CPU per 1k in flight (s) | CPU (% of a core) |', `|${'---|'.repeat(8)}`];
+  const lines = [
+    '| in flight | rate (/s) | P99 (ms) | peak RSS (MB) | RSS per 1k in flight (MB) | CPU (s) | CPU per 1k in flight (s) | CPU (% of a core) |',
+    `|${'---|'.repeat(8)}`,
+  ];
   for (const r of rows) {
     if (r.notRun) {
-      lines.push(`| ${r.inFlight.toLocaleString('en-US')} | ${r.rate?.toLocaleString('en-US')} | not run (${r.notRun.replace(/\|/g, '/')}) | | | | | |`);
+      lines.push(
+        `| ${r.inFlight.toLocaleString('en-US')} | ${r.rate?.toLocaleString('en-US')} | not run (${r.notRun.replace(/\|/g, '/')}) | | | | | |`,
+      );
       continue;
     }
     const k = r.inFlight / 1000;
     const rss = mb(r.time?.maxRssKiB);
     const pct = r.time ? (100 * r.time.cpuS) / Math.max(0.001, r.time.wallS) : null;
-    lines.push(`| ${r.inFlight.toLocaleString('en-US')} | ${r.rate?.toLocaleString('en-US')} | ${fmt(r.p99Ms)} | ${fmt(rss, 0)} | ${fmt(rss === null ? null : rss / k)} | ${fmt(r.time?.cpuS)} | ${fmt(r.time ? r.time.cpuS / k : null, 2)} | ${fmt(pct, 0)} |`);
+    lines.push(
+      `| ${r.inFlight.toLocaleString('en-US')} | ${r.rate?.toLocaleString('en-US')} | ${fmt(r.p99Ms)} | ${fmt(rss, 0)} | ${fmt(rss === null ? null : rss / k)} | ${fmt(r.time?.cpuS)} | ${fmt(r.time ? r.time.cpuS / k : null, 2)} | ${fmt(pct, 0)} |`,
+    );
   }
   const ok = rows.filter((r) => !r.notRun && r.time);
   if (ok.length >= 2) {
     const a = ok[0]!;
     const b = ok[ok.length - 1]!;
     const dk = (b.inFlight - a.inFlight) / 1000;
-    lines.push('', `Marginal cost ${a.inFlight.toLocaleString('en-US')} -> ${b.inFlight.toLocaleString('en-US')} in flight: ` +
-      `${fmt((mb(b.time!.maxRssKiB)! - mb(a.time!.maxRssKiB)!) / dk)} MB and ${fmt((b.time!.cpuS - a.time!.cpuS) / dk, 2)} CPU s per extra 1,000 in flight.`);
+    lines.push(
+      '',
+      `Marginal cost ${a.inFlight.toLocaleString('en-US')} -> ${b.inFlight.toLocaleString('en-US')} in flight: ` +
+        `${fmt((mb(b.time!.maxRssKiB)! - mb(a.time!.maxRssKiB)!) / dk)} MB and ${fmt((b.time!.cpuS - a.time!.cpuS) / dk, 2)} CPU s per extra 1,000 in flight.`,
+    );
   }
   return lines.join('\n');
 }
@@ -657,11 +881,15 @@ function machine(): Record<string, unknown> {
   };
   const ver = (argv: string[]) => {
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
-    return r.status === 0 ? (r.stdout || r.stderr).trim().split('\n')[0] ?? null : null;
+    return r.status === 0 ? ((r.stdout || r.stderr).trim().split('\n')[0] ?? null) : null;
   };
   let acVersion: string | null = null;
   try {
-    acVersion = (JSON.parse(readFileSync(repoPath('.tools/peers/node_modules/autocannon/package.json'), 'utf8')) as { version: string }).version;
+    acVersion = (
+      JSON.parse(readFileSync(repoPath('.tools/peers/node_modules/autocannon/package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
   } catch {
     acVersion = null;
   }
@@ -685,24 +913,43 @@ async function main(): Promise<void> {
   const only = listEnv('BENCH_ONLY', CASES);
   const tools = listEnv('BENCH_TOOLS', TOOL_NAMES);
   const pauseS = parseDurationS(process.env['BENCH_PAUSE'] ?? '5s');
-  if (!existsSync(GNU_TIME)) throw new Error(`${GNU_TIME} missing: run scripts/install-bench-peers.sh (Debian package 'time')`);
+  if (!existsSync(GNU_TIME))
+    throw new Error(`${GNU_TIME} missing: run scripts/install-bench-peers.sh (Debian package 'time')`);
   if (!existsSync(TARGET_JS)) throw new Error(`${TARGET_JS} missing: run make build`);
 
   const started = new Date();
-  const stamp = started.toISOString().replace(/:/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = started
+    .toISOString()
+    .replace(/:/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const outRoot = repoPath('out/bench-engine');
   mkdirSync(outRoot, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'arena-bench-engine-'));
   const arenaDir = join(outRoot, stamp);
   const notes: string[] = [];
   const twMax = Number(process.env['BENCH_TIME_WAIT_MAX'] ?? 1000);
-  const ctx: RunCtx = { durationS, twMax, twWaitS: 90, dir, keepDir: arenaDir, notes, arenaMissing: tools.includes('arena') ? probeArena() : 'excluded by BENCH_TOOLS' };
+  const ctx: RunCtx = {
+    durationS,
+    twMax,
+    twWaitS: 90,
+    dir,
+    keepDir: arenaDir,
+    notes,
+    arenaMissing: tools.includes('arena') ? probeArena() : 'excluded by BENCH_TOOLS',
+  };
   const mach = machine();
-  if (Number(mach['somaxconn']) < 10_000) notes.push(`net.core.somaxconn is ${String(mach['somaxconn'])}: the target's listen backlog (16384) is capped to it; a burst of new connections beyond it overflows the accept queue and that client retries its SYN 1 s later (ListenOverflows below); \`sysctl -w net.core.somaxconn=16384\` (machine-wide, as root) removes that from the closed-model figures`);
+  if (Number(mach['somaxconn']) < 10_000)
+    notes.push(
+      `net.core.somaxconn is ${String(mach['somaxconn'])}: the target's listen backlog (16384) is capped to it; a burst of new connections beyond it overflows the accept queue and that client retries its SYN 1 s later (ListenOverflows below); \`sysctl -w net.core.somaxconn=16384\` (machine-wide, as root) removes that from the closed-model figures`,
+    );
 
   console.log(`# Load-engine benchmark, ${started.toISOString()}`);
-  console.log(`${mach['cpus']} cores, ${mach['memGiB']} GiB, Node ${process.version}, kernel ${release()}; vegeta ${mach['vegeta'] ?? 'missing'}, autocannon ${mach['autocannon'] ?? 'missing'}`);
-  console.log(`duration ${durationS} s per run, hold ${HOLD_MS} ms, cases ${only.join(',')}, tools ${tools.join(',')}, ${pauseS} s pause between runs`);
+  console.log(
+    `${mach['cpus']} cores, ${mach['memGiB']} GiB, Node ${process.version}, kernel ${release()}; vegeta ${mach['vegeta'] ?? 'missing'}, autocannon ${mach['autocannon'] ?? 'missing'}`,
+  );
+  console.log(
+    `duration ${durationS} s per run, hold ${HOLD_MS} ms, cases ${only.join(',')}, tools ${tools.join(',')}, ${pauseS} s pause between runs`,
+  );
   if (ctx.arenaMissing && tools.includes('arena')) console.log(`arena: not run (${ctx.arenaMissing})`);
 
   const results: Partial<Record<CaseName, Row[]>> = {};
@@ -716,7 +963,13 @@ async function main(): Promise<void> {
 
   const onSignal = (sig: NodeJS.Signals) => {
     for (const c of live) signalMeasured(c, 'SIGTERM');
-    for (const c of live) if (c.pid) try { process.kill(c.pid, 'SIGTERM'); } catch { /* gone */ }
+    for (const c of live)
+      if (c.pid)
+        try {
+          process.kill(c.pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
     rmSync(dir, { recursive: true, force: true });
     process.stderr.write(`engine-bench: ${sig}, stopped the runs\n`);
     process.exit(130);
@@ -745,9 +998,14 @@ async function main(): Promise<void> {
       process.stderr.write('[bench] sse: arena ...\n');
       const r = await runArena(ctx, 'sse', 1000, 'sse');
       results.sse = [r];
-      console.log(`\n## 1,000 SSE streams (first event at ${SSE.firstMs} ms, ${SSE.events} events ${SSE.intervalMs} ms apart), arena, ${durationS} s\n`);
+      console.log(
+        `\n## 1,000 SSE streams (first event at ${SSE.firstMs} ms, ${SSE.events} events ${SSE.intervalMs} ms apart), arena, ${durationS} s\n`,
+      );
       console.log(sseTable(r));
-      if (!r.notRun) console.log(`\ntarget: CPU ${fmt(r.target?.time?.cpuS)} s, RSS ${fmt(mb(r.target?.time?.maxRssKiB), 0)} MB, timer late P99 ${fmt(r.target?.stats?.lateMs.p99)} ms; arena: peak RSS ${fmt(mb(r.time?.maxRssKiB), 0)} MB, CPU ${fmt(r.time?.cpuS)} s, ${r.requests ?? '–'} streams`);
+      if (!r.notRun)
+        console.log(
+          `\ntarget: CPU ${fmt(r.target?.time?.cpuS)} s, RSS ${fmt(mb(r.target?.time?.maxRssKiB), 0)} MB, timer late P99 ${fmt(r.target?.stats?.lateMs.p99)} ms; arena: peak RSS ${fmt(mb(r.time?.maxRssKiB), 0)} MB, CPU ${fmt(r.time?.cpuS)} s, ${r.requests ?? '–'} streams`,
+        );
     }
     if (only.includes('cost') && tools.includes('arena')) {
       const rows: Row[] = [];
@@ -775,13 +1033,19 @@ async function main(): Promise<void> {
     for (const n of [...new Set(notes)]) console.log(`- ${n}`);
   }
   const file = join(outRoot, `${stamp}.json`);
-  writeFileSync(file, `${JSON.stringify({ date: started.toISOString(), machine: mach, config: { durationS, holdMs: HOLD_MS, sse: SSE, only, tools, pauseS }, notes: [...new Set(notes)], cases: results }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: started.toISOString(), machine: mach, config: { durationS, holdMs: HOLD_MS, sse: SSE, only, tools, pauseS }, notes: [...new Set(notes)], cases: results }, null, 2)}\n`,
+  );
   console.log(`\nraw figures: ${file.replace(repoPath() + '/', '')}`);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`engine-bench: ${(e as Error).message}\n`);
-  if (process.env['ARENA_DEBUG']) process.stderr.write(`${(e as Error).stack}\n`);
-  for (const c of live) signalMeasured(c, 'SIGKILL');
-  process.exit(1);
-});
+// Run only as the entry script, so tests can import the parsers above.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`engine-bench: ${(e as Error).message}\n`);
+    if (process.env['ARENA_DEBUG']) process.stderr.write(`${(e as Error).stack}\n`);
+    for (const c of live) signalMeasured(c, 'SIGKILL');
+    process.exit(1);
+  });
+}

@@ -113,7 +113,17 @@ function main(): void {
   }
   const body = Buffer.from('ok\n');
   const late = new Lateness();
-  const stats = { requests: 0, responses: 0, streams: 0, streamsDone: 0, aborted: 0, open: 0, maxOpen: 0, connections: 0, maxConnections: 0 };
+  const stats = {
+    requests: 0,
+    responses: 0,
+    streams: 0,
+    streamsDone: 0,
+    aborted: 0,
+    open: 0,
+    maxOpen: 0,
+    connections: 0,
+    maxConnections: 0,
+  };
 
   /**
    * Run fn at an absolute performance.now() time, never before it, recording
@@ -189,7 +199,13 @@ function main(): void {
   };
 
   const server = createServer(
-    { keepAlive: true, requestTimeout: 120_000, headersTimeout: 120_000, keepAliveTimeout: 120_000, connectionsCheckingInterval: 5_000 },
+    {
+      keepAlive: true,
+      requestTimeout: 120_000,
+      headersTimeout: 120_000,
+      keepAliveTimeout: 120_000,
+      connectionsCheckingInterval: 5_000,
+    },
     (req: IncomingMessage, res: ServerResponse) => {
       const t0 = performance.now();
       stats.requests++;
