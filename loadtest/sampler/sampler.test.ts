@@ -15,10 +15,13 @@ import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { repoPath } from '../../operator/testing/paths.js';
 import { freePort } from '../stack/procs.js';
 import type { StackState } from '../stack/stack.js';
 import { FIGURES, healthTarget, makeTarget, redisTarget, sample, type SampleResult, type TargetKind } from './sampler.js';
+import { SampleResultSchema } from './result-schema.js';
 
 const ARENA = repoPath('dist/cli/arena.js');
 const SAMPLE = repoPath('samples/arena-local.yaml');
@@ -28,6 +31,8 @@ const STATE_DIR = join(TMP, 'stack');
 
 let state: StackState;
 let urls: Record<TargetKind, string>;
+/** The results the tests below produced, checked against the published schema by the last test. */
+const produced: { what: string; result: unknown }[] = [];
 
 function arena(args: string[]) {
   const r = spawnSync(process.execPath, [ARENA, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 180_000 });
@@ -110,6 +115,7 @@ test('sampler under a burst: every figure has a full series, PgBouncer clients a
       },
     },
   );
+  produced.push({ what: 'sample() under a burst', result: r });
   const statuses = await burst!;
   assert.ok(statuses.filter((s) => s === 200).length >= 20, `most reads succeeded: ${statuses.join(',')}`);
 
@@ -169,6 +175,7 @@ test('arena sample: a --health with nothing listening gives error entries every 
   assert.match(r.err, /\[sample\] 0\.0 s: health: connect ECONNREFUSED/);
   assert.match(r.err.trim().split('\n').pop()!, /^arena: sample: --health answered no tick \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/);
   const res = JSON.parse(readFileSync(out, 'utf8')) as SampleResult;
+  produced.push({ what: 'arena sample --out', result: res });
   assert.deepEqual(readdirSync(join(TMP, 'res')), ['sample.json'], 'no temp file left');
   assertCoverage(res, ['pgbouncer', 'redis', 'health']);
   assert.equal(res.targets.health!.failed, res.ticks);
@@ -209,6 +216,7 @@ test('sampler: a target that goes away mid-run records errors from then on; the 
       }
     },
   });
+  produced.push({ what: 'sample() with a target that went away', result: r });
   assertCoverage(r, ['redis', 'health']);
   const h = r.targets.health!;
   assert.ok(h.ok >= 2 && h.failed >= 2, `health: ${h.ok} ok, ${h.failed} failed`);
@@ -219,4 +227,17 @@ test('sampler: a target that goes away mid-run records errors from then on; the 
   assert.equal(r.targets.redis!.ok, r.ticks, 'redis kept sampling');
   assert.ok(r.series['redis.connected_clients']!.every(([, x]) => typeof x === 'number'));
   assert.equal(existsSync(join(TMP, 'nothing')), false);
+});
+
+test('every result above is valid against the published schema (docs/schemas/sample-result.schema.json)', () => {
+  // ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
+  const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+  const validate = addFormats(new Ajv({ allErrors: true, strict: true, strictTypes: false })).compile(SampleResultSchema);
+  assert.equal(produced.length, 3, 'the three tests above produced a result each');
+  for (const { what, result } of produced) {
+    assert.ok(validate(JSON.parse(JSON.stringify(result))), `${what}: ${JSON.stringify(validate.errors)}`);
+  }
+  const bad = JSON.parse(JSON.stringify(produced[0]!.result)) as { series: Record<string, unknown[]> };
+  bad.series['pgbouncer.cl_active']![0] = [0, 'busy'];
+  assert.equal(validate(bad), false, 'the schema is not vacuous');
 });

@@ -9,21 +9,45 @@
  */
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { errText } from '../../lib/errors.js';
+import { roundTo, sleep } from '../../lib/util.js';
 import { readHealth } from './health.js';
 import { readPgbouncer, type PgbouncerLimits } from './pgbouncer.js';
 import { readPostgres } from './postgres.js';
 import { readRedis } from './redis.js';
-import { saturatesFirst, summarize, type FigureSummary, type Point } from './series.js';
+import type { FigureSummary, Point, SampleResult, TargetReport } from './result-schema.js';
+import { saturatesFirst, summarize } from './series.js';
 
+export type { SampleResult, TargetReport } from './result-schema.js';
+
+/** What a target is: PgBouncer's admin console, PostgreSQL, Redis, or the API's /health. */
 export type TargetKind = 'pgbouncer' | 'postgres' | 'redis' | 'health';
+/** Every target kind, in the order results list them. */
 export const TARGET_KINDS: readonly TargetKind[] = ['pgbouncer', 'postgres', 'redis', 'health'];
 
 /** The figures each target yields (series names are `<target>.<figure>`). */
 export const FIGURES: Record<TargetKind, readonly string[]> = {
-  pgbouncer: ['cl_active', 'cl_waiting', 'sv_active', 'sv_idle', 'sv_used', 'maxwait_ms', 'avg_wait_time_us', 'total_xact_count'],
+  pgbouncer: [
+    'cl_active',
+    'cl_waiting',
+    'sv_active',
+    'sv_idle',
+    'sv_used',
+    'maxwait_ms',
+    'avg_wait_time_us',
+    'total_xact_count',
+  ],
   postgres: ['backends', 'active', 'idle', 'idle_in_transaction', 'waiting_on_locks'],
   redis: ['connected_clients', 'blocked_clients'],
-  health: ['processing_count', 'available_slots', 'waiting_count', 'in_flight', 'db_pool_total', 'db_pool_idle', 'db_pool_waiting'],
+  health: [
+    'processing_count',
+    'available_slots',
+    'waiting_count',
+    'in_flight',
+    'db_pool_total',
+    'db_pool_idle',
+    'db_pool_waiting',
+  ],
 };
 
 /** What the limit of each figure is (documentation for the summary). */
@@ -37,6 +61,7 @@ export const LIMIT_OF: Record<string, string> = {
   'health.db_pool_total': 'sum of db_pool.max',
 };
 
+/** One read of a target: values and limits by series name (`<target>.<figure>`), null where unknown. */
 export interface Reading {
   values: Record<string, number | null>;
   limits: Record<string, number | null>;
@@ -77,7 +102,12 @@ function pgConnection(config: string | pg.ClientConfig) {
     async get(timeoutMs: number): Promise<pg.Client> {
       if (client) return client;
       const base: pg.ClientConfig = typeof config === 'string' ? { connectionString: config } : config;
-      const c = new pg.Client({ ...base, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'arena-sampler' });
+      const c = new pg.Client({
+        ...base,
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: timeoutMs,
+        application_name: 'arena-sampler',
+      });
       c.on('error', () => {
         if (client === c) client = null;
       });
@@ -96,7 +126,12 @@ function pgConnection(config: string | pg.ClientConfig) {
   };
 }
 
-async function withPg<T>(conn: ReturnType<typeof pgConnection>, timeoutMs: number, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/** Run `fn` on the connection (opened when needed); any failure drops it, so the next tick reconnects. */
+async function withPg<T>(
+  conn: ReturnType<typeof pgConnection>,
+  timeoutMs: number,
+  fn: (c: pg.Client) => Promise<T>,
+): Promise<T> {
   try {
     return await fn(await conn.get(timeoutMs));
   } catch (e) {
@@ -105,7 +140,9 @@ async function withPg<T>(conn: ReturnType<typeof pgConnection>, timeoutMs: numbe
   }
 }
 
-const prefixed = (kind: TargetKind, o: Record<string, number | null>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [`${kind}.${k}`, v]));
+/** `{figure: v}` -> `{'<kind>.<figure>': v}`. */
+const prefixed = (kind: TargetKind, o: Record<string, number | null>) =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [`${kind}.${k}`, v]));
 
 /** PgBouncer admin console (URL to database `pgbouncer`); SHOW CONFIG read once per connection. */
 export function pgbouncerTarget(url: string, o: { database?: string; password?: string } = {}): Target {
@@ -118,13 +155,26 @@ export function pgbouncerTarget(url: string, o: { database?: string; password?: 
       withPg(conn, timeoutMs, async (c) => {
         const r = await readPgbouncer(c, { database: o.database, limits });
         limits = r.limits;
-        const values = { cl_active: r.cl_active, cl_waiting: r.cl_waiting, sv_active: r.sv_active, sv_idle: r.sv_idle, sv_used: r.sv_used, maxwait_ms: r.maxwait_ms, avg_wait_time_us: r.avg_wait_time_us, total_xact_count: r.total_xact_count };
-        return { values: prefixed('pgbouncer', values), limits: { 'pgbouncer.cl_active': r.limits.max_client_conn, 'pgbouncer.sv_active': r.serverLimit } };
+        const values = {
+          cl_active: r.cl_active,
+          cl_waiting: r.cl_waiting,
+          sv_active: r.sv_active,
+          sv_idle: r.sv_idle,
+          sv_used: r.sv_used,
+          maxwait_ms: r.maxwait_ms,
+          avg_wait_time_us: r.avg_wait_time_us,
+          total_xact_count: r.total_xact_count,
+        };
+        return {
+          values: prefixed('pgbouncer', values),
+          limits: { 'pgbouncer.cl_active': r.limits.max_client_conn, 'pgbouncer.sv_active': r.serverLimit },
+        };
       }),
     close: () => conn.drop(),
   };
 }
 
+/** PostgreSQL (URL to the database): client backends by state vs max_connections, from pg_stat_activity. */
 export function postgresTarget(url: string, o: { password?: string } = {}): Target {
   const conn = pgConnection(withPassword(url, o.password));
   return {
@@ -133,13 +183,23 @@ export function postgresTarget(url: string, o: { password?: string } = {}): Targ
     read: (timeoutMs) =>
       withPg(conn, timeoutMs, async (c) => {
         const r = await readPostgres(c);
-        const values = { backends: r.backends, active: r.active, idle: r.idle, idle_in_transaction: r.idle_in_transaction, waiting_on_locks: r.waiting_on_locks };
-        return { values: prefixed('postgres', values), limits: { 'postgres.backends': r.max_connections, 'postgres.active': r.max_connections } };
+        const values = {
+          backends: r.backends,
+          active: r.active,
+          idle: r.idle,
+          idle_in_transaction: r.idle_in_transaction,
+          waiting_on_locks: r.waiting_on_locks,
+        };
+        return {
+          values: prefixed('postgres', values),
+          limits: { 'postgres.backends': r.max_connections, 'postgres.active': r.max_connections },
+        };
       }),
     close: () => conn.drop(),
   };
 }
 
+/** Redis (redis:// URL): connected and blocked clients vs maxclients; the connection is kept across ticks. */
 export function redisTarget(url: string): Target {
   let client: Redis | null = null;
   const drop = () => {
@@ -152,7 +212,15 @@ export function redisTarget(url: string): Target {
     async read(timeoutMs) {
       try {
         if (!client) {
-          const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs, connectionName: 'arena-sampler' });
+          const c = new Redis(url, {
+            lazyConnect: true,
+            maxRetriesPerRequest: 0,
+            retryStrategy: () => null,
+            enableOfflineQueue: false,
+            connectTimeout: timeoutMs,
+            commandTimeout: timeoutMs,
+            connectionName: 'arena-sampler',
+          });
           let cause: Error | undefined;
           c.on('error', (e: Error) => (cause = e)); // reported by the failing command
           client = c;
@@ -161,7 +229,10 @@ export function redisTarget(url: string): Target {
           });
         }
         const r = await readRedis(client);
-        return { values: prefixed('redis', { connected_clients: r.connected_clients, blocked_clients: r.blocked_clients }), limits: { 'redis.connected_clients': r.maxclients } };
+        return {
+          values: prefixed('redis', { connected_clients: r.connected_clients, blocked_clients: r.blocked_clients }),
+          limits: { 'redis.connected_clients': r.maxclients },
+        };
       } catch (e) {
         drop();
         throw e;
@@ -171,6 +242,7 @@ export function redisTarget(url: string): Target {
   };
 }
 
+/** The API's /health (http(s) URL): LLM slots and DB pool summed over every worker; fresh connections per read. */
 export function healthTarget(url: string): Target {
   const u = new URL(url);
   return {
@@ -178,8 +250,19 @@ export function healthTarget(url: string): Target {
     url: redactUrl(url),
     async read(timeoutMs) {
       const h = await readHealth(u, { timeoutMs });
-      const values = { processing_count: h.processing_count, available_slots: h.available_slots, waiting_count: h.waiting_count, in_flight: h.in_flight, db_pool_total: h.db_pool_total, db_pool_idle: h.db_pool_idle, db_pool_waiting: h.db_pool_waiting };
-      return { values: prefixed('health', values), limits: { 'health.processing_count': h.max_concurrent || null, 'health.db_pool_total': h.db_pool_max || null } };
+      const values = {
+        processing_count: h.processing_count,
+        available_slots: h.available_slots,
+        waiting_count: h.waiting_count,
+        in_flight: h.in_flight,
+        db_pool_total: h.db_pool_total,
+        db_pool_idle: h.db_pool_idle,
+        db_pool_waiting: h.db_pool_waiting,
+      };
+      return {
+        values: prefixed('health', values),
+        limits: { 'health.processing_count': h.max_concurrent || null, 'health.db_pool_total': h.db_pool_max || null },
+      };
     },
     close: async () => undefined,
   };
@@ -204,66 +287,110 @@ export function makeTarget(kind: TargetKind, url: string, o: { password?: string
   }
 }
 
-export interface TargetReport {
-  url: string;
-  /** Ticks read, ticks failed. */
-  ok: number;
-  failed: number;
-  errors: { tMs: number; error: string }[];
-  /** Time per read, ms. */
-  meanReadMs: number | null;
-  maxReadMs: number | null;
-}
-
-/** The sampler's result (written by `arena sample --out`). */
-export interface SampleResult {
-  startedAt: string;
-  intervalMs: number;
-  durationMs: number;
-  ticks: number;
-  /** Whether it stopped on abort before the duration. */
-  aborted: boolean;
-  targets: Partial<Record<TargetKind, TargetReport>>;
-  series: Record<string, Point[]>;
-  summary: Record<string, FigureSummary>;
-  saturatesFirst: { figure: string; peakUtilization: number } | null;
-  /** The sampler's own cost: CPU ms per tick (user + system) and wall ms per tick. */
-  cost: { cpuMsPerTick: number; wallMsPerTick: number };
-}
-
+/** Options of `sample`. */
 export interface SampleOptions {
   intervalMs?: number;
   durationMs: number;
   signal?: AbortSignal;
-  /** Bound on one target's read per tick (default: the interval, at most 5 s). */
+  /** Bound on one target's read per tick (default: the interval, at least 250 ms, at most 5 s). */
   readTimeoutMs?: number;
   /** Called after each tick with its errors and the utilisation (value / limit) of each figure with a limit. */
-  onTick?: (tick: number, tMs: number, errors: { kind: TargetKind; error: string }[], utilization: Record<string, number>) => void;
+  onTick?: (tick: number, tMs: number, errors: TickError[], utilization: Record<string, number>) => void;
 }
 
-const errText = (e: unknown) => {
-  const err = e as Error & { code?: string; errors?: Error[] };
-  const inner = err.errors?.[0]?.message;
-  return (err.message || inner || err.code || String(e)).split('\n')[0]!.slice(0, 300);
-};
+/** A target that failed in a tick, and why. */
+export interface TickError {
+  kind: TargetKind;
+  error: string;
+}
 
+/** `p`, or a rejection `no answer within <ms> ms` after `ms`. */
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
+  );
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Sleep until `ms` passed or the signal aborts. */
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted || ms <= 0) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
+/** One target's outcome in one tick: its reading or its error, and how long the read took. */
+type TickRead = { t: Target; r: Reading; ms: number } | { t: Target; error: string; ms: number };
+
+/** Read every target once, concurrently, each bounded by `readTimeoutMs` (+ 250 ms); never rejects. */
+function readAll(targets: readonly Target[], readTimeoutMs: number): Promise<TickRead[]> {
+  return Promise.all(
+    targets.map(async (t) => {
+      const s = performance.now();
+      try {
+        const r = await withTimeout(t.read(readTimeoutMs), readTimeoutMs + 250);
+        return { t, r, ms: performance.now() - s };
+      } catch (e) {
+        return { t, error: errText(e), ms: performance.now() - s };
+      }
+    }),
+  );
+}
+
+/** What a run accumulates: the series per figure, the latest limit per figure, a report per target. */
+interface Recording {
+  series: Record<string, Point[]>;
+  limits: Record<string, number | null>;
+  reports: Partial<Record<TargetKind, TargetReport & { readMs: number[] }>>;
+}
+
+/** Empty series for every figure of every target, and empty reports. */
+function startRecording(targets: readonly Target[]): Recording {
+  const rec: Recording = { series: {}, limits: {}, reports: {} };
+  for (const t of targets) for (const f of FIGURES[t.kind]) rec.series[`${t.kind}.${f}`] = [];
+  for (const t of targets)
+    rec.reports[t.kind] = { url: t.url, ok: 0, failed: 0, errors: [], meanReadMs: null, maxReadMs: null, readMs: [] };
+  return rec;
+}
+
+/**
+ * Append one tick at `tMs`: a point per figure (null for a target that failed), the limits read,
+ * the reports. @returns the tick's errors.
+ */
+function record(rec: Recording, tMs: number, results: readonly TickRead[]): TickError[] {
+  const errors: TickError[] = [];
+  for (const x of results) {
+    const kind = x.t.kind;
+    const rep = rec.reports[kind]!;
+    rep.readMs.push(x.ms);
+    if ('r' in x && x.r) {
+      rep.ok++;
+      for (const f of FIGURES[kind]) rec.series[`${kind}.${f}`]!.push([tMs, x.r.values[`${kind}.${f}`] ?? null]);
+      for (const [f, l] of Object.entries(x.r.limits)) if (l !== null) rec.limits[f] = l;
+    } else {
+      rep.failed++;
+      const error = 'error' in x ? x.error : 'no reading';
+      rep.errors.push({ tMs, error });
+      errors.push({ kind, error });
+      for (const f of FIGURES[kind]) rec.series[`${kind}.${f}`]!.push([tMs, null]);
+    }
+  }
+  return errors;
+}
+
+/** Utilisation (value / limit) of the latest point of every figure with a limit > 0 and a value. */
+function latestUtilization(rec: Recording): Record<string, number> {
+  const util: Record<string, number> = {};
+  for (const [f, l] of Object.entries(rec.limits)) {
+    const v = rec.series[f]?.[rec.series[f]!.length - 1]?.[1];
+    if (l !== null && l > 0 && typeof v === 'number') util[f] = v / l;
+  }
+  return util;
+}
+
+/** The reports without their raw read times: mean and max read time, ms (2 decimals). */
+function targetReports(rec: Recording): SampleResult['targets'] {
+  const out: SampleResult['targets'] = {};
+  for (const [k, r] of Object.entries(rec.reports) as [TargetKind, TargetReport & { readMs: number[] }][]) {
+    const { readMs, ...rest } = r;
+    const mean = readMs.length ? roundTo(readMs.reduce((a, b) => a + b, 0) / readMs.length, 2) : null;
+    out[k] = { ...rest, meanReadMs: mean, maxReadMs: readMs.length ? roundTo(Math.max(...readMs), 2) : null };
+  }
+  return out;
 }
 
 /**
@@ -274,12 +401,7 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
 export async function sample(targets: readonly Target[], o: SampleOptions): Promise<SampleResult> {
   const intervalMs = o.intervalMs ?? 1000;
   const readTimeoutMs = o.readTimeoutMs ?? Math.min(Math.max(intervalMs, 250), 5000);
-  const series: Record<string, Point[]> = {};
-  const limits: Record<string, number | null> = {};
-  for (const t of targets) for (const f of FIGURES[t.kind]) series[`${t.kind}.${f}`] = [];
-  const reports: Partial<Record<TargetKind, TargetReport & { readMs: number[] }>> = {};
-  for (const t of targets) reports[t.kind] = { url: t.url, ok: 0, failed: 0, errors: [], meanReadMs: null, maxReadMs: null, readMs: [] };
-
+  const rec = startRecording(targets);
   const startedAt = new Date();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -287,71 +409,35 @@ export async function sample(targets: readonly Target[], o: SampleOptions): Prom
   let wallMs = 0;
   try {
     for (let k = 0; k * intervalMs <= o.durationMs && !o.signal?.aborted; k++) {
-      await pause(t0 + k * intervalMs - performance.now(), o.signal);
+      await sleep(t0 + k * intervalMs - performance.now(), o.signal);
       if (o.signal?.aborted) break;
       const tMs = Math.round(performance.now() - t0);
       const tickStart = performance.now();
-      const results = await Promise.all(
-        targets.map(async (t) => {
-          const s = performance.now();
-          try {
-            const r = await withTimeout(t.read(readTimeoutMs), readTimeoutMs + 250);
-            return { t, r, ms: performance.now() - s };
-          } catch (e) {
-            return { t, error: errText(e), ms: performance.now() - s };
-          }
-        }),
-      );
+      const results = await readAll(targets, readTimeoutMs);
       wallMs += performance.now() - tickStart;
       ticks++;
-      const errors: { kind: TargetKind; error: string }[] = [];
-      for (const x of results) {
-        const rep = reports[x.t.kind]!;
-        rep.readMs.push(x.ms);
-        if ('r' in x && x.r) {
-          rep.ok++;
-          for (const f of FIGURES[x.t.kind]) series[`${x.t.kind}.${f}`]!.push([tMs, x.r.values[`${x.t.kind}.${f}`] ?? null]);
-          for (const [f, l] of Object.entries(x.r.limits)) if (l !== null) limits[f] = l;
-        } else {
-          rep.failed++;
-          const error = 'error' in x ? x.error : 'no reading';
-          rep.errors.push({ tMs, error });
-          errors.push({ kind: x.t.kind, error });
-          for (const f of FIGURES[x.t.kind]) series[`${x.t.kind}.${f}`]!.push([tMs, null]);
-        }
-      }
-      if (o.onTick) {
-        const util: Record<string, number> = {};
-        for (const [f, l] of Object.entries(limits)) {
-          const v = series[f]?.[series[f]!.length - 1]?.[1];
-          if (l !== null && l > 0 && typeof v === 'number') util[f] = v / l;
-        }
-        o.onTick(ticks, tMs, errors, util);
-      }
+      const errors = record(rec, tMs, results);
+      o.onTick?.(ticks, tMs, errors, latestUtilization(rec));
     }
   } finally {
     await Promise.all(targets.map((t) => t.close().catch(() => undefined)));
   }
   const cpu = process.cpuUsage(cpu0);
   const summary: Record<string, FigureSummary> = {};
-  for (const [f, s] of Object.entries(series)) summary[f] = summarize(s, limits[f] ?? null);
-  const targetsOut: SampleResult['targets'] = {};
-  for (const [k, r] of Object.entries(reports) as [TargetKind, TargetReport & { readMs: number[] }][]) {
-    const { readMs, ...rest } = r;
-    targetsOut[k] = { ...rest, meanReadMs: readMs.length ? round(readMs.reduce((a, b) => a + b, 0) / readMs.length) : null, maxReadMs: readMs.length ? round(Math.max(...readMs)) : null };
-  }
+  for (const [f, s] of Object.entries(rec.series)) summary[f] = summarize(s, rec.limits[f] ?? null);
   return {
     startedAt: startedAt.toISOString(),
     intervalMs,
     durationMs: o.durationMs,
     ticks,
     aborted: !!o.signal?.aborted,
-    targets: targetsOut,
-    series,
+    targets: targetReports(rec),
+    series: rec.series,
     summary,
     saturatesFirst: saturatesFirst(summary),
-    cost: { cpuMsPerTick: ticks ? round((cpu.user + cpu.system) / 1000 / ticks) : 0, wallMsPerTick: ticks ? round(wallMs / ticks) : 0 },
+    cost: {
+      cpuMsPerTick: ticks ? roundTo((cpu.user + cpu.system) / 1000 / ticks, 2) : 0,
+      wallMsPerTick: ticks ? roundTo(wallMs / ticks, 2) : 0,
+    },
   };
 }
-
-const round = (x: number) => Math.round(x * 100) / 100;

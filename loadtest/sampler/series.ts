@@ -5,25 +5,10 @@
  * started; `value` is null for a tick where the target could not be read (the
  * gap stays visible). Utilisation = value / limit, as a fraction (0.5 = 50 %).
  */
+import type { FigureSummary, Point } from './result-schema.js';
 
-/** One point: [milliseconds since the start, value or null when the tick failed]. */
-export type Point = [number, number | null];
-
-export interface FigureSummary {
-  /** The figure's limit (pool size, max_connections, maxclients, ...), null when it has none. */
-  limit: number | null;
-  /** Largest value seen (null when no tick read it). */
-  peak: number | null;
-  /** 95th percentile of the values (nearest rank). */
-  p95: number | null;
-  /** peak / limit (a fraction; null without a limit or a value). */
-  peakUtilization: number | null;
-  /** p95 / limit. */
-  p95Utilization: number | null;
-  /** Ticks with a value, and ticks without (target errors). */
-  samples: number;
-  missing: number;
-}
+// Defined with the result's schema (result-schema.ts), so the published schema and these types cannot drift.
+export type { FigureSummary, Point } from './result-schema.js';
 
 /**
  * The p-th percentile (0 < p <= 100) by the nearest-rank method: the value at
@@ -53,14 +38,24 @@ export function summarize(series: readonly Point[], limit: number | null): Figur
   const vs = values(series);
   const peak = vs.length ? Math.max(...vs) : null;
   const p95 = percentile(vs, 95);
-  return { limit, peak, p95, peakUtilization: utilization(peak, limit), p95Utilization: utilization(p95, limit), samples: vs.length, missing: series.length - vs.length };
+  return {
+    limit,
+    peak,
+    p95,
+    peakUtilization: utilization(peak, limit),
+    p95Utilization: utilization(p95, limit),
+    samples: vs.length,
+    missing: series.length - vs.length,
+  };
 }
 
 /**
  * The figure that saturates first: the highest peak utilisation among figures
  * with a limit (ties: the first in `summaries` order). null when none has one.
  */
-export function saturatesFirst(summaries: Record<string, FigureSummary>): { figure: string; peakUtilization: number } | null {
+export function saturatesFirst(
+  summaries: Record<string, FigureSummary>,
+): { figure: string; peakUtilization: number } | null {
   let best: { figure: string; peakUtilization: number } | null = null;
   for (const [figure, s] of Object.entries(summaries)) {
     if (s.peakUtilization === null) continue;

@@ -7,6 +7,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { sleep } from '../../lib/util.js';
 import type { Tools } from './tools.js';
 
 /** A process the stack started: PID plus its start time (clock ticks after boot, /proc/PID/stat field 22). */
@@ -19,7 +20,8 @@ function statFields(pid: number): string[] | null {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // the command name (field 2) may contain spaces: split after the last ')'
-    return [String(pid), 'comm', ...s.slice(s.lastIndexOf(')') + 2).trim().split(' ')];
+    const rest = s.slice(s.lastIndexOf(')') + 2).trim();
+    return [String(pid), 'comm', ...rest.split(' ')];
   } catch {
     return null;
   }
@@ -77,8 +79,6 @@ export function descendants(pid: number): ProcRef[] {
   return out;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Wait until the process is gone. @returns true when it exited within timeoutMs. */
 export async function waitGone(ref: ProcRef, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -104,7 +104,11 @@ export function signal(ref: ProcRef, sig: NodeJS.Signals): boolean {
  * Stop a process by PID: `sig`, wait `timeoutMs`, then SIGKILL and wait 5 s.
  * @returns how it ended: 'gone' (was not running), 'stopped', 'killed', or 'alive' (survived SIGKILL).
  */
-export async function stopProcess(ref: ProcRef, sig: NodeJS.Signals, timeoutMs: number): Promise<'gone' | 'stopped' | 'killed' | 'alive'> {
+export async function stopProcess(
+  ref: ProcRef,
+  sig: NodeJS.Signals,
+  timeoutMs: number,
+): Promise<'gone' | 'stopped' | 'killed' | 'alive'> {
   if (!signal(ref, sig)) return 'gone';
   if (await waitGone(ref, timeoutMs)) return 'stopped';
   signal(ref, 'SIGKILL');
@@ -137,12 +141,22 @@ export function wrapArgv(cmd: string, args: string[], nofile: number, user: stri
  * redis-server with daemonize yes) as the tools' user with raised limits.
  * @returns exit code and combined output.
  */
-export function runCommand(tools: Tools, cmd: string, args: string[], opts: { cwd: string; timeoutMs: number; env?: NodeJS.ProcessEnv; asUser?: boolean }): Promise<{ code: number; output: string }> {
+export function runCommand(
+  tools: Tools,
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; timeoutMs: number; env?: NodeJS.ProcessEnv; asUser?: boolean },
+): Promise<{ code: number; output: string }> {
   const [c, a] = wrapArgv(cmd, args, openFilesHardLimit(), opts.asUser === false ? null : tools.runAsUser);
+  const env = opts.env ?? { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+  const exitCode = (err: Error | null) => {
+    if (!err) return 0;
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'number' ? code : 1;
+  };
   return new Promise((resolve) => {
-    execFile(c, a, { cwd: opts.cwd, timeout: opts.timeoutMs, env: opts.env ?? { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}`.trim() });
+    execFile(c, a, { cwd: opts.cwd, timeout: opts.timeoutMs, env, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: exitCode(err), output: `${stdout}${stderr}`.trim() });
     });
   });
 }
@@ -152,7 +166,11 @@ export function runCommand(tools: Tools, cmd: string, args: string[], opts: { cw
  * stdout and stderr appended to `logFile`, with the raised open-files limit.
  * @returns its PID reference (the shell execs the command, so it is the command's PID).
  */
-export function spawnDetached(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string }): ProcRef {
+export function spawnDetached(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string },
+): ProcRef {
   const [c, a] = wrapArgv(cmd, args, openFilesHardLimit(), null);
   const fd = openSync(opts.logFile, 'a', 0o600);
   try {

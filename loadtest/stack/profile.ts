@@ -28,6 +28,7 @@ import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
 import { plan as planOf } from '../../operator/planner/plan.js';
 import type { CapacityPlan } from '../../operator/planner/types.js';
 
+/** The inputs of the local rule besides the spec: the flags and what this machine offers. */
 export interface LocalOptions {
   /** 0 < scale <= 1. */
   scale: number;
@@ -69,7 +70,14 @@ export interface LocalProfile {
   webConcurrency: number;
   asyncConcurrency: number;
   /** Effective server settings (after any open-files cap). */
-  pgbouncer: { enabled: boolean; maxClientConn: number; defaultPoolSize: number; reservePoolSize: number; poolMode: string; databaseUserPairs: number };
+  pgbouncer: {
+    enabled: boolean;
+    maxClientConn: number;
+    defaultPoolSize: number;
+    reservePoolSize: number;
+    poolMode: string;
+    databaseUserPairs: number;
+  };
   postgres: { maxConnections: number; superuserReservedConnections: number };
   redis: { maxClients: number };
   changes: Change[];
@@ -84,137 +92,215 @@ export const API_FD_MARGIN = 64;
 /** structuredClone without losing types. */
 const clone = <T>(x: T): T => structuredClone(x);
 
+/** The spec with --scale applied to its load, and the changes that made. */
+function scaledSpec(spec: ArenaDeployment, scale: number): { ad: ArenaDeployment; changes: Change[] } {
+  const ad = clone(spec);
+  const load = ad.spec.load;
+  const changes: Change[] = [];
+  if (scale < 1) {
+    const t = load.targetConcurrency;
+    load.targetConcurrency = Math.max(1, Math.ceil(t * scale));
+    changes.push({
+      setting: 'spec.load.targetConcurrency',
+      plan: t,
+      local: load.targetConcurrency,
+      why: `--scale ${scale}`,
+    });
+    const b = load.baselineConcurrency ?? Math.ceil(t / 10);
+    load.baselineConcurrency = Math.min(load.targetConcurrency, Math.max(1, Math.ceil(b * scale)));
+    changes.push({
+      setting: 'spec.load.baselineConcurrency',
+      plan: b,
+      local: load.baselineConcurrency,
+      why: `--scale ${scale}`,
+    });
+  }
+  return { ad, changes };
+}
+
+/** One machine = one pod: the process and replica changes, and (with --scale) the plan values that shrank. */
+function machineChanges(
+  o: LocalOptions,
+  ad: ArenaDeployment,
+  specPlan: CapacityPlan,
+  plan: CapacityPlan,
+  webConcurrency: number,
+): Change[] {
+  const changes: Change[] = [];
+  const api = ad.spec.api;
+  changes.push({
+    setting: 'WEB_CONCURRENCY (API worker processes)',
+    plan: api.workersPerPod,
+    local: webConcurrency,
+    why:
+      o.workers !== undefined ? '--workers' : `min(spec.api.workersPerPod ${api.workersPerPod}, ${o.cores} CPU cores)`,
+  });
+  const replicas = `${specPlan.replicas.min}..${specPlan.replicas.max}`;
+  changes.push({
+    setting: 'API replicas (pods)',
+    plan: replicas,
+    local: 1,
+    why: 'one machine = one pod (one process group)',
+  });
+  const pgb = ad.spec.pgbouncer;
+  const onePgbouncer = 'one PgBouncer process with the per-PgBouncer settings of the plan';
+  if (pgb.enabled) changes.push({ setting: 'PgBouncer replicas', plan: pgb.replicas, local: 1, why: onePgbouncer });
+  if (o.scale < 1) {
+    const why = `planned for targetConcurrency x ${o.scale}`;
+    const diff = (name: string, a: number, b: number) =>
+      a !== b && changes.push({ setting: name, plan: a, local: b, why });
+    diff('pgbouncer max_client_conn', specPlan.pgbouncer.maxClientConn, plan.pgbouncer.maxClientConn);
+    diff('pgbouncer default_pool_size', specPlan.pgbouncer.defaultPoolSize, plan.pgbouncer.defaultPoolSize);
+    diff('pgbouncer reserve_pool_size', specPlan.pgbouncer.reservePoolSize, plan.pgbouncer.reservePoolSize);
+    diff('API maxReplicas (reported, not run)', specPlan.replicas.max, plan.replicas.max);
+  }
+  return changes;
+}
+
+/** Server pools of one PgBouncer: (default_pool_size + reserve_pool_size) x database/user pairs. */
+const serverPools = (p: CapacityPlan['pgbouncer']) => (p.defaultPoolSize + p.reservePoolSize) * p.databaseUserPairs;
+
+/**
+ * The open-files checks (PgBouncer when enabled, Redis, an API worker) against the hard limit, and the
+ * PgBouncer max_client_conn and Redis maxclients capped to fit it.
+ */
+function openFilesChecks(
+  ad: ArenaDeployment,
+  plan: CapacityPlan,
+  hard: number,
+): { checks: LimitCheck[]; maxClientConn: number; maxClients: number } {
+  const p = plan.pgbouncer;
+  const api = ad.spec.api;
+  const checks: LimitCheck[] = [];
+  let maxClientConn = p.maxClientConn;
+  let maxClients = plan.redis.maxClients;
+  const raise = '(raise the hard limit: ulimit -Hn)';
+  if (ad.spec.pgbouncer.enabled) {
+    const need = p.maxClientConn + serverPools(p) + SERVER_FD_MARGIN;
+    const ok = need <= hard;
+    if (!ok) maxClientConn = Math.max(1, hard - serverPools(p) - SERVER_FD_MARGIN);
+    const note = ok
+      ? 'fits'
+      : `CAPS THE PLAN: max_client_conn lowered from ${p.maxClientConn} to ${maxClientConn} ${raise}`;
+    checks.push({ what: 'PgBouncer open files (max_client_conn + server pools + 16)', need, limit: hard, ok, note });
+  }
+  {
+    const need = plan.redis.maxClients + 32;
+    const ok = need <= hard;
+    if (!ok) maxClients = Math.max(1, hard - 32);
+    const note = ok
+      ? 'fits'
+      : `CAPS THE PLAN: maxclients lowered from ${plan.redis.maxClients} to ${maxClients} ${raise}`;
+    checks.push({ what: 'Redis open files (maxclients + 32)', need, limit: hard, ok, note });
+  }
+  {
+    const need =
+      api.concurrencyPerWorker + api.db.poolSize + api.db.maxOverflow + api.redis.maxConnections + API_FD_MARGIN;
+    const ok = need <= hard;
+    const note = ok
+      ? 'fits'
+      : 'CAPS THE PLAN: a worker cannot hold WORKER_CONCURRENCY connections; accepts fail with EMFILE';
+    checks.push({
+      what: 'API worker open files (WORKER_CONCURRENCY + DB pool + Redis + 64)',
+      need,
+      limit: hard,
+      ok,
+      note,
+    });
+  }
+  return { checks, maxClientConn, maxClients };
+}
+
+/** `need` against `limit`: ok when it fits, else `failure` as the note. */
+const budget = (what: string, need: number, limit: number, failure: string): LimitCheck => ({
+  what,
+  need,
+  limit,
+  ok: need <= limit,
+  note: need <= limit ? 'fits' : failure,
+});
+
+/** The connection budgets of this machine: app -> PgBouncer -> PostgreSQL (or app -> PostgreSQL), Redis clients. */
+function connectionChecks(
+  ad: ArenaDeployment,
+  plan: CapacityPlan,
+  webConcurrency: number,
+  maxClientConn: number,
+  maxClients: number,
+): LimitCheck[] {
+  const api = ad.spec.api;
+  const checks: LimitCheck[] = [];
+  const appClients = webConcurrency * (api.db.poolSize + api.db.maxOverflow);
+  const pgBudget = ad.spec.postgres.maxConnections - ad.spec.postgres.reservedConnections;
+  if (ad.spec.pgbouncer.enabled) {
+    checks.push(
+      budget(
+        'app -> PgBouncer clients (WEB_CONCURRENCY x (DB_POOL_SIZE + DB_MAX_OVERFLOW))',
+        appClients,
+        maxClientConn,
+        'PgBouncer refuses the clients over max_client_conn (the app sees connection errors -> 503)',
+      ),
+      budget(
+        'PgBouncer -> PostgreSQL ((default_pool_size + reserve_pool_size) x pairs)',
+        serverPools(plan.pgbouncer),
+        pgBudget,
+        'PostgreSQL refuses server connections over max_connections - reserved',
+      ),
+    );
+  } else {
+    const failure = 'PostgreSQL refuses connections over max_connections - reserved (503 db_unavailable)';
+    checks.push(budget('app -> PostgreSQL (no PgBouncer)', appClients, pgBudget, failure));
+  }
+  const redisNeed = (webConcurrency + (api.asyncConcurrencyPerPod > 0 ? 1 : 0)) * api.redis.maxConnections + 2;
+  const redisFailure = 'Redis refuses clients over maxclients ("max number of clients reached")';
+  checks.push(
+    budget(
+      'Redis clients ((API workers + queue worker) x REDIS_MAX_CONNECTIONS + 2)',
+      redisNeed,
+      maxClients,
+      redisFailure,
+    ),
+  );
+  return checks;
+}
+
 /**
  * Apply the local rule to a validated spec (defaults applied).
  * @throws RangeError when scale is not in (0, 1] or workers < 1 (the CLI checks flags first).
  */
 export function localProfile(spec: ArenaDeployment, o: LocalOptions): LocalProfile {
   if (!(o.scale > 0 && o.scale <= 1)) throw new RangeError(`scale must be in (0, 1], got ${o.scale}`);
-  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 1)) throw new RangeError(`workers must be >= 1, got ${o.workers}`);
+  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 1))
+    throw new RangeError(`workers must be >= 1, got ${o.workers}`);
   const specPlan = planOf(spec);
-  const ad = clone(spec);
-  const load = ad.spec.load;
-  const changes: Change[] = [];
-  if (o.scale < 1) {
-    const t = load.targetConcurrency;
-    load.targetConcurrency = Math.max(1, Math.ceil(t * o.scale));
-    changes.push({ setting: 'spec.load.targetConcurrency', plan: t, local: load.targetConcurrency, why: `--scale ${o.scale}` });
-    const b = load.baselineConcurrency ?? Math.ceil(t / 10);
-    load.baselineConcurrency = Math.min(load.targetConcurrency, Math.max(1, Math.ceil(b * o.scale)));
-    changes.push({ setting: 'spec.load.baselineConcurrency', plan: b, local: load.baselineConcurrency, why: `--scale ${o.scale}` });
-  }
+  const { ad, changes } = scaledSpec(spec, o.scale);
   const plan = planOf(ad);
   const api = ad.spec.api;
   const webConcurrency = o.workers ?? Math.max(1, Math.min(api.workersPerPod, o.cores));
-  changes.push({
-    setting: 'WEB_CONCURRENCY (API worker processes)',
-    plan: api.workersPerPod,
-    local: webConcurrency,
-    why: o.workers !== undefined ? '--workers' : `min(spec.api.workersPerPod ${api.workersPerPod}, ${o.cores} CPU cores)`,
-  });
-  changes.push({ setting: 'API replicas (pods)', plan: `${specPlan.replicas.min}..${specPlan.replicas.max}`, local: 1, why: 'one machine = one pod (one process group)' });
-  const pgb = ad.spec.pgbouncer;
-  if (pgb.enabled) changes.push({ setting: 'PgBouncer replicas', plan: pgb.replicas, local: 1, why: 'one PgBouncer process with the per-PgBouncer settings of the plan' });
-  if (o.scale < 1) {
-    const diff = (name: string, a: number, b: number) => a !== b && changes.push({ setting: name, plan: a, local: b, why: `planned for targetConcurrency x ${o.scale}` });
-    diff('pgbouncer max_client_conn', specPlan.pgbouncer.maxClientConn, plan.pgbouncer.maxClientConn);
-    diff('pgbouncer default_pool_size', specPlan.pgbouncer.defaultPoolSize, plan.pgbouncer.defaultPoolSize);
-    diff('pgbouncer reserve_pool_size', specPlan.pgbouncer.reservePoolSize, plan.pgbouncer.reservePoolSize);
-    diff('API maxReplicas (reported, not run)', specPlan.replicas.max, plan.replicas.max);
-  }
-
+  changes.push(...machineChanges(o, ad, specPlan, plan, webConcurrency));
+  const files = openFilesChecks(ad, plan, o.openFilesHardLimit);
+  const { maxClientConn, maxClients } = files;
   const p = plan.pgbouncer;
-  const pools = (p.defaultPoolSize + p.reservePoolSize) * p.databaseUserPairs;
-  const hard = o.openFilesHardLimit;
-  const checks: LimitCheck[] = [];
-  let maxClientConn = p.maxClientConn;
-  let maxClients = plan.redis.maxClients;
-
-  // open files
-  if (pgb.enabled) {
-    const need = p.maxClientConn + pools + SERVER_FD_MARGIN;
-    const ok = need <= hard;
-    if (!ok) maxClientConn = Math.max(1, hard - pools - SERVER_FD_MARGIN);
-    checks.push({
-      what: 'PgBouncer open files (max_client_conn + server pools + 16)',
-      need,
-      limit: hard,
-      ok,
-      note: ok ? 'fits' : `CAPS THE PLAN: max_client_conn lowered from ${p.maxClientConn} to ${maxClientConn} (raise the hard limit: ulimit -Hn)`,
-    });
-  }
-  {
-    const need = plan.redis.maxClients + 32;
-    const ok = need <= hard;
-    if (!ok) maxClients = Math.max(1, hard - 32);
-    checks.push({
-      what: 'Redis open files (maxclients + 32)',
-      need,
-      limit: hard,
-      ok,
-      note: ok ? 'fits' : `CAPS THE PLAN: maxclients lowered from ${plan.redis.maxClients} to ${maxClients} (raise the hard limit: ulimit -Hn)`,
-    });
-  }
-  {
-    const need = api.concurrencyPerWorker + api.db.poolSize + api.db.maxOverflow + api.redis.maxConnections + API_FD_MARGIN;
-    const ok = need <= hard;
-    checks.push({
-      what: 'API worker open files (WORKER_CONCURRENCY + DB pool + Redis + 64)',
-      need,
-      limit: hard,
-      ok,
-      note: ok ? 'fits' : 'CAPS THE PLAN: a worker cannot hold WORKER_CONCURRENCY connections; accepts fail with EMFILE',
-    });
-  }
-  // connection budgets of this machine
-  const appClients = webConcurrency * (api.db.poolSize + api.db.maxOverflow);
-  const pgBudget = ad.spec.postgres.maxConnections - ad.spec.postgres.reservedConnections;
-  if (pgb.enabled) {
-    checks.push({
-      what: 'app -> PgBouncer clients (WEB_CONCURRENCY x (DB_POOL_SIZE + DB_MAX_OVERFLOW))',
-      need: appClients,
-      limit: maxClientConn,
-      ok: appClients <= maxClientConn,
-      note: appClients <= maxClientConn ? 'fits' : 'PgBouncer refuses the clients over max_client_conn (the app sees connection errors -> 503)',
-    });
-    checks.push({
-      what: 'PgBouncer -> PostgreSQL ((default_pool_size + reserve_pool_size) x pairs)',
-      need: pools,
-      limit: pgBudget,
-      ok: pools <= pgBudget,
-      note: pools <= pgBudget ? 'fits' : 'PostgreSQL refuses server connections over max_connections - reserved',
-    });
-  } else {
-    checks.push({
-      what: 'app -> PostgreSQL (no PgBouncer)',
-      need: appClients,
-      limit: pgBudget,
-      ok: appClients <= pgBudget,
-      note: appClients <= pgBudget ? 'fits' : 'PostgreSQL refuses connections over max_connections - reserved (503 db_unavailable)',
-    });
-  }
-  const asyncConcurrency = api.asyncConcurrencyPerPod;
-  const redisNeed = (webConcurrency + (asyncConcurrency > 0 ? 1 : 0)) * api.redis.maxConnections + 2;
-  checks.push({
-    what: 'Redis clients ((API workers + queue worker) x REDIS_MAX_CONNECTIONS + 2)',
-    need: redisNeed,
-    limit: maxClients,
-    ok: redisNeed <= maxClients,
-    note: redisNeed <= maxClients ? 'fits' : 'Redis refuses clients over maxclients ("max number of clients reached")',
-  });
-
+  const pg = ad.spec.postgres;
   return {
     ad,
     plan,
     specPlan,
     scale: o.scale,
     webConcurrency,
-    asyncConcurrency,
-    pgbouncer: { enabled: pgb.enabled, maxClientConn, defaultPoolSize: p.defaultPoolSize, reservePoolSize: p.reservePoolSize, poolMode: p.poolMode, databaseUserPairs: p.databaseUserPairs },
-    postgres: { maxConnections: ad.spec.postgres.maxConnections, superuserReservedConnections: ad.spec.postgres.reservedConnections },
+    asyncConcurrency: api.asyncConcurrencyPerPod,
+    pgbouncer: {
+      enabled: ad.spec.pgbouncer.enabled,
+      maxClientConn,
+      defaultPoolSize: p.defaultPoolSize,
+      reservePoolSize: p.reservePoolSize,
+      poolMode: p.poolMode,
+      databaseUserPairs: p.databaseUserPairs,
+    },
+    postgres: { maxConnections: pg.maxConnections, superuserReservedConnections: pg.reservedConnections },
     redis: { maxClients },
     changes,
-    checks,
+    checks: [...files.checks, ...connectionChecks(ad, plan, webConcurrency, maxClientConn, maxClients)],
   };
 }
 

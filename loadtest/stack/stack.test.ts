@@ -23,6 +23,7 @@ import { Redis } from 'ioredis';
 import { repoPath } from '../../operator/testing/paths.js';
 import { alive, descendants, freePort, type ProcRef } from './procs.js';
 import { showPools, type StackState } from './stack.js';
+import { validateState } from './state.js';
 
 const ARENA = repoPath('dist/cli/arena.js');
 const SAMPLE = repoPath('samples/arena-local.yaml');
@@ -219,6 +220,12 @@ test('stack up: state file, private secrets, every server alive and running the 
   const tables = (await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).rows.map((x: any) => x.table_name);
   await db.end();
   assert.deepEqual(tables, ['elo_ratings', 'matches', 'schema_migrations', 'users']);
+});
+
+test('stack up: state.json and the printed state are valid against the published schema (docs/schemas/stack-state.schema.json)', () => {
+  const f = join(STATE_DIR, 'state.json');
+  const fromFile = validateState(JSON.parse(readFileSync(f, 'utf8')), f);
+  assert.deepEqual(validateState(state, 'stdout'), fromFile);
 });
 
 test('stack status -o json: every component up with its saturation figures', () => {
