@@ -16,6 +16,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY lib/ lib/
 COPY cli/ cli/
 COPY operator/ operator/
 COPY loadtest/ loadtest/

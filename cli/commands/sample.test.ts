@@ -4,7 +4,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { repoPath } from '../../operator/testing/paths.js';
 import { assertRefused, runArena } from '../../operator/testing/cli.js';
 
 

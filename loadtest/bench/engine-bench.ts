@@ -39,7 +39,7 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { repoPath } from '../../operator/testing/paths.js';
+import { repoPath } from '../../lib/util.js';
 
 // ---------------------------------------------------------------- settings
 

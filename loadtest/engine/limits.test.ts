@@ -30,7 +30,7 @@ const limits = (over: Partial<OsLimits> = {}): OsLimits => ({
   localPortRange: { lo: 32768, hi: 60999 },
   somaxconn: 4096,
   tcpMaxSynBacklog: 2048,
-  fileMax: 9_223_372_036_854_775_807,
+  fileMax: Number.MAX_SAFE_INTEGER, // /proc says 9223372036854775807 on 64-bit kernels
   ...over,
 });
 

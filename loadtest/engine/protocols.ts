@@ -110,33 +110,8 @@ export function failureReason(e: unknown): string {
   let err = e as (Error & { code?: string; cause?: unknown }) | undefined;
   for (let depth = 0; err && depth < 4; depth++) {
     const code = err.code ?? '';
-    switch (code) {
-      case 'UND_ERR_HEADERS_TIMEOUT':
-      case 'UND_ERR_BODY_TIMEOUT':
-      case 'ETIMEDOUT':
-        return 'timeout';
-      case 'UND_ERR_CONNECT_TIMEOUT':
-        return 'connect_timeout';
-      case 'ECONNREFUSED':
-        return 'refused';
-      case 'ECONNRESET':
-      case 'EPIPE':
-      case 'UND_ERR_SOCKET':
-        return 'reset';
-      case 'ENOTFOUND':
-      case 'EAI_AGAIN':
-        return 'dns';
-      case 'UND_ERR_DESTROYED':
-      case 'UND_ERR_CLOSED':
-      case 'UND_ERR_ABORTED':
-      case 'ABORT_ERR':
-        return 'interrupted';
-      case 'EMFILE':
-      case 'ENFILE':
-        return 'out_of_files';
-      case 'EADDRNOTAVAIL':
-        return 'out_of_ports';
-    }
+    const known = REASON_OF_CODE[code];
+    if (known) return known;
     if (/^(ERR_TLS|CERT_|DEPTH_ZERO|UNABLE_TO|SELF_SIGNED)/.test(code) || /SSL|TLS/.test(err.message)) return 'tls';
     if (err.name === 'AbortError') return 'interrupted';
     if (err.cause === undefined) return code ? `error ${code}` : `error ${err.name || 'Error'}`;
@@ -144,6 +119,27 @@ export function failureReason(e: unknown): string {
   }
   return 'error';
 }
+
+/** Failure reasons of undici's and the socket's error codes. */
+const REASON_OF_CODE: Record<string, string> = {
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+  ETIMEDOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'connect_timeout',
+  ECONNREFUSED: 'refused',
+  ECONNRESET: 'reset',
+  EPIPE: 'reset',
+  UND_ERR_SOCKET: 'reset',
+  ENOTFOUND: 'dns',
+  EAI_AGAIN: 'dns',
+  UND_ERR_DESTROYED: 'interrupted',
+  UND_ERR_CLOSED: 'interrupted',
+  UND_ERR_ABORTED: 'interrupted',
+  ABORT_ERR: 'interrupted',
+  EMFILE: 'out_of_files',
+  ENFILE: 'out_of_files',
+  EADDRNOTAVAIL: 'out_of_ports',
+};
 
 /** `http_503 llm_slots_busy`: the status and, when the body is JSON with an `error` code, that code. */
 async function statusReason(status: number, body: Dispatcher.ResponseData['body']): Promise<string> {
@@ -157,12 +153,6 @@ async function statusReason(status: number, body: Dispatcher.ResponseData['body'
   }
   const m = /"error"\s*:\s*"([a-z0-9_]{1,40})"/.exec(text);
   return m ? `http_${status} ${m[1]}` : `http_${status}`;
-}
-
-async function drain(body: Dispatcher.ResponseData['body']): Promise<void> {
-  for await (const _ of body) {
-    // read to the end: the response counts as complete when its body is
-  }
 }
 
 /** Record an error thrown by a request: interrupted when the engine stops, else a failure. Returns false. */

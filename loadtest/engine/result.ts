@@ -210,40 +210,51 @@ export function lookupIn(r: LoadTestResult): MetricLookup {
   const seconds = Math.max(0.001, Math.min(r.settings.phases.steadyMs, steadySeconds.length * 1000) / 1000);
   return (metric, tags) => {
     const keys = Object.keys(tags).filter((k) => !(k === 'expected_response' && tags[k] === 'true'));
-    const allowed = (...names: string[]) => keys.every((k) => names.includes(k));
-    if (metric === 'saturation') {
-      if (!allowed('pool') || !tags['pool'] || !r.saturation) return undefined;
-      const figure = POOLS[tags['pool']];
-      const limit = figure ? r.saturation.summary[figure]?.limit : undefined;
-      if (!figure || !limit) return undefined;
-      return gaugeOf((r.saturation.series[figure] ?? []).flatMap(([, v]) => (v === null ? [] : [v / limit])));
-    }
-    if (metric === 'in_flight' && allowed()) return gaugeOf(steadySeconds.map((p) => p.maxInFlight));
-    if (metric === 'event_loop_lag' && allowed()) return gaugeOf(steadySeconds.map((p) => p.loopLagP99Ms));
-    if (metric === 'client_saturated' && allowed()) {
-      const trues = steadySeconds.filter((p) => p.clientSaturated).length;
-      return { type: 'rate', rate: steadySeconds.length ? trues / steadySeconds.length : 0, trues, total: steadySeconds.length };
-    }
-    if (!allowed('scenario')) return undefined;
+    const only = (...names: string[]) => keys.every((k) => names.includes(k));
+    if (metric === 'saturation') return only('pool') ? saturationValue(r, tags['pool']) : undefined;
+    const engine = engineValue(metric, steadySeconds);
+    if (engine !== null) return only() ? engine : undefined;
+    if (!only('scenario')) return undefined;
     const s = tags['scenario'] !== undefined ? r.scenarios[tags['scenario']] : r.all;
-    if (!s) return undefined;
-    if ((TRENDS as readonly string[]).includes(metric)) {
-      const name = metric === 'http_req_duration' && tags['expected_response'] === 'true' ? 'http_req_duration_expected' : metric;
-      const t = s.metrics[name];
-      return t ? trendValue(t) : { type: 'trend', count: 0, min: 0, mean: 0, max: 0, percentile: () => 0 };
-    }
-    if (metric === 'http_req_failed') return { type: 'rate', rate: s.http_req_failed, trues: s.counters['http_req_failed'] ?? 0, total: s.counters['http_reqs'] ?? 0 };
-    if ((COUNTERS as readonly string[]).includes(metric)) {
-      const count = s.counters[metric] ?? 0;
-      return { type: 'counter', count, ratePerSecond: count / seconds };
-    }
-    return undefined;
+    return s ? scenarioValue(s, metric, tags['expected_response'] === 'true', seconds) : undefined;
   };
 }
 
-/** Encoded histogram of one merged trend (for tests and re-analysis). */
-export function encodedOf(out: EngineOutcome, scenario: string, trend: TrendName): string | undefined {
-  return out.steady[scenario]?.trends[trend];
+/** `saturation{pool:P}`: the pool's utilisation at each sampler tick, as a gauge. */
+function saturationValue(r: LoadTestResult, pool: string | undefined): MetricValue | undefined {
+  if (!pool || !r.saturation) return undefined;
+  const figure = POOLS[pool];
+  const limit = figure ? r.saturation.summary[figure]?.limit : undefined;
+  if (!figure || !limit) return undefined;
+  return gaugeOf((r.saturation.series[figure] ?? []).flatMap(([, v]) => (v === null ? [] : [v / limit])));
 }
 
-export { encode };
+/** The engine's own metrics over the steady seconds (null: not one of them). */
+function engineValue(metric: string, steady: LoadTestResult['series']): MetricValue | undefined | null {
+  switch (metric) {
+    case 'in_flight':
+      return gaugeOf(steady.map((p) => p.maxInFlight));
+    case 'event_loop_lag':
+      return gaugeOf(steady.map((p) => p.loopLagP99Ms));
+    case 'client_saturated': {
+      const trues = steady.filter((p) => p.clientSaturated).length;
+      return { type: 'rate', rate: steady.length ? trues / steady.length : 0, trues, total: steady.length };
+    }
+    default:
+      return null;
+  }
+}
+
+/** A scenario's (or the whole run's) trend, rate or counter. */
+function scenarioValue(s: ScenarioResult, metric: string, expectedOnly: boolean, seconds: number): MetricValue | undefined {
+  if ((TRENDS as readonly string[]).includes(metric)) {
+    const t = s.metrics[metric === 'http_req_duration' && expectedOnly ? 'http_req_duration_expected' : metric];
+    return t ? trendValue(t) : { type: 'trend', count: 0, min: 0, mean: 0, max: 0, percentile: () => 0 };
+  }
+  if (metric === 'http_req_failed') return { type: 'rate', rate: s.http_req_failed, trues: s.counters['http_req_failed'] ?? 0, total: s.counters['http_reqs'] ?? 0 };
+  if ((COUNTERS as readonly string[]).includes(metric)) {
+    const count = s.counters[metric] ?? 0;
+    return { type: 'counter', count, ratePerSecond: count / seconds };
+  }
+  return undefined;
+}

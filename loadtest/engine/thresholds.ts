@@ -103,6 +103,53 @@ function tagValueText(v: string): string {
   return v.includes('"') ? `'${v}'` : `"${v}"`;
 }
 
+const skipSpaces = (body: string, j: number) => {
+  while (j < body.length && /\s/.test(body[j] ?? '')) j++;
+  return j;
+};
+
+/** One tag value starting at `j` (bare, or quoted with "..." or '...'): the value and the index after it. */
+function parseTagValue(body: string, j: number, key: string, fail: (problem: string) => never): { value: string; next: number } {
+  j = skipSpaces(body, j);
+  const q = body[j];
+  if (q === '"' || q === "'") {
+    const close = body.indexOf(q, j + 1);
+    if (close === -1) fail(`tag "${key}": unterminated ${q}`);
+    const next = skipSpaces(body, close + 1);
+    if (next < body.length && body[next] !== ',') fail(`tag "${key}": expected "," or "}" after the quoted value`);
+    return { value: body.slice(j + 1, close), next };
+  }
+  const end = body.indexOf(',', j);
+  const value = body.slice(j, end === -1 ? body.length : end).trim();
+  if (value === '') fail(`tag "${key}" has an empty value (quote it, "", to select the empty value)`);
+  if (/[{}"']/.test(value)) fail(`tag "${key}": invalid value "${value}" (quote values with braces or quotes)`);
+  return { value, next: end === -1 ? body.length : end };
+}
+
+/** The tags of `{name:value,...}` (the text between the braces), in the order written. */
+function parseTagList(body: string, fail: (problem: string) => never): Map<string, string> {
+  const tags = new Map<string, string>();
+  if (body.trim() === '') fail('empty tag list "{}" (leave out the braces to select the whole metric)');
+  let i = 0;
+  for (;;) {
+    const colon = body.indexOf(':', i);
+    const comma = body.indexOf(',', i);
+    if (colon === -1 || (comma !== -1 && comma < colon)) {
+      const tag = body.slice(i, comma === -1 ? undefined : comma).trim();
+      fail(tag === '' ? 'empty tag (expected {name:value,...})' : `tag "${tag}" has no value (expected {name:value,...})`);
+    }
+    const key = body.slice(i, colon).trim();
+    if (key === '') fail('a tag has no name (expected {name:value,...})');
+    if (/[{}"']/.test(key)) fail(`invalid tag name "${key}"`);
+    const { value, next } = parseTagValue(body, colon + 1, key, fail);
+    if (tags.has(key)) fail(`tag "${key}" given twice`);
+    tags.set(key, value);
+    if (next >= body.length) return tags;
+    i = next + 1; // past the comma
+    if (body.slice(i).trim() === '') fail('empty tag after ","');
+  }
+}
+
 /**
  * Parse a selector `name` or `name{key:value,...}` (k6 syntax; whitespace
  * around names, keys and values ignored; a value may be bare or quoted with
@@ -112,60 +159,19 @@ function parseSelector(raw: string, path: string): { metric: string; tags: Recor
   const s = raw.trim();
   const open = s.indexOf('{');
   const fail = (problem: string): never => {
-    throw new ThresholdError(path, problem);
+    throw new ThresholdError(path, `${JSON.stringify(raw)}: ${problem}`);
   };
   let name = s;
-  const tags = new Map<string, string>(); // in the order written; a Map so that any tag name is safe
+  let tags = new Map<string, string>(); // in the order written; a Map so that any tag name is safe
   if (open === -1) {
-    if (s.includes('}')) fail(`${JSON.stringify(raw)}: "}" without "{"`);
+    if (s.includes('}')) fail('"}" without "{"');
   } else {
-    if (!s.endsWith('}')) fail(`${JSON.stringify(raw)}: the tag list must end the selector with "}"`);
+    if (!s.endsWith('}')) fail('the tag list must end the selector with "}"');
     name = s.slice(0, open).trim();
-    const body = s.slice(open + 1, -1);
-    if (body.trim() === '') fail(`${JSON.stringify(raw)}: empty tag list "{}" (leave out the braces to select the whole metric)`);
-    let i = 0;
-    for (;;) {
-      const colon = body.indexOf(':', i);
-      const comma = body.indexOf(',', i);
-      if (colon === -1 || (comma !== -1 && comma < colon)) {
-        const tag = body.slice(i, comma === -1 ? undefined : comma).trim();
-        fail(tag === '' ? `${JSON.stringify(raw)}: empty tag (expected {name:value,...})`
-          : `${JSON.stringify(raw)}: tag "${tag}" has no value (expected {name:value,...})`);
-      }
-      const key = body.slice(i, colon).trim();
-      if (key === '') fail(`${JSON.stringify(raw)}: a tag has no name (expected {name:value,...})`);
-      if (/[{}"']/.test(key)) fail(`${JSON.stringify(raw)}: invalid tag name "${key}"`);
-      let j = colon + 1;
-      while (j < body.length && /\s/.test(body[j] ?? '')) j++;
-      let value: string;
-      const q = body[j];
-      if (q === '"' || q === "'") {
-        const close = body.indexOf(q, j + 1);
-        if (close === -1) fail(`${JSON.stringify(raw)}: tag "${key}": unterminated ${q}`);
-        value = body.slice(j + 1, close);
-        j = close + 1;
-        while (j < body.length && /\s/.test(body[j] ?? '')) j++;
-        if (j < body.length && body[j] !== ',') fail(`${JSON.stringify(raw)}: tag "${key}": expected "," or "}" after the quoted value`);
-      } else {
-        const end = body.indexOf(',', j);
-        value = body.slice(j, end === -1 ? body.length : end).trim();
-        j = end === -1 ? body.length : end;
-        if (value === '') fail(`${JSON.stringify(raw)}: tag "${key}" has an empty value (quote it, "", to select the empty value)`);
-        if (/[{}"']/.test(value)) {
-          fail(`${JSON.stringify(raw)}: tag "${key}": invalid value "${value}" (quote values with braces or quotes)`);
-        }
-      }
-      if (tags.has(key)) fail(`${JSON.stringify(raw)}: tag "${key}" given twice`);
-      tags.set(key, value);
-      if (j >= body.length) break;
-      i = j + 1; // past the comma
-      if (body.slice(i).trim() === '') fail(`${JSON.stringify(raw)}: empty tag after ","`);
-    }
+    tags = parseTagList(s.slice(open + 1, -1), fail);
   }
-  if (name === '') fail(`${JSON.stringify(raw)}: expected a metric name${open === -1 ? '' : ' before "{"'}`);
-  if (!METRIC_NAME.test(name)) {
-    fail(`${JSON.stringify(raw)}: invalid metric name "${name}" (at most 128 letters, digits, spaces and ._!?/&#()<>%-)`);
-  }
+  if (name === '') fail(`expected a metric name${open === -1 ? '' : ' before "{"'}`);
+  if (!METRIC_NAME.test(name)) fail(`invalid metric name "${name}" (at most 128 letters, digits, spaces and ._!?/&#()<>%-)`);
   const tagText = [...tags].map(([k, v]) => `${k}:${tagValueText(v)}`).join(',');
   return { metric: name, tags: Object.fromEntries(tags), selector: tags.size ? `${name}{${tagText}}` : name };
 }
@@ -269,21 +275,32 @@ const APPLIES: Record<MetricValue['type'], string> = {
 
 type Aggregated = { value: number } | { missing: string } | { notApplicable: string };
 
+function trendAggregate(v: Extract<MetricValue, { type: 'trend' }>, agg: string, p: number | null, na: () => Aggregated): Aggregated {
+  if (agg === 'count') return { value: v.count };
+  const known = agg === 'avg' || agg === 'min' || agg === 'max' || agg === 'med' || p !== null;
+  if (!known) return na();
+  if (v.count === 0) return { missing: 'no samples in this run' };
+  if (agg === 'avg') return { value: v.mean };
+  if (agg === 'min' || p === 0) return { value: v.min };
+  if (agg === 'max') return { value: v.max };
+  return { value: v.percentile(agg === 'med' ? 50 : (p as number)) };
+}
+
+function gaugeAggregate(v: Extract<MetricValue, { type: 'gauge' }>, agg: string, p: number | null, na: () => Aggregated): Aggregated {
+  if (agg === 'value') return { value: v.value };
+  if (agg === 'min' || p === 0) return { value: v.min };
+  if (agg === 'max') return { value: v.max };
+  if (p !== null) return { value: v.percentile(p) };
+  return na();
+}
+
 function aggregate(v: MetricValue, agg: string): Aggregated {
   const pct = /^p\((.+)\)$/.exec(agg);
   const p = pct ? Number(pct[1]) : null;
   const na = (): Aggregated => ({ notApplicable: `${agg} does not apply to a ${v.type} metric (a ${v.type} has ${APPLIES[v.type]})` });
   switch (v.type) {
-    case 'trend': {
-      if (agg === 'count') return { value: v.count };
-      const known = agg === 'avg' || agg === 'min' || agg === 'max' || agg === 'med' || p !== null;
-      if (!known) return na();
-      if (v.count === 0) return { missing: 'no samples in this run' };
-      if (agg === 'avg') return { value: v.mean };
-      if (agg === 'min' || p === 0) return { value: v.min };
-      if (agg === 'max') return { value: v.max };
-      return { value: v.percentile(agg === 'med' ? 50 : (p as number)) };
-    }
+    case 'trend':
+      return trendAggregate(v, agg, p, na);
     case 'rate':
       if (agg !== 'rate') return na();
       return v.total === 0 ? { missing: 'no samples in this run' } : { value: v.rate };
@@ -292,11 +309,7 @@ function aggregate(v: MetricValue, agg: string): Aggregated {
       if (agg === 'rate') return { value: v.ratePerSecond };
       return na();
     case 'gauge':
-      if (agg === 'value') return { value: v.value };
-      if (agg === 'min' || p === 0) return { value: v.min };
-      if (agg === 'max') return { value: v.max };
-      if (p !== null) return { value: v.percentile(p) };
-      return na();
+      return gaugeAggregate(v, agg, p, na);
   }
 }
 

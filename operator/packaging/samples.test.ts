@@ -34,7 +34,7 @@ for (const file of SAMPLES) {
     if (stale([g]).length) assert.equal(readFileSync(g.path, 'utf8'), g.content, `${file}: the plan summary comment is stale; run make samples-sync`);
     const text = readFileSync(g.path, 'utf8');
     assert.match(text, /^# arena plan summary/m);
-    assert.match(text, /^#   findings: +none$/m);
+    assert.match(text, /^# {3}findings: +none$/m);
   });
 
   test(`${file}: no findings, and the CI gate \`arena plan --fail-on warning -o json\` passes`, () => {
