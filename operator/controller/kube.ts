@@ -22,7 +22,23 @@ export function loadKubeConfig(file?: string): k8s.KubeConfig {
   return kc;
 }
 
-export class Kube {
+/**
+ * Everything the reconciler writes: server-side apply of a child, delete of a child,
+ * the ArenaDeployment's status subresource and an Event. `Kube` implements it against
+ * the apiserver; reconciler.test.ts implements it with fakes that record the calls.
+ */
+export interface ReconcileWriter {
+  /** Server-side apply of a desired child (field manager arena-operator, force). */
+  apply(obj: k8s.KubernetesObject): Promise<unknown>;
+  /** Delete a child (background propagation). */
+  delete(obj: k8s.KubernetesObject): Promise<void>;
+  /** Server-side apply of an ArenaDeployment's status subresource. */
+  applyStatus(namespace: string, name: string, status: ArenaDeploymentStatus): Promise<void>;
+  /** Record a core/v1 Event about an object. */
+  event(about: KubeObj, type: 'Normal' | 'Warning', reason: string, message: string, instance: string): Promise<void>;
+}
+
+export class Kube implements ReconcileWriter {
   readonly objects: k8s.KubernetesObjectApi;
   readonly custom: k8s.CustomObjectsApi;
   readonly core: k8s.CoreV1Api;
@@ -57,7 +73,16 @@ export class Kube {
   async applyStatus(namespace: string, name: string, status: ArenaDeploymentStatus): Promise<void> {
     this.count('apply-status');
     await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace, plural: ARENA.plural, name, body: { apiVersion: ARENA.apiVersion, kind: ARENA.kind, metadata: { name, namespace }, status }, fieldManager: FIELD_MANAGER, force: true },
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: ARENA.plural,
+        name,
+        body: { apiVersion: ARENA.apiVersion, kind: ARENA.kind, metadata: { name, namespace }, status },
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
     );
   }
@@ -71,7 +96,14 @@ export class Kube {
       namespace: ns,
       body: {
         metadata: { generateName: `${about.metadata?.name}.`, namespace: ns },
-        involvedObject: { apiVersion: about.apiVersion, kind: about.kind, name: about.metadata?.name, namespace: ns, uid: about.metadata?.uid, resourceVersion: about.metadata?.resourceVersion },
+        involvedObject: {
+          apiVersion: about.apiVersion,
+          kind: about.kind,
+          name: about.metadata?.name,
+          namespace: ns,
+          uid: about.metadata?.uid,
+          resourceVersion: about.metadata?.resourceVersion,
+        },
         reason,
         message: message.slice(0, 1024),
         type,
@@ -90,7 +122,8 @@ export class Kube {
   /** A list function for an informer of `kind` (all namespaces, or one). */
   lister(kind: KindInfo, namespace?: string, labelSelector?: string): () => Promise<k8s.KubernetesListObject<KubeObj>> {
     return async () => {
-      const list = await this.objects.list<KubeObj>(kind.apiVersion, kind.kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+      const { apiVersion, kind: k } = kind;
+      const list = await this.objects.list<KubeObj>(apiVersion, k, namespace, undefined, undefined, undefined, undefined, labelSelector);
       // List items come without apiVersion/kind; the cache and the reconciler want them.
       for (const item of list.items) {
         item.apiVersion = kind.apiVersion;
