@@ -5,7 +5,7 @@
  * pools' saturation, and the thresholds evaluated against all of it.
  */
 import { availableParallelism } from 'node:os';
-import { encode, mergeEncoded, percentileMs, percentiles, type Histogram } from './histogram.js';
+import { mergeEncoded, percentileMs, percentiles, type Histogram } from './histogram.js';
 import { executorName, type RunConfig } from './config.js';
 import type { MetricLookup, MetricValue } from './metric-types.js';
 import { COUNTERS, TRENDS, type MetricData, type TrendName } from './metrics.js';

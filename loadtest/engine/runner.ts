@@ -140,131 +140,171 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
  * or VUs. Resolves when every worker is done.
  * @throws Error when a worker fails (an engine bug): the others are terminated.
  */
-export async function runEngine(config: RunConfig, hooks: EngineHooks = {}): Promise<EngineOutcome> {
-  const n = config.workers;
-  const workers = Array.from({ length: n }, (_, index) => new Worker(WORKER_URL, { workerData: { config, index }, resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['ARENA_YOUNG_MB'] ?? 16) } }));
-  const pending = new Map<number, SecondReport[]>();
-  const finals: FinalReport[] = [];
-  const seconds: SecondPoint[] = [];
-  const mainLoop = monitorEventLoopDelay({ resolution: 10 });
-  mainLoop.enable();
-  let cpuPrev = process.cpuUsage();
-  const cpu0 = cpuPrev;
-  let peakRss = process.memoryUsage.rss();
-  let startAt = 0;
-  let nextSec = 0;
+/**
+ * Merges what the workers report each second into one SecondPoint per
+ * second, in order, once every worker has reported that second; watches the
+ * process (CPU of all threads, RSS, the main thread's event-loop delay).
+ */
+class SecondMerger {
+  private readonly pending = new Map<number, SecondReport[]>();
+  readonly seconds: SecondPoint[] = [];
+  private readonly mainLoop = monitorEventLoopDelay({ resolution: 10 });
+  private cpuPrev = process.cpuUsage();
+  readonly cpu0 = this.cpuPrev;
+  peakRss = process.memoryUsage.rss();
+  private next = 0;
 
-  const emitReady = () => {
-    while (pending.get(nextSec)?.length === n) {
-      const reports = pending.get(nextSec)!;
-      pending.delete(nextSec);
-      const names = Object.keys(reports[0]!.scenarios);
-      const scenarios: Record<string, SecondMetrics> = {};
-      const merged: SecondData[] = [];
-      for (const name of names) {
-        const d = mergeSecond(reports.map((r) => r.scenarios[name]!));
-        merged.push(d);
-        scenarios[name] = secondMetrics(d, config.keepSecondHistograms);
-      }
-      const cpu = process.cpuUsage();
-      const rss = process.memoryUsage.rss();
-      peakRss = Math.max(peakRss, rss);
-      const p: SecondPoint = {
-        t: nextSec,
-        phase: phaseAt(config.phases, nextSec * 1000),
-        scenarios,
-        all: secondMetrics(mergeSecond(merged), config.keepSecondHistograms),
-        inFlight: reports.reduce((a, r) => a + r.inFlight, 0),
-        maxInFlight: reports.reduce((a, r) => a + r.maxInFlight, 0),
-        started: reports.reduce((a, r) => a + r.started, 0),
-        sockets: reports.reduce((a, r) => a + r.sockets, 0),
-        loopLagP99Ms: round(Math.max(...reports.map((r) => r.loopLagP99Ms))),
-        loopLagMaxMs: round(Math.max(...reports.map((r) => r.loopLagMaxMs))),
-        mainLoopLagP99Ms: round(mainLoop.count > 0 ? Math.max(0, mainLoop.percentile(99) / 1e6 - 10) : 0),
-        cpuSeconds: round((cpu.user - cpuPrev.user + cpu.system - cpuPrev.system) / 1e6),
-        rssBytes: rss,
-      };
-      mainLoop.reset();
-      cpuPrev = cpu;
-      seconds.push(p);
-      nextSec++;
-      hooks.onSecond?.(p);
+  constructor(
+    private readonly config: RunConfig,
+    private readonly onSecond: ((p: SecondPoint) => void) | undefined,
+  ) {
+    this.mainLoop.enable();
+  }
+
+  /** One worker's report of one second. */
+  add(r: SecondReport): void {
+    const list = this.pending.get(r.sec) ?? [];
+    list.push(r);
+    this.pending.set(r.sec, list);
+    this.emitReady();
+  }
+
+  /** At the end: seconds some worker did not report (its last, partial second) are merged with what there is. */
+  flush(): void {
+    const n = this.config.workers;
+    for (const [sec, list] of [...this.pending.entries()].sort((a, b) => a[0] - b[0])) {
+      const names = Object.keys(list[0]!.scenarios);
+      const empty = Object.fromEntries(names.map((k) => [k, { trends: {}, counters: zeroCounters(), failures: {} }]));
+      while (list.length < n) list.push({ ...list[0]!, scenarios: empty, inFlight: 0, maxInFlight: 0, started: 0, sockets: 0 });
+      if (sec === this.next) this.emitReady();
     }
-  };
+    this.mainLoop.disable();
+  }
 
+  private emitReady(): void {
+    const n = this.config.workers;
+    while (this.pending.get(this.next)?.length === n) {
+      const reports = this.pending.get(this.next)!;
+      this.pending.delete(this.next);
+      const p = this.point(this.next, reports);
+      this.seconds.push(p);
+      this.next++;
+      this.onSecond?.(p);
+    }
+  }
+
+  private point(t: number, reports: SecondReport[]): SecondPoint {
+    const keep = this.config.keepSecondHistograms;
+    const scenarios: Record<string, SecondMetrics> = {};
+    const merged: SecondData[] = [];
+    for (const name of Object.keys(reports[0]!.scenarios)) {
+      const d = mergeSecond(reports.map((r) => r.scenarios[name]!));
+      merged.push(d);
+      scenarios[name] = secondMetrics(d, keep);
+    }
+    const cpu = process.cpuUsage();
+    const rss = process.memoryUsage.rss();
+    this.peakRss = Math.max(this.peakRss, rss);
+    const sum = (f: (r: SecondReport) => number) => reports.reduce((a, r) => a + f(r), 0);
+    const loop = this.mainLoop;
+    const p: SecondPoint = {
+      t,
+      phase: phaseAt(this.config.phases, t * 1000),
+      scenarios,
+      all: secondMetrics(mergeSecond(merged), keep),
+      inFlight: sum((r) => r.inFlight),
+      maxInFlight: sum((r) => r.maxInFlight),
+      started: sum((r) => r.started),
+      sockets: sum((r) => r.sockets),
+      loopLagP99Ms: round(Math.max(...reports.map((r) => r.loopLagP99Ms))),
+      loopLagMaxMs: round(Math.max(...reports.map((r) => r.loopLagMaxMs))),
+      mainLoopLagP99Ms: round(loop.count > 0 ? Math.max(0, loop.percentile(99) / 1e6 - 10) : 0),
+      cpuSeconds: round((cpu.user - this.cpuPrev.user + cpu.system - this.cpuPrev.system) / 1e6),
+      rssBytes: rss,
+    };
+    loop.reset();
+    this.cpuPrev = cpu;
+    return p;
+  }
+}
+
+type WorkerMessage = { type: 'ready' | 'second' | 'done' | 'fatal'; report?: unknown; message?: string; stack?: string };
+
+/** Start the workers together once all are ready, feed their seconds to `merger`, resolve with their final reports. */
+function driveWorkers(workers: Worker[], merger: SecondMerger, hooks: EngineHooks, onStart: (at: number) => void): Promise<FinalReport[]> {
+  const n = workers.length;
+  const finals: FinalReport[] = [];
   const stop = () => {
     for (const w of workers) w.postMessage({ type: 'stop', graceMs: hooks.stopGraceMs });
   };
-
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let ready = 0;
-      const fail = (e: Error) => {
-        for (const w of workers) void w.terminate();
-        reject(e);
-      };
-      for (const w of workers) {
-        w.on('error', (e) => fail(e));
-        w.on('exit', (code) => {
-          if (finals.length < n && code !== 0) fail(new Error(`engine worker exited with code ${code}`));
-        });
-        w.on('message', (msg: { type: string; report?: unknown; message?: string; stack?: string }) => {
-          switch (msg.type) {
-            case 'ready':
-              if (++ready === n) {
-                startAt = performance.timeOrigin + performance.now() + 50;
-                hooks.onStart?.(startAt);
-                for (const x of workers) x.postMessage({ type: 'start', startAt });
-                if (hooks.signal?.aborted) stop();
-                hooks.signal?.addEventListener('abort', stop, { once: true });
-              }
-              break;
-            case 'second': {
-              const r = msg.report as SecondReport;
-              const list = pending.get(r.sec) ?? [];
-              list.push(r);
-              pending.set(r.sec, list);
-              emitReady();
-              break;
-            }
-            case 'done':
-              finals.push(msg.report as FinalReport);
-              if (finals.length === n) resolve();
-              break;
-            case 'fatal': {
-              const e = new Error(`engine worker: ${msg.message}`);
-              if (msg.stack) e.stack = msg.stack;
-              fail(e);
-              break;
-            }
-          }
-        });
+  let ready = 0;
+  return new Promise<FinalReport[]>((resolve, reject) => {
+    const fail = (e: Error) => {
+      for (const w of workers) void w.terminate();
+      reject(e);
+    };
+    const onMessage = (msg: WorkerMessage) => {
+      if (msg.type === 'ready' && ++ready === n) {
+        const startAt = performance.timeOrigin + performance.now() + 50;
+        onStart(startAt);
+        for (const x of workers) x.postMessage({ type: 'start', startAt });
+        if (hooks.signal?.aborted) stop();
+        hooks.signal?.addEventListener('abort', stop, { once: true });
+      } else if (msg.type === 'second') merger.add(msg.report as SecondReport);
+      else if (msg.type === 'done') {
+        finals.push(msg.report as FinalReport);
+        if (finals.length === n) resolve(finals);
+      } else if (msg.type === 'fatal') {
+        const e = new Error(`engine worker: ${msg.message}`);
+        if (msg.stack) e.stack = msg.stack;
+        fail(e);
       }
+    };
+    for (const w of workers) {
+      w.on('error', (e) => fail(e));
+      w.on('exit', (code) => {
+        if (finals.length < n && code !== 0) fail(new Error(`engine worker exited with code ${code}`));
+      });
+      w.on('message', onMessage);
+    }
+  }).finally(() => hooks.signal?.removeEventListener('abort', stop));
+}
+
+/**
+ * Run the load: `config.workers` threads, each with its share of the arrivals
+ * or VUs. Resolves when every worker is done.
+ * @throws Error when a worker fails (an engine bug): the others are terminated.
+ */
+export async function runEngine(config: RunConfig, hooks: EngineHooks = {}): Promise<EngineOutcome> {
+  const youngMb = Number(process.env['ARENA_YOUNG_MB'] ?? 16);
+  const workers = Array.from(
+    { length: config.workers },
+    (_, index) => new Worker(WORKER_URL, { workerData: { config, index }, resourceLimits: { maxYoungGenerationSizeMb: youngMb } }),
+  );
+  const merger = new SecondMerger(config, hooks.onSecond);
+  let startAt = 0;
+  let finals: FinalReport[];
+  try {
+    finals = await driveWorkers(workers, merger, hooks, (at) => {
+      startAt = at;
+      hooks.onStart?.(at);
     });
   } finally {
-    hooks.signal?.removeEventListener('abort', stop);
-    mainLoop.disable();
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  // seconds some worker did not report (its last partial second): merge what there is
-  for (const [sec, list] of [...pending.entries()].sort((a, b) => a[0] - b[0])) {
-    while (list.length < n) list.push({ ...list[0]!, scenarios: Object.fromEntries(Object.keys(list[0]!.scenarios).map((k) => [k, { trends: {}, counters: zeroCounters(), failures: {} }])), inFlight: 0, maxInFlight: 0, started: 0, sockets: 0 });
-    pending.set(sec, list);
-    if (sec === nextSec) emitReady();
-  }
+  merger.flush();
   const endAt = performance.timeOrigin + performance.now();
-  const names = config.scenario.requests.map((r) => r.name);
   const steady: Record<string, PhaseData> = {};
   const totals: Record<string, Counters> = {};
-  for (const name of names) {
+  for (const { name } of config.scenario.requests) {
     steady[name] = mergeData(finals.map((f) => f.steady[name]!));
     totals[name] = finals.reduce((acc, f) => addCounters(acc, f.totals[name]!), zeroCounters());
   }
-  const cpu = process.cpuUsage(cpu0);
+  const cpu = process.cpuUsage(merger.cpu0);
   return {
     startAt,
     endAt,
-    seconds,
+    seconds: merger.seconds,
     steady,
     steadyAll: mergeData(Object.values(steady)),
     totals,
@@ -272,7 +312,7 @@ export async function runEngine(config: RunConfig, hooks: EngineHooks = {}): Pro
     loopLagP99Ms: round(Math.max(...finals.map((f) => f.loopLagP99Ms))),
     loopLagMaxMs: round(Math.max(...finals.map((f) => f.loopLagMaxMs))),
     cpuSeconds: round((cpu.user + cpu.system) / 1e6),
-    peakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
+    peakRssBytes: Math.max(merger.peakRss, process.memoryUsage.rss()),
   };
 }
 
