@@ -276,11 +276,7 @@ function driveWorkers(workers: Worker[], merger: SecondMerger, hooks: EngineHook
  * @throws Error when a worker fails (an engine bug): the others are terminated.
  */
 export async function runEngine(config: RunConfig, hooks: EngineHooks = {}): Promise<EngineOutcome> {
-  const youngMb = Number(process.env['ARENA_YOUNG_MB'] ?? 16);
-  const workers = Array.from(
-    { length: config.workers },
-    (_, index) => new Worker(WORKER_URL, { workerData: { config, index }, resourceLimits: { maxYoungGenerationSizeMb: youngMb } }),
-  );
+  const workers = Array.from({ length: config.workers }, (_, index) => new Worker(WORKER_URL, { workerData: { config, index } }));
   const merger = new SecondMerger(config, hooks.onSecond);
   let startAt = 0;
   let finals: FinalReport[];
