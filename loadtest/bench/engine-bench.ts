@@ -690,14 +690,15 @@ async function runAutocannon(ctx: RunCtx, c: CaseName, inFlight: number): Promis
 }
 
 /** `arena loadtest run` in the open model at rateFor(inFlight)/s; kind http (path /) or sse (path /sse). */
-async function runArena(ctx: RunCtx, c: CaseName, inFlight: number, kind: 'http' | 'sse'): Promise<Row> {
+async function runArena(ctx: RunCtx, c: CaseName, inFlight: number, kind: 'http' | 'sse', rampS = 0): Promise<Row> {
   const rate =
     kind === 'sse' ? Math.round(inFlight / ((SSE.firstMs + SSE.events * SSE.intervalMs) / 1000)) : rateFor(inFlight);
   const floor = kind === 'sse' ? SSE.firstMs + SSE.events * SSE.intervalMs : HOLD_MS;
-  const row = emptyRow(c, 'arena', `open, ${rate.toLocaleString('en-US')}/s`, inFlight, floor);
+  const model = `open, ${rate.toLocaleString('en-US')}/s${rampS > 0 ? ` after a ${rampS} s ramp (steady phase only)` : ''}`;
+  const row = emptyRow(c, 'arena', model, inFlight, floor);
   row.rate = rate;
   if (ctx.arenaMissing) return { ...row, notRun: ctx.arenaMissing };
-  const label = `${c}-arena-${kind}-${inFlight}`;
+  const label = `${c}-arena-${kind}-${inFlight}${rampS > 0 ? `-ramp${rampS}` : ''}`;
   const outDir = join(ctx.keepDir, label);
   mkdirSync(outDir, { recursive: true });
   const scenarioFile = join(ctx.keepDir, `${label}.yaml`);
@@ -742,6 +743,7 @@ async function runArena(ctx: RunCtx, c: CaseName, inFlight: number, kind: 'http'
       `${ctx.durationS}s`,
       '--max-vus',
       String(maxVus),
+      ...(rampS > 0 ? ['--ramp', `${rampS}s`] : []),
       '--out',
       outDir,
       '-o',
@@ -984,7 +986,13 @@ async function main(): Promise<void> {
       for (const tool of tools) {
         await pause(tool);
         process.stderr.write(`[bench] http: ${tool} ...\n`);
-        if (tool === 'arena') rows.push(await runArena(ctx, 'http', inFlight, 'http'));
+        if (tool === 'arena') {
+          rows.push(await runArena(ctx, 'http', inFlight, 'http'));
+          // the same with a 3 s ramp: connections open while the rate rises, the steady phase is measured
+          await pause(tool);
+          process.stderr.write('[bench] http: arena with a 3 s ramp ...\n');
+          rows.push(await runArena(ctx, 'http', inFlight, 'http', 3));
+        }
         else if (tool === 'vegeta') rows.push(await runVegeta(ctx, 'http', inFlight));
         else rows.push(await runAutocannon(ctx, 'http', inFlight));
       }
