@@ -10,7 +10,7 @@ ARENA := node dist/cli/arena.js
 # the small stack the demo loads (short LLM calls, small pools: saturation shows within seconds)
 DEMO_STACK := samples/arena-local.yaml
 
-.PHONY: help setup build testenv helm test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator chart-sync samples-sync chart-lint bench-engine schemas
+.PHONY: help setup build testenv helm test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator chart-sync samples-sync chart-lint bench-engine schemas lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,9 +32,19 @@ testenv: ## build the local control plane (etcd + kube-apiserver + kube-controll
 helm: ## build helm from Go modules into .tools/bin/helm (scripts/build-helm.sh, cached)
 	@scripts/build-helm.sh
 
-test: build testenv helm ## type-check, then run every test (unit, property, golden, CLI, operator e2e, local stack, Helm chart)
+test: build testenv helm lint ## type-check, format check, lint, then run every test (unit, property, golden, CLI, operator e2e, local stack, load engine, Helm chart)
 	@scripts/install-debian-deps.sh db
 	@scripts/run-tests.sh
+
+lint: setup ## prettier --check and eslint (typescript-eslint, max-lines-per-function, complexity, no-floating-promises); fails on any finding
+	@echo "[lint] prettier --check"
+	@npx prettier --check --log-level warn .
+	@echo "[lint] eslint"
+	@npx eslint --max-warnings 0 .
+
+fmt: setup ## format the code (prettier --write) and apply eslint's fixes
+	@npx prettier --write --log-level warn .
+	@npx eslint --fix . || true
 
 dev-cluster-up: build testenv ## start the local control plane (see `arena dev-cluster`)
 	@$(ARENA) dev-cluster up
@@ -83,8 +93,8 @@ bench-engine: build ## arena's load engine vs vegeta and autocannon at 10,000 in
 	@scripts/install-bench-peers.sh
 	@node dist/loadtest/bench/engine-bench.js
 
-schemas: build ## regenerate docs/schemas/loadtest-result.schema.json from the result schema
-	@node dist/loadtest/engine/schema-file.js --write
+schemas: build ## regenerate the published JSON Schemas in docs/schemas/ from their TypeBox sources
+	@for m in loadtest/engine loadtest/api loadtest/stack loadtest/sampler operator/planner; do node dist/$$m/schema-file.js --write; done
 
 crd: build ## regenerate crds/arenadeployment.yaml from the schema
 	@$(ARENA) gen-crd --out crds/arenadeployment.yaml
