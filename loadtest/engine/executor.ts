@@ -30,7 +30,7 @@ import { Client } from 'undici';
 import { ArrivalSchedule, phaseAt, rampStages } from './arrivals.js';
 import { scheduleMs, type RunConfig } from './config.js';
 import { ScenarioMetrics, type Counters, type MetricData, type SecondData } from './metrics.js';
-import { HttpCall, prepare, runSse, runTask, type Iteration, type PreparedRequest } from './protocols.js';
+import { HttpCall, prepare, runTask, SseCall, type Iteration, type PreparedRequest } from './protocols.js';
 import { randomStream, type Random } from './random.js';
 import type { TemplateContext } from './scenario.js';
 
@@ -90,6 +90,8 @@ interface Vu {
   ctx: TemplateContext;
   it: Iteration;
   http: HttpCall;
+  /** Created on the VU's first stream. */
+  sse: SseCall | undefined;
 }
 
 /** This worker's share of a count split over `of` workers (the first ones take the remainder). */
@@ -235,7 +237,7 @@ export class Executor {
     client.on('disconnect', () => this.sockets--);
     const ctx: TemplateContext = { vu: n, worker: this.index, iter: 0, llmLatencyMs: 0, modelA: 0, modelB: 1, rand: 0, taskId: '' };
     const it: Iteration = { scheduled: 0, steady: false, ctx, m: this.metrics[0]!, now: this.clock, stopping: this.isStopping };
-    const v: Vu = { client, ctx, it, http: new HttpCall() };
+    const v: Vu = { client, ctx, it, http: new HttpCall(), sse: undefined };
     this.vus[n] = v;
     return v;
   }
@@ -253,8 +255,8 @@ export class Executor {
     it.steady = steady;
     it.m = this.metrics[i]!;
     if (p.spec.kind === 'http') return v.http.start(v.client, p, it, done);
-    const run = p.spec.kind === 'sse' ? runSse(v.client, p, it) : runTask(v.client, p, it);
-    run.then(done, (e: unknown) => {
+    if (p.spec.kind === 'sse') return (v.sse ??= new SseCall()).start(v.client, p, it, done);
+    runTask(v.client, p, it).then(done, (e: unknown) => {
       done();
       throw e;
     });

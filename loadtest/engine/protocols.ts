@@ -247,71 +247,115 @@ export class HttpCall {
   }
 }
 
-/** One SSE stream: TTFT, ITL, TPOT, e2e latency, tokens; a stream without its done event (or with an error event) is cut short. */
-export async function runSse(pool: Dispatcher, p: PreparedRequest, it: Iteration): Promise<void> {
-  const m = it.m;
-  const sse = p.spec.sse!;
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await pool.request(options(p, it));
-  } catch (e) {
-    failed(it, e);
-    return;
+/**
+ * One SSE stream at a time, through `Dispatcher.dispatch` with this object as
+ * the handler (like HttpCall: no response stream, no promise per chunk): each
+ * body chunk is decoded and fed to eventsource-parser as it arrives; token
+ * events give TTFT and ITL. A stream without its done event (or with an error
+ * event, or broken) is cut short. A VU owns one and reuses it.
+ */
+export class SseCall {
+  private p!: PreparedRequest;
+  private it!: Iteration;
+  private done!: () => void;
+  private status = 0;
+  private ok = false;
+  private errorBody = '';
+  private tokens = 0;
+  private first = 0;
+  private last = 0;
+  private sawDone = false;
+  private errorCode: string | undefined;
+  private readonly decoder = new TextDecoder();
+  private readonly parser = createParser({ onEvent: (ev) => this.onEvent(ev.event ?? 'message', ev.data) });
+
+  /** Open stream `p` for iteration `it`; `done` is called once it ended, failed or was cut. */
+  start(client: Dispatcher, p: PreparedRequest, it: Iteration, done: () => void): void {
+    this.p = p;
+    this.it = it;
+    this.done = done;
+    this.status = 0;
+    this.ok = false;
+    this.errorBody = '';
+    this.tokens = 0;
+    this.first = 0;
+    this.last = 0;
+    this.sawDone = false;
+    this.errorCode = undefined;
+    this.parser.reset();
+    this.decoder.decode(); // drop any partial character of the previous stream
+    client.dispatch(options(p, it), this as unknown as Dispatcher.DispatchHandler);
   }
-  if (!p.expected(res.statusCode)) {
-    const reason = await statusReason(res.statusCode, res.body);
-    m.count('http_reqs', it.steady);
-    m.trend('http_req_duration', it.now() - it.scheduled, it.steady);
-    m.fail(reason, it.steady);
-    m.count('iterations', it.steady);
-    return;
+
+  private onEvent(type: string, data: string): void {
+    const sse = this.p.spec.sse!;
+    const it = this.it;
+    if (type === sse.tokenEvent) {
+      const t = it.now();
+      if (this.tokens === 0) {
+        this.first = t;
+        it.m.trend('ttft', t - it.scheduled, it.steady);
+      } else it.m.trend('itl', t - this.last, it.steady);
+      this.last = t;
+      this.tokens++;
+    } else if (type === sse.doneEvent) this.sawDone = true;
+    else if (type === sse.errorEvent) this.errorCode = /"error"\s*:\s*"([a-z0-9_]{1,40})"/.exec(data)?.[1] ?? 'error';
   }
-  let tokens = 0;
-  let first = 0;
-  let last = 0;
-  let done = false;
-  let errorCode: string | undefined;
-  const parser = createParser({
-    onEvent(ev) {
-      const type = ev.event ?? 'message';
-      if (type === sse.tokenEvent) {
-        const t = it.now();
-        if (tokens === 0) {
-          first = t;
-          m.trend('ttft', t - it.scheduled, it.steady);
-        } else m.trend('itl', t - last, it.steady);
-        last = t;
-        tokens++;
-      } else if (type === sse.doneEvent) done = true;
-      else if (type === sse.errorEvent) errorCode = /"error"\s*:\s*"([a-z0-9_]{1,40})"/.exec(ev.data)?.[1] ?? 'error';
-    },
-  });
-  const decoder = new TextDecoder();
-  let cut: string | undefined;
-  try {
-    for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
-  } catch (e) {
-    const reason = failureReason(e);
-    if (reason === 'interrupted' || it.stopping()) {
-      m.count('interrupted_iterations', it.steady);
-      return;
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number): boolean {
+    this.status = statusCode;
+    this.ok = this.p.expected(statusCode);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.ok) this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+    else if (this.errorBody.length < 4096) this.errorBody += chunk.toString('utf8');
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.ok) this.finish(undefined);
+    else {
+      const it = this.it;
+      it.m.count('http_reqs', it.steady);
+      it.m.trend('http_req_duration', it.now() - it.scheduled, it.steady);
+      it.m.fail(reasonOf(this.status, this.errorBody), it.steady);
+      it.m.count('iterations', it.steady);
     }
-    cut = `stream_${reason}`;
+    this.done();
   }
-  const end = it.now();
-  const e2e = end - it.scheduled;
-  if (errorCode !== undefined) cut = `sse_error ${errorCode}`;
-  else if (!cut && sse.doneEvent !== undefined && !done) cut = 'stream_cut_short';
-  m.count('http_reqs', it.steady);
-  m.trend('http_req_duration', e2e, it.steady);
-  m.trend('e2e_latency', e2e, it.steady);
-  m.count('tokens', it.steady, tokens);
-  if (tokens >= 2) m.trend('tpot', (end - first) / (tokens - 1), it.steady);
-  if (cut) {
-    m.count('streams_cut_short', it.steady);
-    m.fail(cut, it.steady);
-  } else m.trend('http_req_duration_expected', e2e, it.steady);
-  m.count('iterations', it.steady);
+
+  onError(e: Error): void {
+    const reason = failureReason(e);
+    if (!this.ok) failed(this.it, e);
+    else if (reason === 'interrupted' || this.it.stopping()) this.it.m.count('interrupted_iterations', this.it.steady);
+    else this.finish(`stream_${reason}`);
+    this.done();
+  }
+
+  /** Record a stream that ended (cut: why it was cut short, if it was). */
+  private finish(broken: string | undefined): void {
+    const it = this.it;
+    const m = it.m;
+    const end = it.now();
+    const e2e = end - it.scheduled;
+    let cut = broken;
+    if (this.errorCode !== undefined) cut = `sse_error ${this.errorCode}`;
+    else if (!cut && this.p.spec.sse!.doneEvent !== undefined && !this.sawDone) cut = 'stream_cut_short';
+    m.count('http_reqs', it.steady);
+    m.trend('http_req_duration', e2e, it.steady);
+    m.trend('e2e_latency', e2e, it.steady);
+    m.count('tokens', it.steady, this.tokens);
+    if (this.tokens >= 2) m.trend('tpot', (end - this.first) / (this.tokens - 1), it.steady);
+    if (cut) {
+      m.count('streams_cut_short', it.steady);
+      m.fail(cut, it.steady);
+    } else m.trend('http_req_duration_expected', e2e, it.steady);
+    m.count('iterations', it.steady);
+  }
 }
 
 const field = (o: unknown, k: string): unknown => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined);
