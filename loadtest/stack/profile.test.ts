@@ -4,14 +4,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadArenaDeployments } from '../../cli/io.js';
+import { readFileSync } from 'node:fs';
+import { validateText } from '../../operator/api/v1alpha1/validate.js';
 import { ENV, REFERENCE_ENV } from '../../operator/render/env.js';
 import { repoPath } from '../../operator/testing/paths.js';
 import { effectivePlan, localProfile } from './profile.js';
 import { stackApiEnv } from './stack.js';
 
-const SAMPLE = loadArenaDeployments(repoPath('samples/debate-arena.yaml'))[0]!;
-const LOCAL = loadArenaDeployments(repoPath('samples/arena-local.yaml'))[0]!;
+/** The (defaulted) ArenaDeployment of a sample file. */
+const sample = (file: string) => validateText(readFileSync(repoPath(file), 'utf8'))[0]!.object!;
+const SAMPLE = sample('samples/debate-arena.yaml');
+const LOCAL = sample('samples/arena-local.yaml');
 const machine = { scale: 1, cores: 2, openFilesHardLimit: 20000 };
 
 test('local profile of the debate arena on 2 cores: 2 workers, the plan per PgBouncer, everything fits in 20000 files', () => {
