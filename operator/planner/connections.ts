@@ -25,19 +25,42 @@ export function dbConnectionsPerPod(workersPerPod: number, poolSize: number, max
   return workersPerPod * (poolSize + maxOverflow);
 }
 
+/** Database client connections all API pods open at a replica count: replicas * perPod. */
+export function appDbConnections(replicas: number, perPod: number): number {
+  return replicas * perPod;
+}
+
 /** Connections PostgreSQL accepts from ordinary roles: maxConnections - reservedConnections. */
 export function postgresBudget(maxConnections: number, reservedConnections: number): number {
   return Math.max(0, maxConnections - reservedConnections);
 }
 
 /** Server connections all PgBouncers may open: replicas * (defaultPoolSize + reservePoolSize) * databaseUserPairs. */
-export function pgbouncerServerConnections(replicas: number, defaultPoolSize: number, reservePoolSize: number, databaseUserPairs: number): number {
+export function pgbouncerServerConnections(
+  replicas: number,
+  defaultPoolSize: number,
+  reservePoolSize: number,
+  databaseUserPairs: number,
+): number {
   return replicas * (defaultPoolSize + reservePoolSize) * databaseUserPairs;
+}
+
+/**
+ * Server connections PostgreSQL's budget leaves one PgBouncer for one database/user pair
+ * (default_pool_size + reserve_pool_size): floor(postgresBudget / (replicas * databaseUserPairs)).
+ */
+export function serverConnectionsPerPool(postgresBudget: number, replicas: number, databaseUserPairs: number): number {
+  return Math.floor(postgresBudget / (replicas * databaseUserPairs));
 }
 
 /** Client connections all PgBouncers accept: replicas * maxClientConn. */
 export function pgbouncerClientCapacity(replicas: number, maxClientConn: number): number {
   return replicas * maxClientConn;
+}
+
+/** Client connections one PgBouncer receives when a Service spreads them evenly: ceil(clients / replicas). */
+export function clientsPerPgBouncer(clientConnections: number, replicas: number): number {
+  return Math.ceil(clientConnections / replicas);
 }
 
 /** Redis connections one API pod may open: workersPerPod * redis.maxConnections. */
@@ -50,8 +73,18 @@ export function redisClients(replicas: number, perPod: number): number {
   return replicas * perPod + RESERVED_REDIS_CLIENTS;
 }
 
+/** Most replicas whose Redis clients fit maxclients: floor((maxClients - RESERVED_REDIS_CLIENTS) / perPod). */
+export function redisReplicaCap(maxClients: number, perPod: number): number {
+  return replicasWithin(maxClients - RESERVED_REDIS_CLIENTS, perPod);
+}
+
 /** File descriptors one PgBouncer needs: maxClientConn + (defaultPoolSize + reservePoolSize) * databaseUserPairs. */
-export function pgbouncerFileDescriptors(maxClientConn: number, defaultPoolSize: number, reservePoolSize: number, databaseUserPairs: number): number {
+export function pgbouncerFileDescriptors(
+  maxClientConn: number,
+  defaultPoolSize: number,
+  reservePoolSize: number,
+  databaseUserPairs: number,
+): number {
   return maxClientConn + (defaultPoolSize + reservePoolSize) * databaseUserPairs;
 }
 
@@ -64,4 +97,9 @@ export function redisFileDescriptors(maxClients: number): number {
 export function replicasWithin(budget: number, perPod: number): number {
   if (!Number.isFinite(budget)) return Infinity;
   return perPod > 0 ? Math.floor(budget / perPod) : Infinity;
+}
+
+/** Share of a connection budget in use: used / limit (a limit below 1 counts as 1; > 1 means over budget). */
+export function budgetUtilization(used: number, limit: number): number {
+  return used / Math.max(1, limit);
 }

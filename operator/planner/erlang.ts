@@ -42,11 +42,22 @@ export interface QueueResult {
 }
 
 /**
+ * Offered load a = lambda * S in Erlangs (the mean number of busy servers if there were enough).
+ * @param arrivalRatePerSecond lambda, requests per second.
+ * @param serviceTimeMs mean service time S, milliseconds.
+ */
+export function offeredLoad(arrivalRatePerSecond: number, serviceTimeMs: number): number {
+  return arrivalRatePerSecond * (serviceTimeMs / 1000);
+}
+
+/**
  * Erlang B blocking probability for `servers` servers and offered load `a` Erlangs.
  * @throws RangeError when servers is not a non-negative integer or a is negative.
  */
 export function erlangB(servers: number, a: number): number {
-  if (!Number.isInteger(servers) || servers < 0) throw new RangeError(`servers must be a non-negative integer, got ${servers}`);
+  if (!Number.isInteger(servers) || servers < 0) {
+    throw new RangeError(`servers must be a non-negative integer, got ${servers}`);
+  }
   if (!(a >= 0)) throw new RangeError(`offered load must be >= 0, got ${a}`);
   let b = 1;
   for (let k = 1; k <= servers; k++) b = (a * b) / (k + a * b);
@@ -78,13 +89,21 @@ export function erlangC(servers: number, a: number): number {
  * @param serviceCv2 squared coefficient of variation of the service time, >= 0 (default 1: M/M/c).
  * @throws RangeError on negative or non-finite inputs.
  */
-export function analyzeQueue(servers: number, arrivalRatePerSecond: number, serviceTimeMs: number, serviceCv2 = 1): QueueResult {
-  for (const [name, v] of [['arrivalRatePerSecond', arrivalRatePerSecond], ['serviceTimeMs', serviceTimeMs], ['serviceCv2', serviceCv2]] as const) {
+export function analyzeQueue(
+  servers: number,
+  arrivalRatePerSecond: number,
+  serviceTimeMs: number,
+  serviceCv2 = 1,
+): QueueResult {
+  const inputs = { arrivalRatePerSecond, serviceTimeMs, serviceCv2 };
+  for (const [name, v] of Object.entries(inputs)) {
     if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a finite number >= 0, got ${v}`);
   }
-  if (!Number.isInteger(servers) || servers < 0) throw new RangeError(`servers must be a non-negative integer, got ${servers}`);
+  if (!Number.isInteger(servers) || servers < 0) {
+    throw new RangeError(`servers must be a non-negative integer, got ${servers}`);
+  }
   const serviceS = serviceTimeMs / 1000;
-  const a = arrivalRatePerSecond * serviceS;
+  const a = offeredLoad(arrivalRatePerSecond, serviceTimeMs);
   const base = { servers, arrivalRatePerSecond, serviceTimeMs, serviceCv2, offeredLoad: a };
   if (a === 0) {
     return { ...base, utilization: 0, stable: true, pWait: 0, meanWaitMs: 0, p99WaitMs: 0 };
@@ -114,7 +133,12 @@ export function analyzeQueue(servers: number, arrivalRatePerSecond: number, serv
  * @param maxPWait service-level target for the probability of waiting, in (0, 1].
  * @param limit give up above this many servers and return it.
  */
-export function serversForWaitProbability(arrivalRatePerSecond: number, serviceTimeMs: number, maxPWait: number, limit = 100_000): number {
+export function serversForWaitProbability(
+  arrivalRatePerSecond: number,
+  serviceTimeMs: number,
+  maxPWait: number,
+  limit = 100_000,
+): number {
   const a = (arrivalRatePerSecond * serviceTimeMs) / 1000;
   let c = Math.max(1, Math.floor(a) + 1);
   while (c < limit && erlangC(c, a) > maxPWait) c++;

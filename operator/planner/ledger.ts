@@ -4,14 +4,10 @@
  * can show why each value is what it is. Pure bookkeeping, no I/O.
  */
 
-/** How one value was derived. `unit` uses the field's units (connections, replicas, ms, per second). */
-export interface Derivation {
-  value: number | string | boolean | null;
-  unit: string;
-  formula: string;
-  inputs: Record<string, number | string | boolean | null>;
-  source: string;
-}
+import type { Derivation } from './types.js';
+
+/** How one value was derived (its shape is `DerivationSchema` in types.ts). */
+export type { Derivation };
 
 /** Records derivations by dotted plan path (`connections.perPod`). Insertion order is kept for display. */
 export class Ledger {

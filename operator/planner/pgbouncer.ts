@@ -16,6 +16,7 @@
  * Sources: PgBouncer configuration docs (max_client_conn, default_pool_size,
  * reserve_pool_size, pool_mode); Erlang C in erlang.ts.
  */
+import { clientsPerPgBouncer, serverConnectionsPerPool } from './connections.js';
 import { serversForWaitProbability } from './erlang.js';
 import { ceilCount } from './ledger.js';
 
@@ -52,25 +53,36 @@ export interface PgBouncerSizing {
 }
 
 /** Compute PgBouncer's pool settings; values set in the spec are kept as they are. */
-export function sizePgBouncer(i: PgBouncerSizingInput): PgBouncerSizing {
-  const perInstanceClients = Math.ceil(i.appClientConnections / i.replicas);
+export function sizePgBouncer(input: PgBouncerSizingInput): PgBouncerSizing {
+  const perInstanceClients = clientsPerPgBouncer(input.appClientConnections, input.replicas);
   const serversNeeded =
-    i.poolMode === 'session'
+    input.poolMode === 'session'
       ? perInstanceClients
-      : i.transactionsPerSecond > 0
-        ? serversForWaitProbability(i.transactionsPerSecond / i.replicas, i.transactionTimeMs, PGBOUNCER_TARGET_PWAIT)
+      : input.transactionsPerSecond > 0
+        ? serversForWaitProbability(
+            input.transactionsPerSecond / input.replicas,
+            input.transactionTimeMs,
+            PGBOUNCER_TARGET_PWAIT,
+          )
         : 1;
-  const budgetPerPool = Math.floor(i.postgresBudget / (i.replicas * i.databaseUserPairs));
-  const want = Math.max(serversNeeded, PGBOUNCER_MIN_POOL);
-  let reserve = i.reservePoolSize ?? Math.max(1, ceilCount(want * 0.1));
-  const defaultPoolSize = i.defaultPoolSize ?? Math.max(1, Math.min(want, budgetPerPool - reserve));
-  if (i.reservePoolSize === undefined && defaultPoolSize + reserve > budgetPerPool) reserve = Math.max(0, budgetPerPool - defaultPoolSize);
-  const maxClientConn = i.maxClientConn ?? Math.max(100, ceilCount((perInstanceClients * PGBOUNCER_CLIENT_HEADROOM) / 100) * 100);
+  const budgetPerPool = serverConnectionsPerPool(input.postgresBudget, input.replicas, input.databaseUserPairs);
+  const poolWanted = Math.max(serversNeeded, PGBOUNCER_MIN_POOL);
+  let reserve = input.reservePoolSize ?? Math.max(1, ceilCount(poolWanted * 0.1));
+  const defaultPoolSize = input.defaultPoolSize ?? Math.max(1, Math.min(poolWanted, budgetPerPool - reserve));
+  if (input.reservePoolSize === undefined && defaultPoolSize + reserve > budgetPerPool) {
+    reserve = Math.max(0, budgetPerPool - defaultPoolSize);
+  }
+  const maxClientConn =
+    input.maxClientConn ?? Math.max(100, ceilCount((perInstanceClients * PGBOUNCER_CLIENT_HEADROOM) / 100) * 100);
   return {
     maxClientConn,
     defaultPoolSize,
     reservePoolSize: reserve,
-    computed: { maxClientConn: i.maxClientConn === undefined, defaultPoolSize: i.defaultPoolSize === undefined, reservePoolSize: i.reservePoolSize === undefined },
+    computed: {
+      maxClientConn: input.maxClientConn === undefined,
+      defaultPoolSize: input.defaultPoolSize === undefined,
+      reservePoolSize: input.reservePoolSize === undefined,
+    },
     serversNeeded,
     budgetPerPool,
   };

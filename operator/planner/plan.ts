@@ -2,17 +2,29 @@
  * The capacity planner: ArenaDeployment (validated, defaults applied) -> CapacityPlan.
  * Pure and deterministic: the same spec gives the same plan, byte for byte.
  *
- * Order of computation (each step's formula lives in its own module):
- * 1. workload at target and baseline concurrency (Little's law, workload.ts);
- * 2. replicas needed for target and baseline from per-pod concurrency, capped by
- *    the connection budgets (connections.ts, replicas below);
- * 3. PgBouncer pool sizes when unset (pgbouncer.ts);
- * 4. connection budgets at maxReplicas (connections.ts);
- * 5. queues at the target with maxReplicas (erlang.ts);
- * 6. findings (findings.ts) and HPA settings.
+ * plan() runs these steps in order, one function each, defined below in the same
+ * order. Each formula lives in one module (named in parentheses); a step applies it
+ * and records the value with its formula, inputs and source in the derivation
+ * ledger (`arena plan --explain`), so `derivations` lists the values in step order.
+ *  1. planWorkload: baseline concurrency and the workload at target and baseline
+ *     (Little's law, workload.ts).
+ *  2. replicasNeeded: per-pod concurrency and the replicas target and baseline need.
+ *  3. perPodBudgets: DB and Redis connections per pod, PostgreSQL's budget (connections.ts).
+ *  4. pgbouncerPools: PgBouncer pool sizes when the spec leaves them unset, for the
+ *     replicas the target needs (pgbouncer.ts).
+ *  5. replicaRange: maxReplicas and minReplicas, the need capped by the connection
+ *     budgets (connections.ts).
+ *  6. connectionsAtMaxReplicas: the connection budgets at maxReplicas (connections.ts).
+ *  7. fileDescriptors: what PgBouncer and Redis need (connections.ts).
+ *  8. queuesAtTarget: the queues at the target with maxReplicas (erlang.ts).
+ *  9. apiPodSettings: termination grace period and container resources.
+ * 10. hpaSettings: the HorizontalPodAutoscaler's range and behavior.
+ * 11. findingsFor: what in the assembled plan will not hold (findings.ts).
  */
-import type { ArenaDeployment } from '../api/v1alpha1/schema.js';
+import type { ArenaDeployment, ArenaDeploymentSpec } from '../api/v1alpha1/schema.js';
 import {
+  appDbConnections,
+  budgetUtilization,
   dbConnectionsPerPod,
   pgbouncerClientCapacity,
   pgbouncerFileDescriptors,
@@ -21,21 +33,27 @@ import {
   redisClients,
   redisConnectionsPerPod,
   redisFileDescriptors,
+  redisReplicaCap,
   replicasWithin,
-  RESERVED_REDIS_CLIENTS,
 } from './connections.js';
 import { analyzeQueue } from './erlang.js';
 import { findingsFor } from './findings.js';
 import { ceilCount, Ledger, round } from './ledger.js';
-import { sizePgBouncer } from './pgbouncer.js';
-import type { CapacityPlan, KindPlan, QueueName, QueuePlan } from './types.js';
-import { workloadAt, type Demand } from './workload.js';
+import { sizePgBouncer, type PgBouncerSizing } from './pgbouncer.js';
+import type { Budget, CapacityPlan, KindPlan, QueueName, QueuePlan } from './types.js';
+import { workloadAt, type Demand, type Workload } from './workload.js';
 
-const SRC = {
+type Spec = ArenaDeploymentSpec;
+type ApiSpec = Spec['api'];
+type PgBouncerSpec = Spec['pgbouncer'];
+
+/** The `source` of each derivation: where its formula comes from. */
+const SOURCES = {
   little: "Little's law L = lambda * W (Little 1961)",
   sqlalchemy: 'SQLAlchemy QueuePool: pool_size + max_overflow connections per engine (one engine per worker process)',
   postgres: 'PostgreSQL docs: max_connections minus superuser_reserved_connections/reserved_connections',
-  pgbouncer: 'PgBouncer docs: max_client_conn, default_pool_size, reserve_pool_size (per database/user pair, per process)',
+  pgbouncer:
+    'PgBouncer docs: max_client_conn, default_pool_size, reserve_pool_size (per database/user pair, per process)',
   pgbouncerFd: 'PgBouncer docs: fds = max_client_conn + (max pool_size * databases * users)',
   redis: 'Redis docs: maxclients; 32 descriptors reserved for internal use',
   erlang: 'Erlang C (M/M/c) with the Allen-Cunneen M/G/c correction; see docs/capacity-model.md',
@@ -54,306 +72,668 @@ export interface PlanOptions {
 }
 
 /**
- * Compute the capacity plan of one ArenaDeployment.
+ * Compute the capacity plan of one ArenaDeployment: the steps listed at the top of this file, in order.
  * @param ad a validated ArenaDeployment with defaults applied (see validate.ts).
  * @returns the plan; `derivations` only when opts.explain.
  * @throws RangeError only on inputs the schema forbids (the CLI validates first).
  */
 export function plan(ad: ArenaDeployment, opts: PlanOptions = {}): CapacityPlan {
-  const L = new Ledger();
-  const { load, api, llm, pgbouncer: pgb, postgres: pg, redis } = ad.spec;
-  const target = load.targetConcurrency;
-  const baseline = L.record('workload.baselineConcurrency', load.baselineConcurrency ?? Math.ceil(target / 10), {
-    unit: 'requests in flight',
-    formula: load.baselineConcurrency !== undefined ? 'spec.load.baselineConcurrency' : 'ceil(targetConcurrency / 10) (default)',
-    inputs: { targetConcurrency: target },
-    source: SRC.arena,
-  });
-
-  // 1. workload
-  const wT = workloadAt(target, load.requestMix);
-  const wB = workloadAt(baseline, load.requestMix);
-  const meanLatency = wT.kinds.reduce((s, k) => s + k.share * k.meanLatencyMs, 0);
-  L.record('workload.arrivalRatePerSecond', round(wT.arrivalRatePerSecond), {
-    unit: 'requests/s',
-    formula: 'targetConcurrency / (sum_k share_k * T_k / 1000), T_k = serviceTimeMs + dbTimeMs + mean LLM ms',
-    inputs: { targetConcurrency: target, meanLatencyMs: round(meanLatency) },
-    source: SRC.little,
-  });
-  L.record('workload.apiConcurrency', round(wT.apiConcurrency), {
-    unit: 'requests in flight in the API',
-    formula: 'sum_k lambda_k * apiHold_k (async kinds hold the API only while submitting)',
-    inputs: Object.fromEntries(wT.kinds.map((k) => [`${k.name}.apiConcurrency`, round(k.apiConcurrency)])),
-    source: SRC.little,
-  });
-  L.record('workload.llmCallsPerSecond', round(wT.llmCallsPerSecond), {
-    unit: 'calls/s',
-    formula: 'sum of arrival rates of kinds with llmTimeMs',
-    inputs: Object.fromEntries(wT.kinds.filter((k) => k.llm).map((k) => [`${k.name}.arrivalRatePerSecond`, round(k.arrivalRatePerSecond)])),
-    source: SRC.little,
-  });
-
-  // 2. replicas
-  const perPodConcurrency = L.record('replicas.perPodConcurrency', api.workersPerPod * api.concurrencyPerWorker, {
-    unit: 'requests in flight per pod',
-    formula: 'workersPerPod * concurrencyPerWorker',
-    inputs: { workersPerPod: api.workersPerPod, concurrencyPerWorker: api.concurrencyPerWorker },
-    source: SRC.arena,
-  });
-  const neededForTarget = L.record('replicas.neededForTarget', Math.max(1, ceilCount(wT.apiConcurrency / perPodConcurrency)), {
-    unit: 'replicas',
-    formula: 'max(1, ceil(apiConcurrency at target / perPodConcurrency))',
-    inputs: { apiConcurrency: round(wT.apiConcurrency), perPodConcurrency },
-    source: SRC.little,
-  });
-  const neededForBaseline = L.record('replicas.neededForBaseline', Math.max(1, ceilCount(wB.apiConcurrency / perPodConcurrency)), {
-    unit: 'replicas',
-    formula: 'max(1, ceil(apiConcurrency at baseline / perPodConcurrency))',
-    inputs: { apiConcurrency: round(wB.apiConcurrency), perPodConcurrency },
-    source: SRC.little,
-  });
-  const perPod = L.record('connections.perPod', dbConnectionsPerPod(api.workersPerPod, api.db.poolSize, api.db.maxOverflow), {
-    unit: 'connections',
-    formula: 'workersPerPod * (poolSize + maxOverflow)',
-    inputs: { workersPerPod: api.workersPerPod, poolSize: api.db.poolSize, maxOverflow: api.db.maxOverflow },
-    source: SRC.sqlalchemy,
-  });
-  const redisPerPod = L.record('connections.redisPerPod', redisConnectionsPerPod(api.workersPerPod, api.redis.maxConnections), {
-    unit: 'connections',
-    formula: 'workersPerPod * redis.maxConnections',
-    inputs: { workersPerPod: api.workersPerPod, maxConnections: api.redis.maxConnections },
-    source: SRC.redis,
-  });
-  const pgLimit = L.record('connections.postgresBudget', postgresBudget(pg.maxConnections, pg.reservedConnections), {
-    unit: 'connections',
-    formula: 'postgres.maxConnections - postgres.reservedConnections',
-    inputs: { maxConnections: pg.maxConnections, reservedConnections: pg.reservedConnections },
-    source: SRC.postgres,
-  });
-
-  // 3. PgBouncer (sized for the replicas the target needs)
-  const sizing = sizePgBouncer({
-    replicas: pgb.replicas,
-    databaseUserPairs: pgb.databaseUserPairs,
-    poolMode: pgb.poolMode,
-    maxClientConn: pgb.maxClientConn,
-    defaultPoolSize: pgb.defaultPoolSize,
-    reservePoolSize: pgb.reservePoolSize,
-    postgresBudget: pgLimit,
-    appClientConnections: neededForTarget * perPod,
-    transactionsPerSecond: wT.db.arrivalRatePerSecond,
-    transactionTimeMs: wT.db.serviceTimeMs,
-  });
-  if (pgb.enabled) {
-    L.record('pgbouncer.maxClientConn', sizing.maxClientConn, {
-      unit: 'client connections per PgBouncer',
-      formula: sizing.computed.maxClientConn ? 'max(100, roundup100(ceil(neededForTarget * perPod / replicas) * 1.2))' : 'spec.pgbouncer.maxClientConn',
-      inputs: { neededForTarget, perPod, replicas: pgb.replicas },
-      source: SRC.pgbouncer,
-    });
-    L.record('pgbouncer.defaultPoolSize', sizing.defaultPoolSize, {
-      unit: 'server connections per database/user pair per PgBouncer',
-      formula: sizing.computed.defaultPoolSize
-        ? 'max(1, min(max(serversNeeded, 5), budgetPerPool - reservePoolSize)); serversNeeded = smallest c with ErlangC(c, lambda_tx/replicas * S_tx) <= 0.1'
-        : 'spec.pgbouncer.defaultPoolSize',
-      inputs: { serversNeeded: sizing.serversNeeded, budgetPerPool: sizing.budgetPerPool, transactionsPerSecond: round(wT.db.arrivalRatePerSecond), transactionTimeMs: round(wT.db.serviceTimeMs) },
-      source: `${SRC.pgbouncer}; ${SRC.erlang}`,
-    });
-    L.record('pgbouncer.reservePoolSize', sizing.reservePoolSize, {
-      unit: 'server connections',
-      formula: sizing.computed.reservePoolSize ? 'max(1, ceil(0.1 * max(serversNeeded, 5))), trimmed to the budget' : 'spec.pgbouncer.reservePoolSize',
-      inputs: { serversNeeded: sizing.serversNeeded, budgetPerPool: sizing.budgetPerPool },
-      source: SRC.pgbouncer,
-    });
-  }
-
-  // replicas capped by the connection budgets
-  const clientLimit = pgb.enabled ? (sizing.computed.maxClientConn ? Infinity : pgbouncerClientCapacity(pgb.replicas, sizing.maxClientConn)) : pgLimit;
-  const redisCap = replicasWithin(redis.maxClients - RESERVED_REDIS_CLIENTS, redisPerPod);
-  const dbCap = replicasWithin(clientLimit, perPod);
-  const cap = Math.min(dbCap, redisCap);
-  const connectionCap = L.record('replicas.connectionCap', Number.isFinite(cap) ? cap : null, {
-    unit: 'replicas',
-    formula: 'min(floor(app DB client limit / perPod), floor((redis.maxClients - 2) / redisPerPod))',
-    inputs: { dbClientLimit: Number.isFinite(clientLimit) ? clientLimit : null, perPod, redisMaxClients: redis.maxClients, redisPerPod },
-    source: `${SRC.pgbouncer}; ${SRC.redis}`,
-  });
-  const fixed = !api.autoscaling.enabled;
-  const max = L.record(
-    'replicas.max',
-    fixed ? (api.replicas ?? neededForTarget) : (api.autoscaling.maxReplicas ?? Math.max(1, Math.min(neededForTarget, cap))),
-    {
-      unit: 'replicas',
-      formula: fixed
-        ? 'spec.api.replicas (autoscaling disabled), else neededForTarget'
-        : api.autoscaling.maxReplicas !== undefined
-          ? 'spec.api.autoscaling.maxReplicas'
-          : 'max(1, min(neededForTarget, connectionCap))',
-      inputs: { neededForTarget, connectionCap },
-      source: SRC.arena,
-    },
-  );
-  const min = L.record('replicas.min', fixed ? max : (api.autoscaling.minReplicas ?? Math.min(neededForBaseline, max)), {
-    unit: 'replicas',
-    formula: fixed ? 'replicas.max (autoscaling disabled)' : api.autoscaling.minReplicas !== undefined ? 'spec.api.autoscaling.minReplicas' : 'min(neededForBaseline, replicas.max)',
-    inputs: { neededForBaseline, max },
-    source: SRC.arena,
-  });
-
-  // 4. connection budgets at maxReplicas
-  const atMax = max * perPod;
-  const connections: CapacityPlan['connections'] = { perPod, redisPerPod, redis: { atMaxReplicas: 0, limit: 0, utilization: 0 } };
-  if (pgb.enabled) {
-    const limit = pgbouncerClientCapacity(pgb.replicas, sizing.maxClientConn);
-    connections.appToPgbouncer = { atMaxReplicas: atMax, limit, utilization: round(atMax / limit) };
-    L.record('connections.appToPgbouncer.atMaxReplicas', atMax, { unit: 'client connections', formula: 'replicas.max * perPod', inputs: { max, perPod }, source: SRC.sqlalchemy });
-    L.record('connections.appToPgbouncer.limit', limit, { unit: 'client connections', formula: 'pgbouncer.replicas * maxClientConn', inputs: { replicas: pgb.replicas, maxClientConn: sizing.maxClientConn }, source: SRC.pgbouncer });
-    const total = pgbouncerServerConnections(pgb.replicas, sizing.defaultPoolSize, sizing.reservePoolSize, pgb.databaseUserPairs);
-    connections.pgbouncerToPostgres = { total, limit: pgLimit, utilization: round(total / Math.max(1, pgLimit)) };
-    L.record('connections.pgbouncerToPostgres.total', total, {
-      unit: 'server connections',
-      formula: 'pgbouncer.replicas * (defaultPoolSize + reservePoolSize) * databaseUserPairs',
-      inputs: { replicas: pgb.replicas, defaultPoolSize: sizing.defaultPoolSize, reservePoolSize: sizing.reservePoolSize, databaseUserPairs: pgb.databaseUserPairs },
-      source: SRC.pgbouncer,
-    });
-  } else {
-    connections.appToPostgres = { atMaxReplicas: atMax, limit: pgLimit, utilization: round(atMax / Math.max(1, pgLimit)) };
-    L.record('connections.appToPostgres.atMaxReplicas', atMax, { unit: 'connections', formula: 'replicas.max * perPod', inputs: { max, perPod }, source: SRC.sqlalchemy });
-  }
-  const redisAt = redisClients(max, redisPerPod);
-  connections.redis = { atMaxReplicas: redisAt, limit: redis.maxClients, utilization: round(redisAt / redis.maxClients) };
-  L.record('connections.redis.atMaxReplicas', redisAt, {
-    unit: 'clients',
-    formula: 'replicas.max * workersPerPod * api.redis.maxConnections + 2 (operator and sampler)',
-    inputs: { max, redisPerPod },
-    source: SRC.redis,
-  });
-  const pgbFds = L.record('pgbouncer.fileDescriptors', pgbouncerFileDescriptors(sizing.maxClientConn, sizing.defaultPoolSize, sizing.reservePoolSize, pgb.databaseUserPairs), {
-    unit: 'file descriptors per PgBouncer',
-    formula: 'maxClientConn + (defaultPoolSize + reservePoolSize) * databaseUserPairs',
-    inputs: { maxClientConn: sizing.maxClientConn, defaultPoolSize: sizing.defaultPoolSize, reservePoolSize: sizing.reservePoolSize, databaseUserPairs: pgb.databaseUserPairs },
-    source: SRC.pgbouncerFd,
-  });
-  const redisFds = L.record('redis.fileDescriptors', redisFileDescriptors(redis.maxClients), { unit: 'file descriptors', formula: 'maxClients + 32', inputs: { maxClients: redis.maxClients }, source: SRC.redis });
-
-  // 5. queues at the target with maxReplicas
-  const workers = max * api.workersPerPod;
-  const queues: Partial<Record<QueueName, QueuePlan>> = {};
-  const addQueue = (name: QueueName, servers: number, partitions: number, d: Demand, what: string) => {
-    const q = analyzeQueue(servers, d.arrivalRatePerSecond / partitions, d.serviceTimeMs, d.serviceCv2);
-    queues[name] = {
-      servers: servers * partitions,
-      partitions,
-      arrivalRatePerSecond: round(d.arrivalRatePerSecond),
-      serviceTimeMs: round(d.serviceTimeMs),
-      serviceCv2: round(d.serviceCv2),
-      utilization: round(q.utilization),
-      pWait: round(q.pWait),
-      meanWaitMs: q.meanWaitMs === null ? null : round(q.meanWaitMs, 2),
-      p99WaitMs: q.p99WaitMs === null ? null : round(q.p99WaitMs, 2),
-      stable: q.stable,
-    };
-    L.record(`queues.${name}.p99WaitMs`, queues[name]!.p99WaitMs, {
-      unit: 'ms',
-      formula: `M/G/c per partition: c = ${servers}, lambda = arrival / partitions, S = serviceTimeMs, cs^2 = serviceCv2; ${what}`,
-      inputs: { servers, partitions, arrivalRatePerSecond: round(d.arrivalRatePerSecond), serviceTimeMs: round(d.serviceTimeMs), serviceCv2: round(d.serviceCv2), utilization: round(q.utilization), pWait: round(q.pWait) },
-      source: SRC.erlang,
-    });
-  };
-  if (wT.db.arrivalRatePerSecond > 0) {
-    addQueue('appDbPool', api.db.poolSize + api.db.maxOverflow, workers, wT.db, 'one pool per worker process (replicas.max * workersPerPod partitions)');
-    // In session mode a server connection follows a client for its whole life: no transaction queue to model.
-    if (pgb.enabled && pgb.poolMode !== 'session') {
-      addQueue('pgbouncerServerPool', sizing.defaultPoolSize, pgb.replicas, wT.db, 'one server pool per PgBouncer (reserve pool not counted)');
-    }
-  }
-  if (wT.llmSlots.arrivalRatePerSecond > 0) {
-    addQueue('llmSlots', api.llmSlotsPerWorker, workers, wT.llmSlots, 'one MAX_CONCURRENT_REQUESTS semaphore per worker process');
-  }
-  if (wT.asyncTasks.arrivalRatePerSecond > 0) {
-    addQueue('asyncConsumers', max * api.asyncConcurrencyPerPod, 1, wT.asyncTasks, 'one consumer group shared by all pods (Redis Streams)');
-  }
-  if (llm.requestsPerMinute !== undefined && wT.llmCallsPerSecond > 0) {
-    addQueue('llmRateLimit', 1, 1, { arrivalRatePerSecond: wT.llmCallsPerSecond, serviceTimeMs: 60_000 / llm.requestsPerMinute, serviceCv2: 0 }, 'the provider limit as one deterministic server (M/D/1), S = 60000 / requestsPerMinute');
-  }
-
-  // 6. HPA, pod settings
-  const grace = L.record('api.terminationGracePeriodSeconds', Math.ceil(wT.llmP99Ms / 1000) + 15, {
-    unit: 's',
-    formula: 'ceil(longest LLM p99 / 1000) + 15: in-flight streams drain before SIGKILL',
-    inputs: { llmP99Ms: wT.llmP99Ms },
-    source: SRC.arena,
-  });
-  const cpuMilli = api.workersPerPod * CPU_PER_WORKER_MILLI;
-  const memMi = api.workersPerPod * MEMORY_PER_WORKER_MIB;
-  const resources = {
-    requests: { cpu: api.resources?.requests?.cpu ?? `${cpuMilli}m`, memory: api.resources?.requests?.memory ?? `${memMi}Mi` },
-    limits: {
-      ...(api.resources?.limits?.cpu ? { cpu: api.resources.limits.cpu } : {}),
-      memory: api.resources?.limits?.memory ?? `${memMi * 2}Mi`,
-    },
-  };
-
-  const kinds: Record<string, KindPlan> = {};
-  for (const k of wT.kinds) {
-    kinds[k.name] = {
-      kind: k.kind,
-      share: round(k.share),
-      arrivalRatePerSecond: round(k.arrivalRatePerSecond),
-      meanLatencyMs: round(k.meanLatencyMs, 2),
-      concurrency: round(k.concurrency, 2),
-      apiConcurrency: round(k.apiConcurrency, 2),
-    };
-  }
-
+  const { spec } = ad;
+  const ledger = new Ledger();
+  const workload = planWorkload(spec.load, ledger); // 1
+  const need = replicasNeeded(spec.api, workload, ledger); // 2
+  const budgets = perPodBudgets(spec, ledger); // 3
+  const pools = pgbouncerPools(spec.pgbouncer, need, budgets, workload.atTarget, ledger); // 4
+  const replicas = replicaRange(spec, need, budgets, pools, ledger); // 5
+  const connections = connectionsAtMaxReplicas(spec, replicas.max, budgets, pools, ledger); // 6
+  const descriptors = fileDescriptors(spec, pools, ledger); // 7
+  const queues = queuesAtTarget(spec, workload.atTarget, replicas.max, pools, ledger); // 8
+  const api = apiPodSettings(spec.api, workload.atTarget, ledger); // 9
+  const hpa = hpaSettings(spec.api, replicas, ledger); // 10
   const result: CapacityPlan = {
     apiVersion: 'arena.dev/v1alpha1',
     kind: 'CapacityPlan',
     metadata: { name: ad.metadata.name, namespace: ad.metadata.namespace ?? 'default' },
-    workload: {
-      targetConcurrency: target,
-      baselineConcurrency: baseline,
-      arrivalRatePerSecond: round(wT.arrivalRatePerSecond),
-      apiConcurrency: round(wT.apiConcurrency, 2),
-      llmCallsPerSecond: round(wT.llmCallsPerSecond),
-      kinds,
-    },
-    replicas: { min, max, neededForTarget, neededForBaseline, connectionCap, perPodConcurrency },
+    workload: workloadSection(workload),
+    replicas,
     connections,
-    pgbouncer: {
-      enabled: pgb.enabled,
-      replicas: pgb.replicas,
-      poolMode: pgb.poolMode,
-      maxClientConn: sizing.maxClientConn,
-      defaultPoolSize: sizing.defaultPoolSize,
-      reservePoolSize: sizing.reservePoolSize,
-      databaseUserPairs: pgb.databaseUserPairs,
-      fileDescriptors: pgbFds,
-    },
-    redis: { managed: redis.managed, maxClients: redis.maxClients, fileDescriptors: redisFds },
-    api: { workersPerPod: api.workersPerPod, terminationGracePeriodSeconds: grace, resources },
-    hpa: {
-      enabled: api.autoscaling.enabled,
-      minReplicas: min,
-      maxReplicas: max,
-      targetCPUUtilizationPercentage: api.autoscaling.targetCPUUtilizationPercentage,
-      behavior: {
-        // Scale up fast: LLM-bound load arrives in bursts and new pods take time to become ready.
-        scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }, { type: 'Pods', value: 4, periodSeconds: 15 }] },
-        // Scale down slowly: a pod being removed holds streams of up to the LLM p99.
-        scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Min', policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }, { type: 'Pods', value: 1, periodSeconds: 60 }] },
-      },
-    },
+    pgbouncer: pgbouncerSection(spec.pgbouncer, pools, descriptors.pgbouncer),
+    redis: { managed: spec.redis.managed, maxClients: spec.redis.maxClients, fileDescriptors: descriptors.redis },
+    api,
+    hpa,
     queues,
     findings: [],
   };
-  L.record('hpa.behavior', 'scaleUp 100%/15s or 4 pods/15s (max), no stabilization; scaleDown 10%/60s or 1 pod/60s (min), 300 s window', {
+  result.findings = findingsFor(ad, result, workload.atTarget, spec.llm.requestsPerMinute); // 11
+  if (opts.explain) result.derivations = ledger.entries;
+  return result;
+}
+
+/** Step 1's result: the two concurrency levels (requests in flight) and the workload at each. */
+interface WorkloadLevels {
+  targetConcurrency: number;
+  baselineConcurrency: number;
+  atTarget: Workload;
+  atBaseline: Workload;
+}
+
+/**
+ * Step 1, the workload. Baseline concurrency is the spec's, else ceil(target / 10);
+ * workloadAt() applies Little's law at both levels (arrivals per second, in-flight
+ * requests per kind and inside the API, LLM calls per second).
+ * Records workload.baselineConcurrency, .arrivalRatePerSecond, .apiConcurrency, .llmCallsPerSecond.
+ */
+function planWorkload(load: Spec['load'], ledger: Ledger): WorkloadLevels {
+  const { targetConcurrency, requestMix } = load;
+  const baselineConcurrency = ledger.record(
+    'workload.baselineConcurrency',
+    load.baselineConcurrency ?? Math.ceil(targetConcurrency / 10),
+    {
+      unit: 'requests in flight',
+      formula:
+        load.baselineConcurrency !== undefined
+          ? 'spec.load.baselineConcurrency'
+          : 'ceil(targetConcurrency / 10) (default)',
+      inputs: { targetConcurrency },
+      source: SOURCES.arena,
+    },
+  );
+  const atTarget = workloadAt(targetConcurrency, requestMix);
+  const atBaseline = workloadAt(baselineConcurrency, requestMix);
+  ledger.record('workload.arrivalRatePerSecond', round(atTarget.arrivalRatePerSecond), {
+    unit: 'requests/s',
+    formula: 'targetConcurrency / (sum_k share_k * T_k / 1000), T_k = serviceTimeMs + dbTimeMs + mean LLM ms',
+    inputs: { targetConcurrency, meanLatencyMs: round(atTarget.meanLatencyMs) },
+    source: SOURCES.little,
+  });
+  ledger.record('workload.apiConcurrency', round(atTarget.apiConcurrency), {
+    unit: 'requests in flight in the API',
+    formula: 'sum_k lambda_k * apiHold_k (async kinds hold the API only while submitting)',
+    inputs: Object.fromEntries(atTarget.kinds.map((k) => [`${k.name}.apiConcurrency`, round(k.apiConcurrency)])),
+    source: SOURCES.little,
+  });
+  const llmKinds = atTarget.kinds.filter((k) => k.llm);
+  ledger.record('workload.llmCallsPerSecond', round(atTarget.llmCallsPerSecond), {
+    unit: 'calls/s',
+    formula: 'sum of arrival rates of kinds with llmTimeMs',
+    inputs: Object.fromEntries(llmKinds.map((k) => [`${k.name}.arrivalRatePerSecond`, round(k.arrivalRatePerSecond)])),
+    source: SOURCES.little,
+  });
+  return { targetConcurrency, baselineConcurrency, atTarget, atBaseline };
+}
+
+/** Step 2's result: requests one pod holds and the replicas each concurrency level needs. */
+interface ReplicaNeed {
+  perPodConcurrency: number;
+  neededForTarget: number;
+  neededForBaseline: number;
+}
+
+/** Replicas that hold `apiConcurrency` in-flight requests: max(1, ceil(apiConcurrency / perPodConcurrency)). */
+function replicasFor(apiConcurrency: number, perPodConcurrency: number): number {
+  return Math.max(1, ceilCount(apiConcurrency / perPodConcurrency));
+}
+
+/**
+ * Step 2, the replicas needed. perPodConcurrency = workersPerPod * concurrencyPerWorker
+ * (requests in flight per pod); replicas for a level = max(1, ceil(apiConcurrency / perPodConcurrency))
+ * (Little's law: apiConcurrency is what the API holds at that level).
+ * Records replicas.perPodConcurrency, .neededForTarget, .neededForBaseline.
+ */
+function replicasNeeded(api: ApiSpec, workload: WorkloadLevels, ledger: Ledger): ReplicaNeed {
+  const { workersPerPod, concurrencyPerWorker } = api;
+  const perPodConcurrency = ledger.record('replicas.perPodConcurrency', workersPerPod * concurrencyPerWorker, {
+    unit: 'requests in flight per pod',
+    formula: 'workersPerPod * concurrencyPerWorker',
+    inputs: { workersPerPod, concurrencyPerWorker },
+    source: SOURCES.arena,
+  });
+  const targetApiConcurrency = workload.atTarget.apiConcurrency;
+  const neededForTarget = ledger.record(
+    'replicas.neededForTarget',
+    replicasFor(targetApiConcurrency, perPodConcurrency),
+    {
+      unit: 'replicas',
+      formula: 'max(1, ceil(apiConcurrency at target / perPodConcurrency))',
+      inputs: { apiConcurrency: round(targetApiConcurrency), perPodConcurrency },
+      source: SOURCES.little,
+    },
+  );
+  const baselineApiConcurrency = workload.atBaseline.apiConcurrency;
+  const neededForBaseline = ledger.record(
+    'replicas.neededForBaseline',
+    replicasFor(baselineApiConcurrency, perPodConcurrency),
+    {
+      unit: 'replicas',
+      formula: 'max(1, ceil(apiConcurrency at baseline / perPodConcurrency))',
+      inputs: { apiConcurrency: round(baselineApiConcurrency), perPodConcurrency },
+      source: SOURCES.little,
+    },
+  );
+  return { perPodConcurrency, neededForTarget, neededForBaseline };
+}
+
+/** Step 3's result: connections one API pod may open (DB, Redis) and PostgreSQL's connections for the app. */
+interface PerPodBudgets {
+  perPod: number;
+  redisPerPod: number;
+  postgresBudget: number;
+}
+
+/**
+ * Step 3, per-pod budgets (connections.ts): DB connections per pod = workersPerPod * (poolSize + maxOverflow)
+ * (SQLAlchemy QueuePool, one engine per worker), Redis connections per pod = workersPerPod * redis.maxConnections,
+ * PostgreSQL's budget = maxConnections - reservedConnections.
+ * Records connections.perPod, .redisPerPod, .postgresBudget.
+ */
+function perPodBudgets(spec: Spec, ledger: Ledger): PerPodBudgets {
+  const { workersPerPod, db, redis } = spec.api;
+  const { maxConnections, reservedConnections } = spec.postgres;
+  const perPod = ledger.record('connections.perPod', dbConnectionsPerPod(workersPerPod, db.poolSize, db.maxOverflow), {
+    unit: 'connections',
+    formula: 'workersPerPod * (poolSize + maxOverflow)',
+    inputs: { workersPerPod, poolSize: db.poolSize, maxOverflow: db.maxOverflow },
+    source: SOURCES.sqlalchemy,
+  });
+  const redisPerPod = ledger.record(
+    'connections.redisPerPod',
+    redisConnectionsPerPod(workersPerPod, redis.maxConnections),
+    {
+      unit: 'connections',
+      formula: 'workersPerPod * redis.maxConnections',
+      inputs: { workersPerPod, maxConnections: redis.maxConnections },
+      source: SOURCES.redis,
+    },
+  );
+  const postgresLimit = ledger.record(
+    'connections.postgresBudget',
+    postgresBudget(maxConnections, reservedConnections),
+    {
+      unit: 'connections',
+      formula: 'postgres.maxConnections - postgres.reservedConnections',
+      inputs: { maxConnections, reservedConnections },
+      source: SOURCES.postgres,
+    },
+  );
+  return { perPod, redisPerPod, postgresBudget: postgresLimit };
+}
+
+/**
+ * Step 4, PgBouncer's pools (pgbouncer.ts), sized for the replicas the target needs:
+ * max_client_conn from the app's client connections (neededForTarget * perPod) per PgBouncer plus 20%,
+ * default_pool_size from Erlang C on each PgBouncer's share of the transactions (P(wait) <= 0.1),
+ * reserve_pool_size 10% of it; values set in the spec are kept. The sizing is computed even when
+ * PgBouncer is disabled (later steps read it), but recorded only when enabled.
+ * Records pgbouncer.maxClientConn, .defaultPoolSize, .reservePoolSize.
+ */
+function pgbouncerPools(
+  pgbouncer: PgBouncerSpec,
+  need: ReplicaNeed,
+  budgets: PerPodBudgets,
+  atTarget: Workload,
+  ledger: Ledger,
+): PgBouncerSizing {
+  const { neededForTarget } = need;
+  const { perPod } = budgets;
+  const { replicas } = pgbouncer;
+  const sizing = sizePgBouncer({
+    replicas,
+    databaseUserPairs: pgbouncer.databaseUserPairs,
+    poolMode: pgbouncer.poolMode,
+    maxClientConn: pgbouncer.maxClientConn,
+    defaultPoolSize: pgbouncer.defaultPoolSize,
+    reservePoolSize: pgbouncer.reservePoolSize,
+    postgresBudget: budgets.postgresBudget,
+    appClientConnections: appDbConnections(neededForTarget, perPod),
+    transactionsPerSecond: atTarget.db.arrivalRatePerSecond,
+    transactionTimeMs: atTarget.db.serviceTimeMs,
+  });
+  if (!pgbouncer.enabled) return sizing;
+  const { computed, serversNeeded, budgetPerPool } = sizing;
+  ledger.record('pgbouncer.maxClientConn', sizing.maxClientConn, {
+    unit: 'client connections per PgBouncer',
+    formula: computed.maxClientConn
+      ? 'max(100, roundup100(ceil(neededForTarget * perPod / replicas) * 1.2))'
+      : 'spec.pgbouncer.maxClientConn',
+    inputs: { neededForTarget, perPod, replicas },
+    source: SOURCES.pgbouncer,
+  });
+  ledger.record('pgbouncer.defaultPoolSize', sizing.defaultPoolSize, {
+    unit: 'server connections per database/user pair per PgBouncer',
+    formula: computed.defaultPoolSize
+      ? 'max(1, min(max(serversNeeded, 5), budgetPerPool - reservePoolSize)); ' +
+        'serversNeeded = smallest c with ErlangC(c, lambda_tx/replicas * S_tx) <= 0.1'
+      : 'spec.pgbouncer.defaultPoolSize',
+    inputs: {
+      serversNeeded,
+      budgetPerPool,
+      transactionsPerSecond: round(atTarget.db.arrivalRatePerSecond),
+      transactionTimeMs: round(atTarget.db.serviceTimeMs),
+    },
+    source: `${SOURCES.pgbouncer}; ${SOURCES.erlang}`,
+  });
+  ledger.record('pgbouncer.reservePoolSize', sizing.reservePoolSize, {
+    unit: 'server connections',
+    formula: computed.reservePoolSize
+      ? 'max(1, ceil(0.1 * max(serversNeeded, 5))), trimmed to the budget'
+      : 'spec.pgbouncer.reservePoolSize',
+    inputs: { serversNeeded, budgetPerPool },
+    source: SOURCES.pgbouncer,
+  });
+  return sizing;
+}
+
+/**
+ * The app's database client limit (connections): all PgBouncers' max_client_conn when it is set in the spec,
+ * Infinity when it is computed (it grows to fit the need), PostgreSQL's budget without PgBouncer.
+ */
+function appDbClientLimit(pgbouncer: PgBouncerSpec, sizing: PgBouncerSizing, budgets: PerPodBudgets): number {
+  if (!pgbouncer.enabled) return budgets.postgresBudget;
+  return sizing.computed.maxClientConn ? Infinity : pgbouncerClientCapacity(pgbouncer.replicas, sizing.maxClientConn);
+}
+
+/** maxReplicas (replicas) and its formula: the fixed replica count, the spec's maxReplicas, or the capped need. */
+function chooseMaxReplicas(api: ApiSpec, neededForTarget: number, cap: number): { value: number; formula: string } {
+  if (!api.autoscaling.enabled) {
+    return {
+      value: api.replicas ?? neededForTarget,
+      formula: 'spec.api.replicas (autoscaling disabled), else neededForTarget',
+    };
+  }
+  if (api.autoscaling.maxReplicas !== undefined) {
+    return { value: api.autoscaling.maxReplicas, formula: 'spec.api.autoscaling.maxReplicas' };
+  }
+  return { value: Math.max(1, Math.min(neededForTarget, cap)), formula: 'max(1, min(neededForTarget, connectionCap))' };
+}
+
+/** minReplicas (replicas) and its formula: maxReplicas when fixed, the spec's minReplicas, or the baseline's need. */
+function chooseMinReplicas(api: ApiSpec, neededForBaseline: number, max: number): { value: number; formula: string } {
+  if (!api.autoscaling.enabled) return { value: max, formula: 'replicas.max (autoscaling disabled)' };
+  if (api.autoscaling.minReplicas !== undefined) {
+    return { value: api.autoscaling.minReplicas, formula: 'spec.api.autoscaling.minReplicas' };
+  }
+  return { value: Math.min(neededForBaseline, max), formula: 'min(neededForBaseline, replicas.max)' };
+}
+
+/**
+ * Step 5, the replica range (the plan's `replicas`). connectionCap = min(floor(app DB client limit / perPod),
+ * floor((redis.maxClients - 2) / redisPerPod)) (connections.ts; null when neither budget binds);
+ * maxReplicas = the spec's, else max(1, min(neededForTarget, connectionCap)); minReplicas = the spec's,
+ * else min(neededForBaseline, maxReplicas); both the fixed replica count when autoscaling is disabled.
+ * Records replicas.connectionCap, .max, .min.
+ */
+function replicaRange(
+  spec: Spec,
+  need: ReplicaNeed,
+  budgets: PerPodBudgets,
+  sizing: PgBouncerSizing,
+  ledger: Ledger,
+): CapacityPlan['replicas'] {
+  const { perPodConcurrency, neededForTarget, neededForBaseline } = need;
+  const { perPod, redisPerPod } = budgets;
+  const redisMaxClients = spec.redis.maxClients;
+  const dbClientLimit = appDbClientLimit(spec.pgbouncer, sizing, budgets);
+  const cap = Math.min(replicasWithin(dbClientLimit, perPod), redisReplicaCap(redisMaxClients, redisPerPod));
+  const connectionCap = ledger.record('replicas.connectionCap', Number.isFinite(cap) ? cap : null, {
+    unit: 'replicas',
+    formula: 'min(floor(app DB client limit / perPod), floor((redis.maxClients - 2) / redisPerPod))',
+    inputs: {
+      dbClientLimit: Number.isFinite(dbClientLimit) ? dbClientLimit : null,
+      perPod,
+      redisMaxClients,
+      redisPerPod,
+    },
+    source: `${SOURCES.pgbouncer}; ${SOURCES.redis}`,
+  });
+  const maxChoice = chooseMaxReplicas(spec.api, neededForTarget, cap);
+  const max = ledger.record('replicas.max', maxChoice.value, {
+    unit: 'replicas',
+    formula: maxChoice.formula,
+    inputs: { neededForTarget, connectionCap },
+    source: SOURCES.arena,
+  });
+  const minChoice = chooseMinReplicas(spec.api, neededForBaseline, max);
+  const min = ledger.record('replicas.min', minChoice.value, {
+    unit: 'replicas',
+    formula: minChoice.formula,
+    inputs: { neededForBaseline, max },
+    source: SOURCES.arena,
+  });
+  return { min, max, neededForTarget, neededForBaseline, connectionCap, perPodConcurrency };
+}
+
+/** A connection budget as the plan shows it: connections used at maxReplicas, the limit, used / limit rounded. */
+function budget(atMaxReplicas: number, limit: number): Budget {
+  return { atMaxReplicas, limit, utilization: round(budgetUtilization(atMaxReplicas, limit)) };
+}
+
+/** The budgets between the app, PgBouncer and PostgreSQL at maxReplicas, with PgBouncer enabled. */
+function pgbouncerConnections(
+  pgbouncer: PgBouncerSpec,
+  maxReplicas: number,
+  budgets: PerPodBudgets,
+  sizing: PgBouncerSizing,
+  ledger: Ledger,
+): Pick<CapacityPlan['connections'], 'appToPgbouncer' | 'pgbouncerToPostgres'> {
+  const { perPod, postgresBudget: postgresLimit } = budgets;
+  const { replicas, databaseUserPairs } = pgbouncer;
+  const { maxClientConn, defaultPoolSize, reservePoolSize } = sizing;
+  const clients = appDbConnections(maxReplicas, perPod);
+  const clientLimit = pgbouncerClientCapacity(replicas, maxClientConn);
+  const appToPgbouncer = budget(clients, clientLimit);
+  ledger.record('connections.appToPgbouncer.atMaxReplicas', clients, {
+    unit: 'client connections',
+    formula: 'replicas.max * perPod',
+    inputs: { max: maxReplicas, perPod },
+    source: SOURCES.sqlalchemy,
+  });
+  ledger.record('connections.appToPgbouncer.limit', clientLimit, {
+    unit: 'client connections',
+    formula: 'pgbouncer.replicas * maxClientConn',
+    inputs: { replicas, maxClientConn },
+    source: SOURCES.pgbouncer,
+  });
+  const servers = pgbouncerServerConnections(replicas, defaultPoolSize, reservePoolSize, databaseUserPairs);
+  const { limit, utilization } = budget(servers, postgresLimit);
+  const pgbouncerToPostgres = { total: servers, limit, utilization };
+  ledger.record('connections.pgbouncerToPostgres.total', servers, {
+    unit: 'server connections',
+    formula: 'pgbouncer.replicas * (defaultPoolSize + reservePoolSize) * databaseUserPairs',
+    inputs: { replicas, defaultPoolSize, reservePoolSize, databaseUserPairs },
+    source: SOURCES.pgbouncer,
+  });
+  return { appToPgbouncer, pgbouncerToPostgres };
+}
+
+/** The budget between the app and PostgreSQL at maxReplicas, with PgBouncer disabled. */
+function directPostgresConnections(
+  maxReplicas: number,
+  budgets: PerPodBudgets,
+  ledger: Ledger,
+): Pick<CapacityPlan['connections'], 'appToPostgres'> {
+  const { perPod, postgresBudget: limit } = budgets;
+  const connections = appDbConnections(maxReplicas, perPod);
+  const appToPostgres = budget(connections, limit);
+  ledger.record('connections.appToPostgres.atMaxReplicas', connections, {
+    unit: 'connections',
+    formula: 'replicas.max * perPod',
+    inputs: { max: maxReplicas, perPod },
+    source: SOURCES.sqlalchemy,
+  });
+  return { appToPostgres };
+}
+
+/**
+ * Step 6, connection budgets at maxReplicas (connections.ts), each {used, limit, used / limit}:
+ * app -> PgBouncer (max * perPod against replicas * max_client_conn) and PgBouncer -> PostgreSQL
+ * (replicas * (default + reserve pool) * pairs against PostgreSQL's budget), or app -> PostgreSQL
+ * without PgBouncer; Redis clients (max * redisPerPod + 2 against maxclients).
+ * Records connections.appToPgbouncer.*, .pgbouncerToPostgres.total or .appToPostgres.*, .redis.atMaxReplicas.
+ */
+function connectionsAtMaxReplicas(
+  spec: Spec,
+  maxReplicas: number,
+  budgets: PerPodBudgets,
+  sizing: PgBouncerSizing,
+  ledger: Ledger,
+): CapacityPlan['connections'] {
+  const { perPod, redisPerPod } = budgets;
+  const database = spec.pgbouncer.enabled
+    ? pgbouncerConnections(spec.pgbouncer, maxReplicas, budgets, sizing, ledger)
+    : directPostgresConnections(maxReplicas, budgets, ledger);
+  const redisLimit = spec.redis.maxClients;
+  const redisAtMax = redisClients(maxReplicas, redisPerPod);
+  const redis = budget(redisAtMax, redisLimit);
+  ledger.record('connections.redis.atMaxReplicas', redisAtMax, {
+    unit: 'clients',
+    formula: 'replicas.max * workersPerPod * api.redis.maxConnections + 2 (operator and sampler)',
+    inputs: { max: maxReplicas, redisPerPod },
+    source: SOURCES.redis,
+  });
+  return { perPod, redisPerPod, redis, ...database };
+}
+
+/**
+ * Step 7, file descriptors (connections.ts): one PgBouncer needs maxClientConn + (defaultPoolSize +
+ * reservePoolSize) * databaseUserPairs (PgBouncer docs); Redis needs maxClients + 32 (Redis docs).
+ * Records pgbouncer.fileDescriptors, redis.fileDescriptors.
+ */
+function fileDescriptors(spec: Spec, sizing: PgBouncerSizing, ledger: Ledger): { pgbouncer: number; redis: number } {
+  const { maxClientConn, defaultPoolSize, reservePoolSize } = sizing;
+  const { databaseUserPairs } = spec.pgbouncer;
+  const { maxClients } = spec.redis;
+  const pgbouncerFds = pgbouncerFileDescriptors(maxClientConn, defaultPoolSize, reservePoolSize, databaseUserPairs);
+  const pgbouncer = ledger.record('pgbouncer.fileDescriptors', pgbouncerFds, {
+    unit: 'file descriptors per PgBouncer',
+    formula: 'maxClientConn + (defaultPoolSize + reservePoolSize) * databaseUserPairs',
+    inputs: { maxClientConn, defaultPoolSize, reservePoolSize, databaseUserPairs },
+    source: SOURCES.pgbouncerFd,
+  });
+  const redis = ledger.record('redis.fileDescriptors', redisFileDescriptors(maxClients), {
+    unit: 'file descriptors',
+    formula: 'maxClients + 32',
+    inputs: { maxClients },
+    source: SOURCES.redis,
+  });
+  return { pgbouncer, redis };
+}
+
+/**
+ * One queue of the plan: `partitions` independent M/G/c queues of `servers` servers each, every partition
+ * receiving arrivals / partitions of the demand (random routing splits a Poisson stream into Poisson streams).
+ * Analysed by analyzeQueue (Erlang C, Allen-Cunneen; erlang.ts). Rates per second, times in ms.
+ * Records queues.<name>.p99WaitMs; `how` says what the servers and partitions are.
+ */
+function partitionedQueue(
+  name: QueueName,
+  servers: number,
+  partitions: number,
+  demand: Demand,
+  how: string,
+  ledger: Ledger,
+): QueuePlan {
+  const { arrivalRatePerSecond, serviceTimeMs, serviceCv2 } = demand;
+  const queue = analyzeQueue(servers, arrivalRatePerSecond / partitions, serviceTimeMs, serviceCv2);
+  const result: QueuePlan = {
+    servers: servers * partitions,
+    partitions,
+    arrivalRatePerSecond: round(arrivalRatePerSecond),
+    serviceTimeMs: round(serviceTimeMs),
+    serviceCv2: round(serviceCv2),
+    utilization: round(queue.utilization),
+    pWait: round(queue.pWait),
+    meanWaitMs: queue.meanWaitMs === null ? null : round(queue.meanWaitMs, 2),
+    p99WaitMs: queue.p99WaitMs === null ? null : round(queue.p99WaitMs, 2),
+    stable: queue.stable,
+  };
+  ledger.record(`queues.${name}.p99WaitMs`, result.p99WaitMs, {
+    unit: 'ms',
+    formula: `M/G/c per partition: c = ${servers}, lambda = arrival / partitions, S = serviceTimeMs, cs^2 = serviceCv2; ${how}`,
+    inputs: {
+      servers,
+      partitions,
+      arrivalRatePerSecond: result.arrivalRatePerSecond,
+      serviceTimeMs: result.serviceTimeMs,
+      serviceCv2: result.serviceCv2,
+      utilization: result.utilization,
+      pWait: result.pWait,
+    },
+    source: SOURCES.erlang,
+  });
+  return result;
+}
+
+/** LLM calls against the provider's limit as one deterministic server (M/D/1): S = 60000 / requestsPerMinute ms. */
+function rateLimitDemand(llmCallsPerSecond: number, requestsPerMinute: number): Demand {
+  return { arrivalRatePerSecond: llmCallsPerSecond, serviceTimeMs: 60_000 / requestsPerMinute, serviceCv2: 0 };
+}
+
+/**
+ * Step 8, the queues at the target with maxReplicas (docs/capacity-model.md section 4), each only when it
+ * has arrivals: appDbPool (poolSize + maxOverflow per worker), pgbouncerServerPool (default_pool_size per
+ * PgBouncer; not in session mode, where a server connection follows a client for its whole life),
+ * llmSlots (llmSlotsPerWorker per worker), asyncConsumers (maxReplicas * asyncConcurrencyPerPod in one
+ * consumer group), llmRateLimit (the provider's RPM, when set).
+ * Records queues.<name>.p99WaitMs for each.
+ */
+function queuesAtTarget(
+  spec: Spec,
+  atTarget: Workload,
+  maxReplicas: number,
+  sizing: PgBouncerSizing,
+  ledger: Ledger,
+): CapacityPlan['queues'] {
+  const { api, pgbouncer, llm } = spec;
+  const workers = maxReplicas * api.workersPerPod;
+  const queues: CapacityPlan['queues'] = {};
+  const add = (name: QueueName, servers: number, partitions: number, demand: Demand, how: string) => {
+    queues[name] = partitionedQueue(name, servers, partitions, demand, how, ledger);
+  };
+  if (atTarget.db.arrivalRatePerSecond > 0) {
+    const how = 'one pool per worker process (replicas.max * workersPerPod partitions)';
+    add('appDbPool', api.db.poolSize + api.db.maxOverflow, workers, atTarget.db, how);
+    if (pgbouncer.enabled && pgbouncer.poolMode !== 'session') {
+      const serverPoolHow = 'one server pool per PgBouncer (reserve pool not counted)';
+      add('pgbouncerServerPool', sizing.defaultPoolSize, pgbouncer.replicas, atTarget.db, serverPoolHow);
+    }
+  }
+  if (atTarget.llmSlots.arrivalRatePerSecond > 0) {
+    const how = 'one MAX_CONCURRENT_REQUESTS semaphore per worker process';
+    add('llmSlots', api.llmSlotsPerWorker, workers, atTarget.llmSlots, how);
+  }
+  if (atTarget.asyncTasks.arrivalRatePerSecond > 0) {
+    const consumers = maxReplicas * api.asyncConcurrencyPerPod;
+    add('asyncConsumers', consumers, 1, atTarget.asyncTasks, 'one consumer group shared by all pods (Redis Streams)');
+  }
+  if (llm.requestsPerMinute !== undefined && atTarget.llmCallsPerSecond > 0) {
+    const demand = rateLimitDemand(atTarget.llmCallsPerSecond, llm.requestsPerMinute);
+    const how = 'the provider limit as one deterministic server (M/D/1), S = 60000 / requestsPerMinute';
+    add('llmRateLimit', 1, 1, demand, how);
+  }
+  return queues;
+}
+
+/**
+ * Container resources of an API pod: the spec's, else per worker process CPU_PER_WORKER_MILLI millicores and
+ * MEMORY_PER_WORKER_MIB MiB requested, twice the memory as the limit, no CPU limit unless the spec sets one.
+ */
+function podResources(api: ApiSpec): CapacityPlan['api']['resources'] {
+  const cpuMilli = api.workersPerPod * CPU_PER_WORKER_MILLI;
+  const memoryMib = api.workersPerPod * MEMORY_PER_WORKER_MIB;
+  const { requests, limits } = api.resources ?? {};
+  return {
+    requests: { cpu: requests?.cpu ?? `${cpuMilli}m`, memory: requests?.memory ?? `${memoryMib}Mi` },
+    limits: {
+      ...(limits?.cpu ? { cpu: limits.cpu } : {}),
+      memory: limits?.memory ?? `${memoryMib * 2}Mi`,
+    },
+  };
+}
+
+/**
+ * Step 9, the API pod's settings. terminationGracePeriodSeconds = ceil(longest LLM p99 ms / 1000) + 15, so
+ * in-flight streams drain before SIGKILL (arena sizing rule); resources from podResources().
+ * Records api.terminationGracePeriodSeconds.
+ */
+function apiPodSettings(api: ApiSpec, atTarget: Workload, ledger: Ledger): CapacityPlan['api'] {
+  const { llmP99Ms } = atTarget;
+  const terminationGracePeriodSeconds = ledger.record(
+    'api.terminationGracePeriodSeconds',
+    Math.ceil(llmP99Ms / 1000) + 15,
+    {
+      unit: 's',
+      formula: 'ceil(longest LLM p99 / 1000) + 15: in-flight streams drain before SIGKILL',
+      inputs: { llmP99Ms },
+      source: SOURCES.arena,
+    },
+  );
+  return { workersPerPod: api.workersPerPod, terminationGracePeriodSeconds, resources: podResources(api) };
+}
+
+/**
+ * Step 10, the HorizontalPodAutoscaler (autoscaling/v2; Kubernetes docs, "Horizontal Pod Autoscaling"):
+ * the replica range from step 5, the spec's CPU target, and explicit behavior: scale up fast
+ * (100% or 4 pods per 15 s, no stabilisation), scale down slowly (10% or 1 pod per 60 s, 300 s window).
+ * Records hpa.behavior.
+ */
+function hpaSettings(api: ApiSpec, replicas: CapacityPlan['replicas'], ledger: Ledger): CapacityPlan['hpa'] {
+  const hpa: CapacityPlan['hpa'] = {
+    enabled: api.autoscaling.enabled,
+    minReplicas: replicas.min,
+    maxReplicas: replicas.max,
+    targetCPUUtilizationPercentage: api.autoscaling.targetCPUUtilizationPercentage,
+    behavior: {
+      // Scale up fast: LLM-bound load arrives in bursts and new pods take time to become ready.
+      scaleUp: {
+        stabilizationWindowSeconds: 0,
+        selectPolicy: 'Max',
+        policies: [
+          { type: 'Percent', value: 100, periodSeconds: 15 },
+          { type: 'Pods', value: 4, periodSeconds: 15 },
+        ],
+      },
+      // Scale down slowly: a pod being removed holds streams of up to the LLM p99.
+      scaleDown: {
+        stabilizationWindowSeconds: 300,
+        selectPolicy: 'Min',
+        policies: [
+          { type: 'Percent', value: 10, periodSeconds: 60 },
+          { type: 'Pods', value: 1, periodSeconds: 60 },
+        ],
+      },
+    },
+  };
+  const policy =
+    'scaleUp 100%/15s or 4 pods/15s (max), no stabilization; scaleDown 10%/60s or 1 pod/60s (min), 300 s window';
+  ledger.record('hpa.behavior', policy, {
     unit: 'policy',
     formula: 'fast up for bursty LLM load; slow down so long streams drain',
     inputs: {},
-    source: SRC.hpa,
+    source: SOURCES.hpa,
   });
-  result.findings = findingsFor(ad, result, wT, llm.requestsPerMinute);
-  if (opts.explain) result.derivations = L.entries;
-  return result;
+  return hpa;
+}
+
+/** The plan's `workload` section: the target's workload rounded for output, by request kind. */
+function workloadSection(workload: WorkloadLevels): CapacityPlan['workload'] {
+  const { atTarget } = workload;
+  const kinds: Record<string, KindPlan> = Object.fromEntries(
+    atTarget.kinds.map((k) => [
+      k.name,
+      {
+        kind: k.kind,
+        share: round(k.share),
+        arrivalRatePerSecond: round(k.arrivalRatePerSecond),
+        meanLatencyMs: round(k.meanLatencyMs, 2),
+        concurrency: round(k.concurrency, 2),
+        apiConcurrency: round(k.apiConcurrency, 2),
+      },
+    ]),
+  );
+  return {
+    targetConcurrency: workload.targetConcurrency,
+    baselineConcurrency: workload.baselineConcurrency,
+    arrivalRatePerSecond: round(atTarget.arrivalRatePerSecond),
+    apiConcurrency: round(atTarget.apiConcurrency, 2),
+    llmCallsPerSecond: round(atTarget.llmCallsPerSecond),
+    kinds,
+  };
+}
+
+/** The plan's `pgbouncer` section: the spec's settings with the pool sizes from step 4 and descriptors from step 7. */
+function pgbouncerSection(
+  pgbouncer: PgBouncerSpec,
+  sizing: PgBouncerSizing,
+  fileDescriptors: number,
+): CapacityPlan['pgbouncer'] {
+  return {
+    enabled: pgbouncer.enabled,
+    replicas: pgbouncer.replicas,
+    poolMode: pgbouncer.poolMode,
+    maxClientConn: sizing.maxClientConn,
+    defaultPoolSize: sizing.defaultPoolSize,
+    reservePoolSize: sizing.reservePoolSize,
+    databaseUserPairs: pgbouncer.databaseUserPairs,
+    fileDescriptors,
+  };
 }

@@ -9,7 +9,7 @@
  *   T_k = serviceTimeMs + dbTimeMs + mean LLM time (when it calls the LLM),
  * so the total arrival rate is lambda = N / sum_k(p_k * T_k) and kind k holds
  * N_k = lambda * p_k * T_k of the concurrency. Queue waits are left out of T_k
- * (first order; the queues are analysed separately in queues.ts).
+ * (first order; the queues are analysed separately, plan.ts with erlang.ts).
  *
  * What occupies the API: sync and stream requests for their whole T_k; async
  * requests only while they are submitted (serviceTimeMs + dbTimeMs): their LLM
@@ -49,6 +49,8 @@ export interface Demand {
 export interface Workload {
   concurrency: number;
   arrivalRatePerSecond: number;
+  /** Mean end-to-end time over the mix, sum_k p_k * T_k, ms (Little's law: concurrency = arrivalRate * mean time). */
+  meanLatencyMs: number;
   /** In-flight requests inside the API pods. */
   apiConcurrency: number;
   kinds: KindLoad[];
@@ -64,10 +66,32 @@ export interface Workload {
   llmP99Ms: number;
 }
 
-function demand(components: (MixComponent & { rate: number })[]): Demand {
+type DemandComponent = MixComponent & { rate: number };
+
+function demand(components: DemandComponent[]): Demand {
   const m = mixture(components);
-  return { arrivalRatePerSecond: components.reduce((s, c) => s + c.rate, 0), serviceTimeMs: m.meanMs, serviceCv2: m.cv2 };
+  return {
+    arrivalRatePerSecond: components.reduce((s, c) => s + c.rate, 0),
+    serviceTimeMs: m.meanMs,
+    serviceCv2: m.cv2,
+  };
 }
+
+/** A kind's transactions as one component of the DB hold-time mixture (each hold exponential), weighted by arrivals. */
+const dbComponent = (k: KindLoad): DemandComponent => ({
+  rate: k.arrivalRatePerSecond,
+  weight: k.arrivalRatePerSecond,
+  meanMs: k.dbTimeMs,
+  cv2: 1,
+});
+
+/** A kind's LLM calls as one component of the LLM-time mixture (its fitted lognormal), weighted by arrivals. */
+const llmComponent = (k: KindLoad): DemandComponent => ({
+  rate: k.arrivalRatePerSecond,
+  weight: k.arrivalRatePerSecond,
+  meanMs: k.llm!.meanMs,
+  cv2: k.llm!.cv2,
+});
 
 /**
  * Compute the workload for `concurrency` in-flight requests and a request mix.
@@ -87,7 +111,9 @@ export function workloadAt(concurrency: number, mix: RequestKind[]): Workload {
     return { k, share, llm, meanLatencyMs, apiHoldMs };
   });
   const meanLatency = base.reduce((s, b) => s + b.share * b.meanLatencyMs, 0);
-  if (!(meanLatency > 0)) throw new RangeError('every request kind has a zero end-to-end time: set serviceTimeMs, dbTimeMs or llmTimeMs');
+  if (!(meanLatency > 0)) {
+    throw new RangeError('every request kind has a zero end-to-end time: set serviceTimeMs, dbTimeMs or llmTimeMs');
+  }
   const lambda = concurrency / (meanLatency / 1000);
   const kinds: KindLoad[] = base.map(({ k, share, llm, meanLatencyMs, apiHoldMs }) => {
     const rate = lambda * share;
@@ -108,11 +134,12 @@ export function workloadAt(concurrency: number, mix: RequestKind[]): Workload {
   return {
     concurrency,
     arrivalRatePerSecond: lambda,
+    meanLatencyMs: meanLatency,
     apiConcurrency: kinds.reduce((s, k) => s + k.apiConcurrency, 0),
     kinds,
-    db: demand(kinds.filter((k) => k.dbTimeMs > 0).map((k) => ({ rate: k.arrivalRatePerSecond, weight: k.arrivalRatePerSecond, meanMs: k.dbTimeMs, cv2: 1 }))),
-    llmSlots: demand(withLlm.filter((k) => k.kind !== 'async').map((k) => ({ rate: k.arrivalRatePerSecond, weight: k.arrivalRatePerSecond, meanMs: k.llm!.meanMs, cv2: k.llm!.cv2 }))),
-    asyncTasks: demand(withLlm.filter((k) => k.kind === 'async').map((k) => ({ rate: k.arrivalRatePerSecond, weight: k.arrivalRatePerSecond, meanMs: k.llm!.meanMs, cv2: k.llm!.cv2 }))),
+    db: demand(kinds.filter((k) => k.dbTimeMs > 0).map(dbComponent)),
+    llmSlots: demand(withLlm.filter((k) => k.kind !== 'async').map(llmComponent)),
+    asyncTasks: demand(withLlm.filter((k) => k.kind === 'async').map(llmComponent)),
     llmCallsPerSecond: withLlm.reduce((s, k) => s + k.arrivalRatePerSecond, 0),
     llmP99Ms: Math.max(0, ...withLlm.map((k) => k.llm!.p99Ms)),
   };
