@@ -7,8 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { repoPath } from '../operator/testing/paths.js';
-import { assertRefused, runArena, type CliRun } from '../operator/testing/cli.js';
+import { repoPath } from '../testing/paths.js';
+import { assertRefused, runArena, type CliRun } from '../testing/cli.js';
 
 const SAMPLE = repoPath('samples/debate-arena.yaml');
 const HOLDS = repoPath('samples/debate-arena-holds.yaml');

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { LoadTestResultSchema, type LoadTestResult } from '../../loadtest/engine/result-schema.js';
-import { startTestServer, type TestServer } from '../../loadtest/engine/testing/servers.js';
-import { repoPath } from '../../operator/testing/paths.js';
-import { assertRefused, runArena, runArenaAsync } from '../../operator/testing/cli.js';
+import { startTestServer, type TestServer } from '../../testing/servers.js';
+import { repoPath } from '../../testing/paths.js';
+import { assertRefused, runArena, runArenaAsync } from '../../testing/cli.js';
 
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
 const validateResult = addFormats(new Ajv({ strict: false, allErrors: true })).compile(LoadTestResultSchema);

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertRefused, runArena } from '../../operator/testing/cli.js';
+import { assertRefused, runArena } from '../../testing/cli.js';
 
 
 function arena(args: string[]) {

@@ -10,8 +10,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive } from '../../loadtest/stack/procs.js';
-import { repoPath } from '../../operator/testing/paths.js';
-import { assertRefused, runArena, type CliRun } from '../../operator/testing/cli.js';
+import { repoPath } from '../../testing/paths.js';
+import { assertRefused, runArena, type CliRun } from '../../testing/cli.js';
 
 const SAMPLE = repoPath('samples/arena-local.yaml');
 

@@ -8,7 +8,7 @@ import { encode, mergeEncoded, newHistogram, percentiles, recordMs } from './his
 import type { RunConfig } from './config.js';
 import { runEngine, type EngineOutcome } from './runner.js';
 import { validateScenario } from './scenario.js';
-import { startTestServer, type TestServer } from './testing/servers.js';
+import { startTestServer, type TestServer } from '../../testing/servers.js';
 
 let server: TestServer;
 

@@ -14,8 +14,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoPath } from '../../operator/testing/paths.js';
-import { runArenaAsync } from '../../operator/testing/cli.js';
+import { repoPath } from '../../testing/paths.js';
+import { runArenaAsync } from '../../testing/cli.js';
 import { showPools, type StackState } from '../stack/stack.js';
 import type { LoadTestResult } from './result-schema.js';
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { repoPath } from '../../operator/testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import { freePort } from '../stack/procs.js';
 import type { StackState } from '../stack/stack.js';
 import { FIGURES, healthTarget, makeTarget, redisTarget, sample, type SampleResult, type TargetKind } from './sampler.js';

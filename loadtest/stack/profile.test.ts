@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { validateText } from '../../operator/api/v1alpha1/validate.js';
 import { ENV, REFERENCE_ENV } from '../../operator/render/env.js';
-import { repoPath } from '../../operator/testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import { effectivePlan, localProfile } from './profile.js';
 import { stackApiEnv } from './stack.js';
 

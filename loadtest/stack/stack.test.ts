@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { repoPath } from '../../operator/testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import { alive, descendants, freePort, type ProcRef } from './procs.js';
 import { showPools, type StackState } from './stack.js';
 import { validateState } from './state.js';

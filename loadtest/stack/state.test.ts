@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError } from '../../lib/errors.js';
-import { assertRefused, runArena } from '../../operator/testing/cli.js';
+import { assertRefused, runArena } from '../../testing/cli.js';
 import { readState, STATE_VERSION, validateState, writeState, type StackState } from './state.js';
 
 /** A temporary state directory (with the marker), removed when the test ends. */

@@ -14,9 +14,9 @@ import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
-import { repoPath } from '../testing/paths.js';
-import { freePort } from '../testing/net.js';
-import { ControlPlane } from '../testing/control-plane.js';
+import { repoPath } from '../../testing/paths.js';
+import { freePort } from '../../testing/net.js';
+import { ControlPlane } from '../../testing/control-plane.js';
 
 const SINGLE = Number(process.env['BENCH_SINGLE'] ?? 40);
 const MANY = Number(process.env['BENCH_MANY'] ?? 200);

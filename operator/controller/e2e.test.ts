@@ -11,9 +11,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
-import { repoPath } from '../testing/paths.js';
-import { freePort, waitFor } from '../testing/net.js';
-import { ControlPlane } from '../testing/control-plane.js';
+import { repoPath } from '../../testing/paths.js';
+import { freePort, waitFor } from '../../testing/net.js';
+import { ControlPlane } from '../../testing/control-plane.js';
 import { plan } from '../planner/plan.js';
 import { validateText } from '../api/v1alpha1/validate.js';
 

@@ -12,7 +12,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ArenaDeploymentStatus, Condition, Finding } from '../api/v1alpha1/schema.js';
 import { validateObject } from '../api/v1alpha1/validate.js';
 import { plan } from '../planner/plan.js';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import type { KubeObj, ReconcileWriter } from './kube.js';
 import { OperatorMetrics } from './metrics.js';
 import { desiredChildren, Reconciler, type Caches } from './reconciler.js';

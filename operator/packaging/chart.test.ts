@@ -10,7 +10,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import { CHART_DIR, helm, helmAsync, helmAvailable, setArgs, template, validateK8s, type KubeObject } from './tools.js';
 import { chartCopies, chartReadme, stale, valuesDocs } from './sync.js';
 

@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import { SAMPLES } from './sync.js';
 
 const wf = parse(readFileSync(repoPath('docs/ci/example-loadtest.yml'), 'utf8'));

@@ -18,7 +18,7 @@ import { dirname, join, relative } from 'node:path';
 import { DockerfileParser, type Dockerfile, type Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { parse } from 'yaml';
-import { REPO_ROOT, repoPath } from '../testing/paths.js';
+import { REPO_ROOT, repoPath } from '../../testing/paths.js';
 
 const IMAGES = [
   { file: 'operator.Dockerfile', entrypoint: ['arena'], ports: [8080, 8081] },

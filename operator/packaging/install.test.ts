@@ -23,7 +23,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import { validateText } from '../api/v1alpha1/validate.js';
 import { plan } from '../planner/plan.js';
 import { ControlPlane, freePort, helmAvailable, template, waitFor } from './tools.js';

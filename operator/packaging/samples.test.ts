@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import { validateText } from '../api/v1alpha1/validate.js';
 import { plan } from '../planner/plan.js';
 import { SAMPLES, planSummaryLines, sampleWithSummary, stale } from './sync.js';

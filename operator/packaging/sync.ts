@@ -21,7 +21,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 import { validateText } from '../api/v1alpha1/validate.js';
 import { plan } from '../planner/plan.js';
 import type { CapacityPlan } from '../planner/types.js';

@@ -10,9 +10,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { repoPath } from '../testing/paths.js';
-import { ControlPlane as BaseControlPlane, TESTENV, type Run } from '../testing/control-plane.js';
-import { freePort, waitFor } from '../testing/net.js';
+import { repoPath } from '../../testing/paths.js';
+import { ControlPlane as BaseControlPlane, TESTENV, type Run } from '../../testing/control-plane.js';
+import { freePort, waitFor } from '../../testing/net.js';
 
 export { TESTENV };
 

@@ -7,7 +7,7 @@ import { plan } from './plan.js';
 import { CapacityPlanSchema, type CapacityPlan } from './types.js';
 import { validateObject, validateText } from '../api/v1alpha1/validate.js';
 import type { ArenaDeployment } from '../api/v1alpha1/schema.js';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 
 const validate = new Ajv({ strict: false, allErrors: true }).compile(CapacityPlanSchema);
 

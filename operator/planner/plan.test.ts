@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { plan } from './plan.js';
 import { validateObject, validateText } from '../api/v1alpha1/validate.js';
 import type { ArenaDeployment } from '../api/v1alpha1/schema.js';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 
 const load = (file: string) => validateText(readFileSync(repoPath(file), 'utf8'))[0]!.object!;
 

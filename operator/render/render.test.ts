@@ -7,7 +7,7 @@ import { plan } from '../planner/plan.js';
 import { validateText } from '../api/v1alpha1/validate.js';
 import type { ArenaDeployment } from '../api/v1alpha1/schema.js';
 import { CONFIG_HASH_ANNOTATION } from './names.js';
-import { repoPath } from '../testing/paths.js';
+import { repoPath } from '../../testing/paths.js';
 
 const load = (file: string) => validateText(readFileSync(repoPath(file), 'utf8'))[0]!.object!;
 const toYaml = (objs: KubeObject[]) => objs.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { arenaDeploymentCrd, arenaDeploymentCrdYaml } from './crd.js';
 import { ArenaDeploymentSchema, celRules } from './schema.js';
-import { repoPath } from '../../testing/paths.js';
+import { repoPath } from '../../../testing/paths.js';
 
 test('crds/arenadeployment.yaml is in sync with the schema (run `make crd` to regenerate)', () => {
   assert.equal(readFileSync(repoPath('crds/arenadeployment.yaml'), 'utf8'), arenaDeploymentCrdYaml());

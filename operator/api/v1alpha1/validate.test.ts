@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { validateText } from './validate.js';
-import { repoPath } from '../../testing/paths.js';
+import { repoPath } from '../../../testing/paths.js';
 
 const sample = readFileSync(repoPath('samples/debate-arena.yaml'), 'utf8');
 

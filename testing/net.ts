@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A TCP port free on 127.0.0.1 right now: the stack's own helper. */
-export { freePort } from '../../loadtest/stack/procs.js';
+export { freePort } from '../loadtest/stack/procs.js';
 
 /**
  * Poll `fn` every `everyMs` until it returns something other than undefined/false.
