@@ -43,7 +43,10 @@ test('validate: a schema error is one line naming the field, exit 2', () => {
 
 test('validate: malformed YAML, missing file, directory, stdin', () => {
   assertBadInput(arena(['validate', '-f', '-'], 'spec: [\n'), /^arena: -: \(yaml\): line \d+, column \d+: /);
-  assertBadInput(arena(['validate', '-f', '/nonexistent/arena.yaml']), /^arena: cannot read \/nonexistent\/arena\.yaml: no such file\n$/);
+  assertBadInput(
+    arena(['validate', '-f', '/nonexistent/arena.yaml']),
+    /^arena: cannot read \/nonexistent\/arena\.yaml: no such file\n$/,
+  );
   assertBadInput(arena(['validate', '-f', tmpdir()]), /is a directory/);
   assert.equal(arena(['validate', '-f', '-'], readFileSync(SAMPLE, 'utf8')).code, 0);
 });
@@ -70,10 +73,15 @@ test('plan -o json: the stable contract, exit 1 with errors at the default --fai
 test('plan: --fail-on none exits 0, a plan that holds exits 0, --fail-on warning counts warnings', () => {
   assert.equal(arena(['plan', '-f', SAMPLE, '--fail-on', 'none', '-o', 'json']).code, 0);
   assert.equal(arena(['plan', '-f', HOLDS]).code, 0);
-  const warn = readFileSync(HOLDS, 'utf8').replace('poolMode: transaction', 'poolMode: session').replace('maxConnections: 500', 'maxConnections: 5000');
+  const warn = readFileSync(HOLDS, 'utf8')
+    .replace('poolMode: transaction', 'poolMode: session')
+    .replace('maxConnections: 500', 'maxConnections: 5000');
   const r = arena(['plan', '-f', '-', '--fail-on', 'warning', '-o', 'json'], warn);
   const p = JSON.parse(r.out);
-  assert.ok(p.findings.every((f: any) => f.severity === 'warning') && p.findings.length > 0, JSON.stringify(p.findings));
+  assert.ok(
+    p.findings.every((f: any) => f.severity === 'warning') && p.findings.length > 0,
+    JSON.stringify(p.findings),
+  );
   assert.equal(r.code, 1);
   assert.equal(arena(['plan', '-f', '-', '--fail-on', 'error'], warn).code, 0);
 });
@@ -93,18 +101,33 @@ test('plan: several documents give a CapacityPlanList', () => {
   const text = `${readFileSync(SAMPLE, 'utf8')}---\n${readFileSync(HOLDS, 'utf8')}`;
   const p = JSON.parse(arena(['plan', '-f', '-', '-o', 'json', '--fail-on', 'none'], text).out);
   assert.equal(p.kind, 'CapacityPlanList');
-  assert.deepEqual(p.items.map((i: any) => i.metadata.name), ['debate-arena', 'debate-arena-holds']);
+  assert.deepEqual(
+    p.items.map((i: any) => i.metadata.name),
+    ['debate-arena', 'debate-arena-holds'],
+  );
 });
 
 test('bad flags: one line naming the flag, exit 2', () => {
   assertBadInput(arena(['plan', '-f', SAMPLE, '-o', 'xml']), /'-o, --output <format>' argument 'xml' is invalid/);
-  assertBadInput(arena(['plan', '-f', SAMPLE, '--fail-on', 'fatal']), /--fail-on <severity>.*must be one of: error, warning, none/);
+  assertBadInput(
+    arena(['plan', '-f', SAMPLE, '--fail-on', 'fatal']),
+    /--fail-on <severity>.*must be one of: error, warning, none/,
+  );
   assertBadInput(arena(['plan']), /required option '-f, --file <file>' not specified/);
   assertBadInput(arena(['plan', '-f', SAMPLE, '--bogus']), /unknown option '--bogus'/);
   assertBadInput(arena(['nosuch']), /unknown command 'nosuch'/);
-  assertBadInput(arena(['queue', '--arrival-rate', '100', '--service-time', '10s', '--servers', 'many']), /--servers <count>.*must be a positive integer/);
-  assertBadInput(arena(['queue', '--arrival-rate', '-1', '--service-time', '10s', '--servers', '3']), /--arrival-rate <per-second>.*must be a number > 0/);
-  assertBadInput(arena(['queue', '--arrival-rate', '1', '--service-time', 'ten', '--servers', '3']), /--service-time <duration>.*must be a duration/);
+  assertBadInput(
+    arena(['queue', '--arrival-rate', '100', '--service-time', '10s', '--servers', 'many']),
+    /--servers <count>.*must be a positive integer/,
+  );
+  assertBadInput(
+    arena(['queue', '--arrival-rate', '-1', '--service-time', '10s', '--servers', '3']),
+    /--arrival-rate <per-second>.*must be a number > 0/,
+  );
+  assertBadInput(
+    arena(['queue', '--arrival-rate', '1', '--service-time', 'ten', '--servers', '3']),
+    /--service-time <duration>.*must be a duration/,
+  );
 });
 
 test('queue: the reference case (100/s, 10 s, 1050 servers) gives P(wait) 0.074 and P99 wait 0.40 s', () => {
@@ -115,7 +138,10 @@ test('queue: the reference case (100/s, 10 s, 1050 servers) gives P(wait) 0.074 
   assert.equal((q.p99WaitMs / 1000).toFixed(2), '0.40');
   const t = arena(['queue', '--arrival-rate', '100', '--service-time', '10s', '--servers', '1050']);
   assert.match(t.out, /P\(wait\)\s+│ 0\.07\d\d/);
-  assert.match(arena(['queue', '--arrival-rate', '200', '--service-time', '10s', '--servers', '1050']).out, /unbounded/);
+  assert.match(
+    arena(['queue', '--arrival-rate', '200', '--service-time', '10s', '--servers', '1050']).out,
+    /unbounded/,
+  );
 });
 
 test('render: YAML to stdout, JSON List, and --out-dir writes one file per object', () => {
@@ -136,7 +162,10 @@ test('render: YAML to stdout, JSON List, and --out-dir writes one file per objec
 
 test('render: bad input writes nothing', () => {
   const d = tmp();
-  const r = arena(['render', '-f', '-', '--out-dir', join(d, 'out')], readFileSync(SAMPLE, 'utf8').replace('workersPerPod: 8', 'workersPerPod: 0'));
+  const r = arena(
+    ['render', '-f', '-', '--out-dir', join(d, 'out')],
+    readFileSync(SAMPLE, 'utf8').replace('workersPerPod: 8', 'workersPerPod: 0'),
+  );
   assertBadInput(r, /spec\.api\.workersPerPod: must be >= 1/);
   assert.deepEqual(readdirSync(d), []);
   rmSync(d, { recursive: true });

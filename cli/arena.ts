@@ -21,7 +21,9 @@ export function buildProgram(): Command {
     .description('capacity planning for LLM-backed web APIs: plan, render, operate, load-test')
     .version('0.1.0')
     .exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena: ${s.slice(7)}` : s) });
+  program.configureOutput({
+    writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena: ${s.slice(7)}` : s),
+  });
   registerValidate(program);
   registerPlan(program);
   registerRender(program);
@@ -40,7 +42,9 @@ export function buildProgram(): Command {
 function prefixErrors(commands: readonly Command[], parent: string): void {
   for (const c of commands) {
     const path = `${parent} ${c.name()}`;
-    c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `${path}: ${s.slice(7)}` : s) });
+    c.exitOverride().configureOutput({
+      writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `${path}: ${s.slice(7)}` : s),
+    });
     prefixErrors(c.commands, path);
   }
 }

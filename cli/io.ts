@@ -14,7 +14,14 @@ export function readInput(file: string): string {
     return readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (e as Error).message;
     throw new UserError(`cannot read ${file}: ${why}`);
   }
 }
@@ -22,7 +29,9 @@ export function readInput(file: string): string {
 /** One error line per field error: `FILE: spec.x: message`, with `(document N)` when the file holds several. */
 export function formatErrors(file: string, results: DocumentResult[]): string[] {
   const many = results.length > 1;
-  return results.flatMap((r) => r.errors.map((e) => `${file}${many ? ` (document ${r.index}, line ${r.line})` : ''}: ${e.path}: ${e.message}`));
+  return results.flatMap((r) =>
+    r.errors.map((e) => `${file}${many ? ` (document ${r.index}, line ${r.line})` : ''}: ${e.path}: ${e.message}`),
+  );
 }
 
 /** Read and validate every document of a file. @throws UserError listing every error (one per line). */

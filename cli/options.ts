@@ -7,7 +7,8 @@ import { InvalidArgumentError } from 'commander';
 /** A positive integer (>= 1). */
 export function positiveInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError('must be a positive integer');
   return n;
 }
 
@@ -41,7 +42,8 @@ export function durationMs(value: string): number {
 /** One of a fixed set of choices. */
 export function oneOf<T extends string>(choices: readonly T[]) {
   return (value: string): T => {
-    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of: ${choices.join(', ')}`);
+    if (!(choices as readonly string[]).includes(value))
+      throw new InvalidArgumentError(`must be one of: ${choices.join(', ')}`);
     return value as T;
   };
 }

@@ -47,5 +47,7 @@ export class StartFailureError extends ArenaError {
 export function errText(e: unknown): string {
   const err = e as (Error & { code?: string; errors?: Error[] }) | undefined;
   const inner = err?.errors?.[0]?.message;
-  return String(err?.message || inner || err?.code || e).split('\n')[0]!.slice(0, 300);
+  return String(err?.message || inner || err?.code || e)
+    .split('\n')[0]!
+    .slice(0, 300);
 }

@@ -44,6 +44,10 @@ test('no module outside cli/ imports from cli/', () => {
 });
 
 test('lib/ imports nothing of the project', () => {
-  const offenders = [...sources(join(REPO_ROOT, 'lib'))].flatMap((f) => imports(f).filter((s) => s.startsWith('../')).map((s) => `${relative(REPO_ROOT, f)} imports ${s}`));
+  const offenders = [...sources(join(REPO_ROOT, 'lib'))].flatMap((f) =>
+    imports(f)
+      .filter((s) => s.startsWith('../'))
+      .map((s) => `${relative(REPO_ROOT, f)} imports ${s}`),
+  );
   assert.deepEqual(offenders, []);
 });

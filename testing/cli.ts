@@ -16,7 +16,10 @@ export interface CliRun {
 }
 
 /** Run `arena ARGS` (compiled) with colour off; `input` goes to stdin. */
-export function runArena(args: string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): CliRun {
+export function runArena(
+  args: string[],
+  opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): CliRun {
   const r = spawnSync(process.execPath, [ARENA, ...args], {
     input: opts.input,
     encoding: 'utf8',
@@ -44,9 +47,15 @@ export function assertRefused(r: CliRun, what: RegExp, opts: { code?: number; on
 }
 
 /** Run `arena ARGS` without blocking this process's event loop (for tests whose servers live in this process). */
-export function runArenaAsync(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runArenaAsync(
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [ARENA, ...args], { env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ARENA, ...args], {
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c));

@@ -36,13 +36,30 @@ export class ControlPlane {
    * @throws Error when the binary is missing, exits early, or is not ready within 120 s.
    */
   async start(): Promise<void> {
-    if (!existsSync(TESTENV)) throw new Error(`${TESTENV} is missing: run make test (it builds the control plane with operator/testenv/build.sh)`);
+    if (!existsSync(TESTENV))
+      throw new Error(
+        `${TESTENV} is missing: run make test (it builds the control plane with operator/testenv/build.sh)`,
+      );
     if (!this.dir) {
       this.dir = mkdtempSync(join(tmpdir(), this.prefix));
       this.ports = [await freePort(), await freePort(), await freePort()];
     }
     const [etcd, peer, api] = this.ports.map(String) as [string, string, string];
-    const proc = spawn(TESTENV, ['--data-dir', this.dir, '--etcd-client-port', etcd, '--etcd-peer-port', peer, '--secure-port', api, '--etcd-unsafe-no-fsync'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const proc = spawn(
+      TESTENV,
+      [
+        '--data-dir',
+        this.dir,
+        '--etcd-client-port',
+        etcd,
+        '--etcd-peer-port',
+        peer,
+        '--secure-port',
+        api,
+        '--etcd-unsafe-no-fsync',
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     this.proc = proc;
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
@@ -77,7 +94,12 @@ export class ControlPlane {
   }
 
   kubectl(args: string[], input?: string): Run {
-    const r = spawnSync('kubectl', ['--kubeconfig', this.kubeconfig, ...args], { input, encoding: 'utf8', timeout: 60_000, env: this.env() });
+    const r = spawnSync('kubectl', ['--kubeconfig', this.kubeconfig, ...args], {
+      input,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: this.env(),
+    });
     return { code: r.status, out: r.stdout, err: r.stderr };
   }
 

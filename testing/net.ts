@@ -8,7 +8,12 @@ export { freePort } from '../loadtest/stack/procs.js';
  * Poll `fn` every `everyMs` until it returns something other than undefined/false.
  * @throws Error naming `what` (and the last error thrown by `fn`) after `timeoutMs`.
  */
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 250,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {

@@ -48,10 +48,11 @@ export async function startTestServer(o: ServerOptions = {}): Promise<TestServer
     held: [],
     latencyMs: o.latencyMs ?? 10,
     stallUntil: 0,
-    close: () => new Promise<void>((r) => {
-      s.server.closeAllConnections();
-      s.server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        s.server.closeAllConnections();
+        s.server.close(() => r());
+      }),
   };
   const count = (path: string) => s.answered.set(path, (s.answered.get(path) ?? 0) + 1);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -100,12 +101,20 @@ export async function startTestServer(o: ServerOptions = {}): Promise<TestServer
       count('/task/:id');
       if (!t) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
       const done = Date.now() >= t.done;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ status: done ? 'done' : 'queued', created_at: new Date(t.created).toISOString(), started_at: new Date(t.created + 20).toISOString() }),
-      );
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({
+            status: done ? 'done' : 'queued',
+            created_at: new Date(t.created).toISOString(),
+            started_at: new Date(t.created + 20).toISOString(),
+          }),
+        );
     } else if (path.startsWith('/status/')) {
       count(path);
-      res.writeHead(Number(path.slice(8)), { 'content-type': 'application/json' }).end('{"error":"llm_slots_busy","message":"busy"}');
+      res
+        .writeHead(Number(path.slice(8)), { 'content-type': 'application/json' })
+        .end('{"error":"llm_slots_busy","message":"busy"}');
     } else {
       count(path);
       res.writeHead(200).end('ok');

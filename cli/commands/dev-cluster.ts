@@ -10,7 +10,8 @@ function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'operator', 'testenv', 'dev-cluster.sh'))) {
     const up = dirname(dir);
-    if (up === dir) throw new UserError('operator/testenv/dev-cluster.sh not found: run arena from a checkout of the repository');
+    if (up === dir)
+      throw new UserError('operator/testenv/dev-cluster.sh not found: run arena from a checkout of the repository');
     dir = up;
   }
   return dir;
@@ -18,7 +19,11 @@ function repoRoot(): string {
 
 /** `arena dev-cluster up|down|status`: a local control plane (etcd + kube-apiserver + kube-controller-manager) built from Go modules. */
 export function registerDevCluster(program: Command): void {
-  const dc = program.command('dev-cluster').description('a local Kubernetes control plane on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager), built from Go modules');
+  const dc = program
+    .command('dev-cluster')
+    .description(
+      'a local Kubernetes control plane on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager), built from Go modules',
+    );
   for (const [cmd, what] of [
     ['up', 'build (cached) and start it; prints the kubeconfig path'],
     ['down', 'stop it (by PID)'],
@@ -29,7 +34,11 @@ export function registerDevCluster(program: Command): void {
       .option('--data-dir <dir>', 'state folder (default .tools/dev-cluster)')
       .action((opts: { dataDir?: string }) => {
         const root = repoRoot();
-        const args = [join(root, 'operator', 'testenv', 'dev-cluster.sh'), cmd, ...(opts.dataDir ? ['--data-dir', opts.dataDir] : [])];
+        const args = [
+          join(root, 'operator', 'testenv', 'dev-cluster.sh'),
+          cmd,
+          ...(opts.dataDir ? ['--data-dir', opts.dataDir] : []),
+        ];
         const r = spawnSync('bash', args, { stdio: 'inherit' });
         process.exitCode = r.status ?? 1;
       });

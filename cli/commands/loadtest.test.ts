@@ -16,7 +16,9 @@ import { startTestServer, type TestServer } from '../../testing/servers.js';
 import { repoPath } from '../../testing/paths.js';
 import { assertRefused, runArena, runArenaAsync } from '../../testing/cli.js';
 
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  ajv: Ajv,
+) => Ajv;
 const validateResult = addFormats(new Ajv({ strict: false, allErrors: true })).compile(LoadTestResultSchema);
 
 let server: TestServer;
@@ -43,22 +45,58 @@ test('loadtest run: bad input is one line naming the flag or field, exit 2, noth
   const d = tmp(t);
   const f = scenarioFile(d);
   const out = join(d, 'out');
-  assertRefused(await run(['--target', 'http://127.0.0.1:1', '--scenario-file', f, '--rate', '10', '--out', out]), /--target: http:\/\/127\.0\.0\.1:1\/ is unreachable \(connection refused\)/);
-  assertRefused(await run(['--target', 'http://192.0.2.7:8000', '--scenario-file', f, '--rate', '10', '--out', out]), /--target: 192\.0\.2\.7 is not a loopback address.*--allow-remote/);
+  assertRefused(
+    await run(['--target', 'http://127.0.0.1:1', '--scenario-file', f, '--rate', '10', '--out', out]),
+    /--target: http:\/\/127\.0\.0\.1:1\/ is unreachable \(connection refused\)/,
+  );
+  assertRefused(
+    await run(['--target', 'http://192.0.2.7:8000', '--scenario-file', f, '--rate', '10', '--out', out]),
+    /--target: 192\.0\.2\.7 is not a loopback address.*--allow-remote/,
+  );
   assertRefused(await run(['--target', server.url, '--scenario-file', f, '--out', out]), /give the load: --rate R/);
-  assertRefused(await run(['--target', server.url, '--scenario-file', f, '--rate', '10', '--concurrency', '3', '--out', out]), /give one of --from-plan, --rate, --concurrency/);
-  assertRefused(await run(['--target', server.url, '--scenario-file', f, '--rate', 'fast']), /^arena loadtest run: option '--rate <r>' argument 'fast' is invalid/);
-  assertRefused(await run(['--target', server.url, '--scenario', 'nope', '--rate', '1']), /--scenario: unknown scenario nope \(bundled: read, /);
-  assertRefused(await run(['--target', server.url, '--scenario-file', join(d, 'missing.yaml'), '--rate', '1']), /missing\.yaml: cannot read the scenario file \(no such file\)/);
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', f, '--rate', '10', '--concurrency', '3', '--out', out]),
+    /give one of --from-plan, --rate, --concurrency/,
+  );
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', f, '--rate', 'fast']),
+    /^arena loadtest run: option '--rate <r>' argument 'fast' is invalid/,
+  );
+  assertRefused(
+    await run(['--target', server.url, '--scenario', 'nope', '--rate', '1']),
+    /--scenario: unknown scenario nope \(bundled: read, /,
+  );
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', join(d, 'missing.yaml'), '--rate', '1']),
+    /missing\.yaml: cannot read the scenario file \(no such file\)/,
+  );
   writeFileSync(join(d, 'bad.yaml'), 'requests:\n  - name: x\n    path: /\n    kind: grpc\n');
-  assertRefused(await run(['--target', server.url, '--scenario-file', join(d, 'bad.yaml'), '--rate', '1']), /bad\.yaml: requests\[0\]\.kind: must be/);
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', join(d, 'bad.yaml'), '--rate', '1']),
+    /bad\.yaml: requests\[0\]\.kind: must be/,
+  );
   writeFileSync(join(d, 'tpl.yaml'), 'requests:\n  - name: x\n    path: /?u={{usr}}\n');
-  assertRefused(await run(['--target', server.url, '--scenario-file', join(d, 'tpl.yaml'), '--rate', '1']), /tpl\.yaml: requests\[0\]\.path: unknown template variable \{\{usr\}\}/);
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', join(d, 'tpl.yaml'), '--rate', '1']),
+    /tpl\.yaml: requests\[0\]\.path: unknown template variable \{\{usr\}\}/,
+  );
   writeFileSync(join(d, 'th.yaml'), 'http_req_duration: ["p99<500"]\n');
-  assertRefused(await run(['--target', server.url, '--scenario-file', f, '--rate', '1', '--thresholds', join(d, 'th.yaml')]), /th\.yaml: thresholds\["http_req_duration"\]\[0\]: "p99<500": expected an aggregation/);
-  assertRefused(await run(['--target', server.url, '--scenario-file', f, '--rate', '1', '--sample', 'redis=redis://127.0.0.1:1/0']), /--sample redis=redis:\/\/127\.0\.0\.1:1\/0: .*(refused|ECONNREFUSED)/);
-  assertRefused(await run(['--target', server.url, '--scenario-file', f, '--rate', '1', '--sample', 'mysql=x']), /--sample <targets>.*must be auto or kind=URL/);
-  assertRefused(await run(['--target', server.url, '--scenario-file', f, '--rate', '1', '--max-vus', '1000000']), /--max-vus: .*1,000,000 in flight need .* open files/);
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', f, '--rate', '1', '--thresholds', join(d, 'th.yaml')]),
+    /th\.yaml: thresholds\["http_req_duration"\]\[0\]: "p99<500": expected an aggregation/,
+  );
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', f, '--rate', '1', '--sample', 'redis=redis://127.0.0.1:1/0']),
+    /--sample redis=redis:\/\/127\.0\.0\.1:1\/0: .*(refused|ECONNREFUSED)/,
+  );
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', f, '--rate', '1', '--sample', 'mysql=x']),
+    /--sample <targets>.*must be auto or kind=URL/,
+  );
+  assertRefused(
+    await run(['--target', server.url, '--scenario-file', f, '--rate', '1', '--max-vus', '1000000']),
+    /--max-vus: .*1,000,000 in flight need .* open files/,
+  );
   assert.equal(existsSync(out), false, 'nothing written');
 });
 
@@ -79,9 +117,29 @@ test('loadtest run: a passing run exits 0 and writes a result.json valid against
   assert.ok(result.series.length >= 2);
   assert.deepEqual(readdirSync(out), ['result.json'], 'nothing else (no temp file) left in DIR');
 
-  writeFileSync(join(d, 'th.json'), JSON.stringify({ thresholds: { 'http_req_duration{scenario:fixed}': ['p(99)<1'], dropped_iterations: ['count==0'] } }));
+  writeFileSync(
+    join(d, 'th.json'),
+    JSON.stringify({
+      thresholds: { 'http_req_duration{scenario:fixed}': ['p(99)<1'], dropped_iterations: ['count==0'] },
+    }),
+  );
   const out2 = join(d, 'fail');
-  const r2 = await run(['--target', server.url, '--scenario-file', f, '--rate', '50', '--duration', '2s', '--out', out2, '--thresholds', join(d, 'th.json'), '-o', 'json']);
+  const r2 = await run([
+    '--target',
+    server.url,
+    '--scenario-file',
+    f,
+    '--rate',
+    '50',
+    '--duration',
+    '2s',
+    '--out',
+    out2,
+    '--thresholds',
+    join(d, 'th.json'),
+    '-o',
+    'json',
+  ]);
   assert.equal(r2.code, 1, r2.err);
   const res2 = JSON.parse(r2.out) as LoadTestResult;
   assert.equal(res2.passed, false);
@@ -94,9 +152,28 @@ test('loadtest run: SIGINT mid-run stops arrivals and writes a result marked par
   const d = tmp(t);
   const f = scenarioFile(d);
   const out = join(d, 'partial');
-  const child = spawn(process.execPath, [repoPath('dist/cli/arena.js'), 'loadtest', 'run', '-q', '--target', server.url, '--scenario-file', f, '--rate', '50', '--duration', '60s', '--out', out], {
-    env: { ...process.env, NO_COLOR: '1' },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      repoPath('dist/cli/arena.js'),
+      'loadtest',
+      'run',
+      '-q',
+      '--target',
+      server.url,
+      '--scenario-file',
+      f,
+      '--rate',
+      '50',
+      '--duration',
+      '60s',
+      '--out',
+      out,
+    ],
+    {
+      env: { ...process.env, NO_COLOR: '1' },
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c));
@@ -117,7 +194,12 @@ test('loadtest run: SIGINT mid-run stops arrivals and writes a result marked par
 test('loadtest doctor: the limits and the largest in-flight count', () => {
   const r = runArena(['loadtest', 'doctor', '-o', 'json']);
   assert.equal(r.code, 0, r.err);
-  const info = JSON.parse(r.out) as { limits: { openFilesHard: number }; maxInFlight: { withSoftRaised: { value: number } } };
-  assert.ok(info.maxInFlight.withSoftRaised.value > 0 && info.maxInFlight.withSoftRaised.value < info.limits.openFilesHard);
+  const info = JSON.parse(r.out) as {
+    limits: { openFilesHard: number };
+    maxInFlight: { withSoftRaised: { value: number } };
+  };
+  assert.ok(
+    info.maxInFlight.withSoftRaised.value > 0 && info.maxInFlight.withSoftRaised.value < info.limits.openFilesHard,
+  );
   assert.match(runArena(['loadtest', 'doctor']).out, /largest in-flight count: [\d,]+ \(bound by/);
 });

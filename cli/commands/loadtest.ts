@@ -25,9 +25,28 @@ import type { RunConfig } from '../../loadtest/engine/config.js';
 import { formatDuration } from '../../loadtest/engine/duration.js';
 import { maxInFlight, readLimits } from '../../loadtest/engine/limits.js';
 import type { LoadTestResult } from '../../loadtest/engine/result-schema.js';
-import { checkLimits, checkTarget, preflightSampler, preflightTarget, runLoadTest, type Progress, type SampleEndpoint } from '../../loadtest/engine/run.js';
-import { bundledScenario, BUNDLED, fromRequestMix, loadScenarioFile, type Scenario } from '../../loadtest/engine/scenario.js';
-import { loadThresholdsFile, mergeThresholds, parseThresholds, type ThresholdSpec } from '../../loadtest/engine/thresholds.js';
+import {
+  checkLimits,
+  checkTarget,
+  preflightSampler,
+  preflightTarget,
+  runLoadTest,
+  type Progress,
+  type SampleEndpoint,
+} from '../../loadtest/engine/run.js';
+import {
+  bundledScenario,
+  BUNDLED,
+  fromRequestMix,
+  loadScenarioFile,
+  type Scenario,
+} from '../../loadtest/engine/scenario.js';
+import {
+  loadThresholdsFile,
+  mergeThresholds,
+  parseThresholds,
+  type ThresholdSpec,
+} from '../../loadtest/engine/thresholds.js';
 import { reportText } from '../../loadtest/report/terminal.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments } from '../io.js';
@@ -71,7 +90,10 @@ export function sampleArg(value: string): string {
   if (value === 'auto') return value;
   for (const part of value.split(',')) {
     const m = /^(pgbouncer|postgres|redis|health)=(.+)$/.exec(part.trim());
-    if (!m) throw new InvalidArgumentError('must be auto or kind=URL[,kind=URL...] with kinds pgbouncer, postgres, redis, health');
+    if (!m)
+      throw new InvalidArgumentError(
+        'must be auto or kind=URL[,kind=URL...] with kinds pgbouncer, postgres, redis, health',
+      );
     try {
       new URL(m[2]!);
     } catch {
@@ -85,7 +107,8 @@ const warn = (line: string) => process.stderr.write(`arena: warning: ${line}\n`)
 
 function oneSpec(file: string): ArenaDeployment {
   const docs = loadArenaDeployments(file);
-  if (docs.length !== 1) throw new UserError(`${file}: a load test takes one ArenaDeployment, the file has ${docs.length} documents`);
+  if (docs.length !== 1)
+    throw new UserError(`${file}: a load test takes one ArenaDeployment, the file has ${docs.length} documents`);
   return docs[0]!;
 }
 
@@ -96,13 +119,27 @@ function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEnd
   if (o.sample === 'auto') {
     if (!ad) throw new UserError('--sample auto: needs -f FILE (the ArenaDeployment the local stack runs)');
     const s = readState(o.stateDir ?? defaultStateDir(ad));
-    if (!s || s.stoppedAt) throw new UserError(`--sample auto: no running stack for ${o.file}${o.stateDir ? ` in ${o.stateDir}` : ''}; start one with: arena stack up -f ${o.file}`);
+    if (!s || s.stoppedAt)
+      throw new UserError(
+        `--sample auto: no running stack for ${o.file}${o.stateDir ? ` in ${o.stateDir}` : ''}; start one with: arena stack up -f ${o.file}`,
+      );
     const password = readPassword(s.database.passwordFile);
     const list: SampleEndpoint[] = [];
     const pgb = s.components.pgbouncer;
-    if (pgb) list.push({ kind: 'pgbouncer', url: `postgresql://${s.database.user}@${pgb.host}:${pgb.port}/pgbouncer`, password, database: s.database.name });
+    if (pgb)
+      list.push({
+        kind: 'pgbouncer',
+        url: `postgresql://${s.database.user}@${pgb.host}:${pgb.port}/pgbouncer`,
+        password,
+        database: s.database.name,
+      });
     const pgc = s.components.postgres;
-    if (pgc) list.push({ kind: 'postgres', url: `postgresql://${s.database.user}@${pgc.host}:${pgc.port}/${s.database.name}`, password });
+    if (pgc)
+      list.push({
+        kind: 'postgres',
+        url: `postgresql://${s.database.user}@${pgc.host}:${pgc.port}/${s.database.name}`,
+        password,
+      });
     if (s.endpoints['redis']) list.push({ kind: 'redis', url: s.endpoints['redis'] });
     if (s.endpoints['api']) list.push({ kind: 'health', url: `${s.endpoints['api']}/health` });
     return list;
@@ -111,9 +148,16 @@ function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEnd
     const [kind, ...rest] = part.trim().split('=');
     const url = rest.join('=');
     const u = new URL(url);
-    if (u.password) warn(`--sample ${kind}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --sample-password-file (it is redacted in output and result.json)`);
+    if (u.password)
+      warn(
+        `--sample ${kind}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --sample-password-file (it is redacted in output and result.json)`,
+      );
     const pg = kind === 'pgbouncer' || kind === 'postgres';
-    return { kind: kind as TargetKind, url, ...(pg && filePassword !== undefined && !u.password ? { password: filePassword } : {}) };
+    return {
+      kind: kind as TargetKind,
+      url,
+      ...(pg && filePassword !== undefined && !u.password ? { password: filePassword } : {}),
+    };
   });
 }
 
@@ -121,7 +165,9 @@ function readPassword(file: string): string {
   try {
     return readFileSync(file, 'utf8').split('\n')[0]!.trim();
   } catch (e) {
-    throw new UserError(`--sample-password-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UserError(
+      `--sample-password-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -138,32 +184,78 @@ function scenarioOf(o: RunOpts, ad: ArenaDeployment | undefined): Scenario {
 /** Default worker threads: one per core but one (left to the main thread, the sampler and, on loopback, the target). */
 export const defaultWorkers = () => Math.max(1, availableParallelism() - 1);
 
-function buildConfig(o: RunOpts, ad: ArenaDeployment | undefined, scenario: Scenario): { config: RunConfig; fromPlan?: LoadTestResult['settings']['fromPlan'] } {
-  const models = [o.fromPlan ? '--from-plan' : '', o.rate !== undefined ? '--rate' : '', o.concurrency !== undefined ? '--concurrency' : ''].filter(Boolean);
-  if (models.length > 1) throw new UserError(`give one of --from-plan, --rate, --concurrency (got ${models.join(' and ')})`);
-  if (models.length === 0) throw new UserError('give the load: --rate R (open model, arrivals per second), --concurrency N (closed model) or --from-plan (with -f FILE)');
+function buildConfig(
+  o: RunOpts,
+  ad: ArenaDeployment | undefined,
+  scenario: Scenario,
+): { config: RunConfig; fromPlan?: LoadTestResult['settings']['fromPlan'] } {
+  const models = [
+    o.fromPlan ? '--from-plan' : '',
+    o.rate !== undefined ? '--rate' : '',
+    o.concurrency !== undefined ? '--concurrency' : '',
+  ].filter(Boolean);
+  if (models.length > 1)
+    throw new UserError(`give one of --from-plan, --rate, --concurrency (got ${models.join(' and ')})`);
+  if (models.length === 0)
+    throw new UserError(
+      'give the load: --rate R (open model, arrivals per second), --concurrency N (closed model) or --from-plan (with -f FILE)',
+    );
   if (o.scale !== 1 && !o.fromPlan) throw new UserError('--scale: only with --from-plan');
   const limits = readLimits();
   const osMax = maxInFlight(limits, { targets: 1 }).withSoftRaised.value;
   const phases = { rampUpMs: o.ramp, steadyMs: o.duration, rampDownMs: o.rampDown };
-  const common = { target: '', scenario, phases, gracefulStopMs: o.gracefulStop, seed: o.seed ?? randomInt(2 ** 31), workers: o.workers ?? defaultWorkers(), keepSecondHistograms: o.secondHistograms };
-  if (o.concurrency !== undefined) return { config: { ...common, model: { type: 'closed', vus: o.concurrency, thinkTimeMs: o.thinkTime } } };
+  const common = {
+    target: '',
+    scenario,
+    phases,
+    gracefulStopMs: o.gracefulStop,
+    seed: o.seed ?? randomInt(2 ** 31),
+    workers: o.workers ?? defaultWorkers(),
+    keepSecondHistograms: o.secondHistograms,
+  };
+  if (o.concurrency !== undefined)
+    return { config: { ...common, model: { type: 'closed', vus: o.concurrency, thinkTimeMs: o.thinkTime } } };
   if (o.thinkTime > 0) throw new UserError('--think-time: only with --concurrency (the closed model)');
-  if (o.rate !== undefined) return { config: { ...common, model: { type: 'open', rate: o.rate, process: o.arrival, maxVUs: o.maxVus ?? osMax } } };
+  if (o.rate !== undefined)
+    return {
+      config: { ...common, model: { type: 'open', rate: o.rate, process: o.arrival, maxVUs: o.maxVus ?? osMax } },
+    };
   if (!ad) throw new UserError('--from-plan: needs -f FILE (the ArenaDeployment whose plan gives the rates)');
-  const p = localProfile(ad, { scale: o.scale, cores: availableParallelism(), openFilesHardLimit: limits.openFilesHard ?? 1024 }).plan;
+  const p = localProfile(ad, {
+    scale: o.scale,
+    cores: availableParallelism(),
+    openFilesHardLimit: limits.openFilesHard ?? 1024,
+  }).plan;
   const rates: Record<string, number> = {};
   for (const r of scenario.requests) {
     const k = p.workload.kinds[r.name];
-    if (!k) throw new UserError(`--from-plan: the scenario's request ${r.name} is not a request kind of ${o.file} (kinds: ${Object.keys(p.workload.kinds).join(', ')}); use --scenario mixed`);
+    if (!k)
+      throw new UserError(
+        `--from-plan: the scenario's request ${r.name} is not a request kind of ${o.file} (kinds: ${Object.keys(p.workload.kinds).join(', ')}); use --scenario mixed`,
+      );
     rates[r.name] = k.arrivalRatePerSecond;
     r.weight = k.arrivalRatePerSecond;
   }
   const rate = Object.values(rates).reduce((a, b) => a + b, 0);
   const planned = p.workload.targetConcurrency;
   return {
-    config: { ...common, model: { type: 'open', rate, process: o.arrival, maxVUs: o.maxVus ?? Math.min(osMax, Math.max(100, Math.ceil(2 * planned))) } },
-    fromPlan: { file: o.file!, name: ad.metadata.name, scale: o.scale, targetConcurrency: planned, rates, plannedConcurrency: p.workload.targetConcurrency },
+    config: {
+      ...common,
+      model: {
+        type: 'open',
+        rate,
+        process: o.arrival,
+        maxVUs: o.maxVus ?? Math.min(osMax, Math.max(100, Math.ceil(2 * planned))),
+      },
+    },
+    fromPlan: {
+      file: o.file!,
+      name: ad.metadata.name,
+      scale: o.scale,
+      targetConcurrency: planned,
+      rates,
+      plannedConcurrency: p.workload.targetConcurrency,
+    },
   };
 }
 
@@ -179,7 +271,13 @@ function progressReporter(quiet: boolean) {
   const tty = process.stderr.isTTY && !quiet;
   const bar = tty
     ? new cliProgress.SingleBar(
-        { format: '{bar} {elapsed}/{total_t} | in flight {inflight} | {rps} req/s | errors {err} | P99 {p99} | {pool}', stream: process.stderr, hideCursor: true, barsize: 20, clearOnComplete: true },
+        {
+          format: '{bar} {elapsed}/{total_t} | in flight {inflight} | {rps} req/s | errors {err} | P99 {p99} | {pool}',
+          stream: process.stderr,
+          hideCursor: true,
+          barsize: 20,
+          clearOnComplete: true,
+        },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
@@ -196,7 +294,9 @@ function progressReporter(quiet: boolean) {
         rps: reqs.toLocaleString('en-US'),
         err: reqs > 0 ? `${((100 * s.all.counters.http_req_failed) / reqs).toFixed(1)}%` : '0.0%',
         p99: s.all.trends.http_req_duration ? `${Math.round(s.all.trends.http_req_duration.p99)} ms` : '-',
-        pool: p.worstPool ? `worst pool ${p.worstPool.pool} ${Math.round(100 * p.worstPool.utilization)}%` : 'no sampler',
+        pool: p.worstPool
+          ? `worst pool ${p.worstPool.pool} ${Math.round(100 * p.worstPool.utilization)}%`
+          : 'no sampler',
       };
       if (bar) {
         if (!started) bar.start(Math.round(p.totalMs / 1000), 0, fields);
@@ -204,7 +304,9 @@ function progressReporter(quiet: boolean) {
         bar.update(Math.min(Math.round(p.totalMs / 1000), s.t + 1), fields);
       } else if (!quiet && (p.elapsedMs - lastLine >= 5000 || p.elapsedMs >= p.totalMs)) {
         lastLine = p.elapsedMs;
-        process.stderr.write(`[loadtest] ${fields.elapsed}/${fields.total_t} ${s.phase}: in flight ${fields.inflight}, ${fields.rps} req/s, errors ${fields.err}, P99 ${fields.p99}, ${fields.pool}\n`);
+        process.stderr.write(
+          `[loadtest] ${fields.elapsed}/${fields.total_t} ${s.phase}: in flight ${fields.inflight}, ${fields.rps} req/s, errors ${fields.err}, P99 ${fields.p99}, ${fields.pool}\n`,
+        );
       }
     },
     log(line: string) {
@@ -240,7 +342,9 @@ async function run(o: RunOpts): Promise<void> {
   const ac = new AbortController();
   const onSignal = (sig: string) => {
     if (ac.signal.aborted) return;
-    progress.log(`${sig}: stopping arrivals, letting in-flight requests finish (at most 5 s), then writing a partial result`);
+    progress.log(
+      `${sig}: stopping arrivals, letting in-flight requests finish (at most 5 s), then writing a partial result`,
+    );
     ac.abort();
   };
   const onInt = () => onSignal('SIGINT');
@@ -254,7 +358,20 @@ async function run(o: RunOpts): Promise<void> {
   );
   let result: LoadTestResult;
   try {
-    result = await runLoadTest({ config, target: url, thresholds, sampler, outDir, ...(fromPlan ? { fromPlan } : {}), version: ENGINE_VERSION, limits, signal: ac.signal, stopGraceMs: 5000, onProgress: (p) => progress.update(p), onLog: (l) => progress.log(l) });
+    result = await runLoadTest({
+      config,
+      target: url,
+      thresholds,
+      sampler,
+      outDir,
+      ...(fromPlan ? { fromPlan } : {}),
+      version: ENGINE_VERSION,
+      limits,
+      signal: ac.signal,
+      stopGraceMs: 5000,
+      onProgress: (p) => progress.update(p),
+      onLog: (l) => progress.log(l),
+    });
   } finally {
     progress.stop();
     process.off('SIGINT', onInt);
@@ -269,19 +386,40 @@ function doctor(output: 'table' | 'json'): void {
   const l = readLimits();
   const bound = maxInFlight(l, { targets: 1 });
   const info = {
-    engine: { version: ENGINE_VERSION, node: process.version, cores: availableParallelism(), defaultWorkers: defaultWorkers() },
+    engine: {
+      version: ENGINE_VERSION,
+      node: process.version,
+      cores: availableParallelism(),
+      defaultWorkers: defaultWorkers(),
+    },
     limits: l,
-    maxInFlight: { now: bound.value, boundBy: bound.boundBy, detail: bound.detail, withSoftRaised: bound.withSoftRaised },
+    maxInFlight: {
+      now: bound.value,
+      boundBy: bound.boundBy,
+      detail: bound.detail,
+      withSoftRaised: bound.withSoftRaised,
+    },
   };
   if (output === 'json') {
     process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
     return;
   }
-  const t = new Table({ head: ['limit', 'value', 'what it caps'].map((h) => chalk.bold(h)), style: { head: [], border: [], compact: true } });
+  const t = new Table({
+    head: ['limit', 'value', 'what it caps'].map((h) => chalk.bold(h)),
+    style: { head: [], border: [], compact: true },
+  });
   const v = (x: number | null) => (x === null ? 'unknown' : x === Infinity ? 'unlimited' : x.toLocaleString('en-US'));
-  t.push(['open files (soft)', v(l.openFilesSoft), 'sockets this process may hold (node raises it to the hard limit at start)']);
+  t.push([
+    'open files (soft)',
+    v(l.openFilesSoft),
+    'sockets this process may hold (node raises it to the hard limit at start)',
+  ]);
   t.push(['open files (hard)', v(l.openFilesHard), 'the most the soft limit can be raised to']);
-  t.push(['local port range', l.localPortRange ? `${l.localPortRange.lo}-${l.localPortRange.hi}` : 'unknown', 'connections to one target address:port']);
+  t.push([
+    'local port range',
+    l.localPortRange ? `${l.localPortRange.lo}-${l.localPortRange.hi}` : 'unknown',
+    'connections to one target address:port',
+  ]);
   t.push(['net.core.somaxconn', v(l.somaxconn), "a loopback target's accept backlog"]);
   t.push(['tcp_max_syn_backlog', v(l.tcpMaxSynBacklog), 'half-open connections while many connect at once']);
   t.push(['fs.file-max', v(l.fileMax), 'open files of the whole machine (client and target together)']);
@@ -292,40 +430,99 @@ function doctor(output: 'table' | 'json'): void {
 
 /** Register `arena loadtest`. */
 export function registerLoadtest(program: Command): void {
-  const lt = program.command('loadtest').description('drive load at a target and measure it (open or closed model, HDR histograms, thresholds, pool saturation)');
+  const lt = program
+    .command('loadtest')
+    .description(
+      'drive load at a target and measure it (open or closed model, HDR histograms, thresholds, pool saturation)',
+    );
   const runCmd = lt
     .command('run')
-    .description('run a load test: latency from the scheduled start, TTFT/ITL for streams, pool saturation, k6-style thresholds')
-    .option('--target <url>', 'the target, e.g. http://127.0.0.1:18000 (default with -f: the running stack of that file)')
+    .description(
+      'run a load test: latency from the scheduled start, TTFT/ITL for streams, pool saturation, k6-style thresholds',
+    )
+    .option(
+      '--target <url>',
+      'the target, e.g. http://127.0.0.1:18000 (default with -f: the running stack of that file)',
+    )
     .option('--scenario <name>', `a bundled scenario: ${BUNDLED.join(', ')} (mixed with -f = the file's requestMix)`)
     .option('--scenario-file <file>', 'a scenario file (YAML or JSON, docs/loadtest.md)')
-    .option('-f, --file <file>', 'the ArenaDeployment: its requestMix (--scenario mixed), its plan (--from-plan), its stack (--sample auto)')
+    .option(
+      '-f, --file <file>',
+      'the ArenaDeployment: its requestMix (--scenario mixed), its plan (--from-plan), its stack (--sample auto)',
+    )
     .option('--from-plan', "offer the plan's arrival rate per request kind at spec.load.targetConcurrency (open model)")
     .option('--rate <r>', 'open model: arrivals per second (all request kinds together)', positive)
     .option('--concurrency <n>', 'closed model: N VUs, each one request at a time', positiveInt)
-    .addOption(new Option('--scale <x>', 'with --from-plan: plan for this fraction of targetConcurrency').argParser(scaleArg).default(1))
-    .addOption(new Option('--arrival <process>', 'open model arrival process').choices(['poisson', 'uniform']).default('poisson'))
-    .addOption(new Option('--duration <d>', 'steady phase (only it counts for the headline figures)').argParser(durationMs).default(30_000, '30s'))
-    .addOption(new Option('--ramp <d>', 'ramp-up from 0 to the rate (or VUs)').argParser(durationOrZero).default(0, '0s'))
-    .addOption(new Option('--ramp-down <d>', 'ramp-down to 0 after the steady phase').argParser(durationOrZero).default(0, '0s'))
-    .option('--max-vus <n>', 'open model: cap on iterations in flight; arrivals past it are dropped_iterations (default: what the OS limits allow; --from-plan: 2 x the planned in flight)', positiveInt)
-    .addOption(new Option('--think-time <d>', 'closed model: pause after each iteration').argParser(durationOrZero).default(0, '0s'))
-    .addOption(new Option('--graceful-stop <d>', 'time in-flight iterations get after the schedule ends').argParser(durationOrZero).default(30_000, '30s'))
-    .option('--thresholds <file>', 'k6-style thresholds (YAML/JSON): {"http_req_duration{scenario:read}": ["p(99)<500"]}')
-    .option('--sample <targets>', 'pool saturation: auto (the stack of -f FILE) or pgbouncer=URL,postgres=URL,redis=URL,health=URL', sampleArg)
-    .option('--state-dir <dir>', 'the stack started with arena stack up --state-dir DIR (for --sample auto and the default --target)')
+    .addOption(
+      new Option('--scale <x>', 'with --from-plan: plan for this fraction of targetConcurrency')
+        .argParser(scaleArg)
+        .default(1),
+    )
+    .addOption(
+      new Option('--arrival <process>', 'open model arrival process')
+        .choices(['poisson', 'uniform'])
+        .default('poisson'),
+    )
+    .addOption(
+      new Option('--duration <d>', 'steady phase (only it counts for the headline figures)')
+        .argParser(durationMs)
+        .default(30_000, '30s'),
+    )
+    .addOption(
+      new Option('--ramp <d>', 'ramp-up from 0 to the rate (or VUs)').argParser(durationOrZero).default(0, '0s'),
+    )
+    .addOption(
+      new Option('--ramp-down <d>', 'ramp-down to 0 after the steady phase').argParser(durationOrZero).default(0, '0s'),
+    )
+    .option(
+      '--max-vus <n>',
+      'open model: cap on iterations in flight; arrivals past it are dropped_iterations (default: what the OS limits allow; --from-plan: 2 x the planned in flight)',
+      positiveInt,
+    )
+    .addOption(
+      new Option('--think-time <d>', 'closed model: pause after each iteration')
+        .argParser(durationOrZero)
+        .default(0, '0s'),
+    )
+    .addOption(
+      new Option('--graceful-stop <d>', 'time in-flight iterations get after the schedule ends')
+        .argParser(durationOrZero)
+        .default(30_000, '30s'),
+    )
+    .option(
+      '--thresholds <file>',
+      'k6-style thresholds (YAML/JSON): {"http_req_duration{scenario:read}": ["p(99)<500"]}',
+    )
+    .option(
+      '--sample <targets>',
+      'pool saturation: auto (the stack of -f FILE) or pgbouncer=URL,postgres=URL,redis=URL,health=URL',
+      sampleArg,
+    )
+    .option(
+      '--state-dir <dir>',
+      'the stack started with arena stack up --state-dir DIR (for --sample auto and the default --target)',
+    )
     .option('--sample-password-file <file>', 'password for the pgbouncer/postgres sample URLs (else PGPASSWORD)')
     .option('--out <dir>', 'directory for result.json (default out/loadtest/<time>)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--allow-remote', 'allow a target outside the loopback range')
     .option('--workers <n>', `engine worker threads (default ${defaultWorkers()}: cores - 1)`, positiveInt)
-    .option('--seed <n>', 'seed of arrival gaps, request choice and LLM latency draws (default: random, recorded in the result)', nonNegativeInt)
-    .option('--no-second-histograms', 'keep only percentiles per second, not the encoded histograms (a smaller result.json)')
+    .option(
+      '--seed <n>',
+      'seed of arrival gaps, request choice and LLM latency draws (default: random, recorded in the result)',
+      nonNegativeInt,
+    )
+    .option(
+      '--no-second-histograms',
+      'keep only percentiles per second, not the encoded histograms (a smaller result.json)',
+    )
     .option('-q, --quiet', 'no progress on stderr')
     .action((opts: RunOpts) => run(opts));
   void runCmd;
   lt.command('doctor')
-    .description('the engine version and the OS limits that cap a run (open files, local ports, backlog), with the largest in-flight count they allow')
+    .description(
+      'the engine version and the OS limits that cap a run (open files, local ports, backlog), with the largest in-flight count they allow',
+    )
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action((opts: { output: 'table' | 'json' }) => doctor(opts.output));
 }
@@ -337,7 +534,7 @@ function durationOrZero(value: string): number {
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be an integer >= 0');
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('must be an integer >= 0');
   return n;
 }
-

@@ -18,17 +18,31 @@ export function registerOperator(program: Command): void {
   const op = program.command('operator').description('the ArenaDeployment operator');
   op.command('run')
     .description('run the operator: watch ArenaDeployments and keep their children in shape')
-    .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account, else $KUBECONFIG or ~/.kube/config)')
+    .option(
+      '--kubeconfig <file>',
+      'kubeconfig file (default: in-cluster service account, else $KUBECONFIG or ~/.kube/config)',
+    )
     .option('--namespace <ns>', 'watch only this namespace (default: all)')
     .option('--workers <n>', 'parallel reconciles', positiveInt, 4)
     .option('--metrics-bind-address <addr>', 'address of /metrics (0 = off)', '127.0.0.1:8080')
     .option('--health-probe-bind-address <addr>', 'address of /healthz and /readyz (0 = off)', '127.0.0.1:8081')
-    .option('--leader-elect', 'elect a leader through a Lease before reconciling (use with more than one replica)', false)
+    .option(
+      '--leader-elect',
+      'elect a leader through a Lease before reconciling (use with more than one replica)',
+      false,
+    )
     .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: the pod namespace, else default)')
     .option('--leader-election-id <name>', 'name of the Lease', 'arena-operator')
     .option('--resync-period <duration>', 'reconcile every ArenaDeployment this often', durationMs, 600_000)
-    .option('--relist-period <duration>', 'replace every watch with a fresh list+watch this often (guards against stalled watches)', durationMs, 300_000)
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .option(
+      '--relist-period <duration>',
+      'replace every watch with a fresh list+watch this often (guards against stalled watches)',
+      durationMs,
+      300_000,
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'),
+    )
     .action(async (opts: Record<string, any>) => {
       const metrics = address('--metrics-bind-address')(opts.metricsBindAddress);
       const probes = address('--health-probe-bind-address')(opts.healthProbeBindAddress);
@@ -49,7 +63,9 @@ export function registerOperator(program: Command): void {
           logLevel: opts.logLevel,
         });
       } catch (e) {
-        throw new UserError(`cannot load the kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${(e as Error).message}`);
+        throw new UserError(
+          `cannot load the kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${(e as Error).message}`,
+        );
       }
       const shutdown = (signal: string) => {
         manager.log.info({ signal }, 'signal received');
@@ -61,7 +77,10 @@ export function registerOperator(program: Command): void {
         await manager.run();
       } catch (e) {
         const msg = (e as Error).message;
-        if (/EADDRINUSE/.test(msg)) throw new UserError(`cannot listen: ${msg} (choose another --metrics-bind-address / --health-probe-bind-address)`);
+        if (/EADDRINUSE/.test(msg))
+          throw new UserError(
+            `cannot listen: ${msg} (choose another --metrics-bind-address / --health-probe-bind-address)`,
+          );
         throw e;
       }
     });

@@ -13,7 +13,9 @@ const FAIL_ON = ['error', 'warning', 'none'] as const;
 /** Exit code for a set of plans and a --fail-on level. */
 export function exitCodeFor(plans: CapacityPlan[], failOn: (typeof FAIL_ON)[number]): number {
   if (failOn === 'none') return EXIT.ok;
-  const hit = plans.some((p) => p.findings.some((f) => f.severity === 'error' || (failOn === 'warning' && f.severity === 'warning')));
+  const hit = plans.some((p) =>
+    p.findings.some((f) => f.severity === 'error' || (failOn === 'warning' && f.severity === 'warning')),
+  );
   return hit ? EXIT.findings : EXIT.ok;
 }
 
@@ -29,12 +31,23 @@ export function registerPlan(program: Command): void {
     .requiredOption('-f, --file <file>', 'ArenaDeployment YAML file (- for stdin)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
     .option('--explain', 'show the formula, inputs and source behind each value')
-    .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').argParser(oneOf(FAIL_ON)).default('error'))
-    .action((opts: { file: string; output: 'table' | 'json' | 'yaml'; explain?: boolean; failOn: (typeof FAIL_ON)[number] }) => {
-      const plans = loadArenaDeployments(opts.file).map((ad) => plan(ad, { explain: opts.explain === true }));
-      if (opts.output === 'json') process.stdout.write(`${JSON.stringify(planOutput(plans), null, 2)}\n`);
-      else if (opts.output === 'yaml') process.stdout.write(stringify(planOutput(plans), { lineWidth: 0 }));
-      else process.stdout.write(`${plans.map(planTable).join('\n\n')}\n`);
-      process.exitCode = exitCodeFor(plans, opts.failOn);
-    });
+    .addOption(
+      new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity')
+        .argParser(oneOf(FAIL_ON))
+        .default('error'),
+    )
+    .action(
+      (opts: {
+        file: string;
+        output: 'table' | 'json' | 'yaml';
+        explain?: boolean;
+        failOn: (typeof FAIL_ON)[number];
+      }) => {
+        const plans = loadArenaDeployments(opts.file).map((ad) => plan(ad, { explain: opts.explain === true }));
+        if (opts.output === 'json') process.stdout.write(`${JSON.stringify(planOutput(plans), null, 2)}\n`);
+        else if (opts.output === 'yaml') process.stdout.write(stringify(planOutput(plans), { lineWidth: 0 }));
+        else process.stdout.write(`${plans.map(planTable).join('\n\n')}\n`);
+        process.exitCode = exitCodeFor(plans, opts.failOn);
+      },
+    );
 }

@@ -14,24 +14,27 @@ export function registerQueue(program: Command): void {
     .requiredOption('--servers <count>', 'number of servers (connections, slots)', positiveInt)
     .option('--cv <x>', 'coefficient of variation of the service time (1 = exponential, 0 = constant)', nonNegative, 1)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((opts: { arrivalRate: number; serviceTime: number; servers: number; cv: number; output: 'table' | 'json' }) => {
-      const q = analyzeQueue(opts.servers, opts.arrivalRate, opts.serviceTime, opts.cv * opts.cv);
-      if (opts.output === 'json') {
-        process.stdout.write(`${JSON.stringify(q, null, 2)}\n`);
-        return;
-      }
-      const t = new Table({ style: { head: [], border: [], compact: true } });
-      const f = (n: number | null, unit = '') => (n === null ? 'unbounded (utilisation >= 1)' : `${n.toFixed(n < 1 ? 4 : 2)}${unit}`);
-      t.push(
-        { servers: String(q.servers) },
-        { 'arrival rate': `${q.arrivalRatePerSecond}/s` },
-        { 'service time': `${q.serviceTimeMs} ms (cv^2 ${q.serviceCv2})` },
-        { 'offered load': `${f(q.offeredLoad)} Erlangs` },
-        { utilisation: f(q.utilization) },
-        { 'P(wait)': f(q.pWait) },
-        { 'mean wait': f(q.meanWaitMs === null ? null : q.meanWaitMs / 1000, ' s') },
-        { 'P99 wait': f(q.p99WaitMs === null ? null : q.p99WaitMs / 1000, ' s') },
-      );
-      process.stdout.write(`${t.toString()}\n`);
-    });
+    .action(
+      (opts: { arrivalRate: number; serviceTime: number; servers: number; cv: number; output: 'table' | 'json' }) => {
+        const q = analyzeQueue(opts.servers, opts.arrivalRate, opts.serviceTime, opts.cv * opts.cv);
+        if (opts.output === 'json') {
+          process.stdout.write(`${JSON.stringify(q, null, 2)}\n`);
+          return;
+        }
+        const t = new Table({ style: { head: [], border: [], compact: true } });
+        const f = (n: number | null, unit = '') =>
+          n === null ? 'unbounded (utilisation >= 1)' : `${n.toFixed(n < 1 ? 4 : 2)}${unit}`;
+        t.push(
+          { servers: String(q.servers) },
+          { 'arrival rate': `${q.arrivalRatePerSecond}/s` },
+          { 'service time': `${q.serviceTimeMs} ms (cv^2 ${q.serviceCv2})` },
+          { 'offered load': `${f(q.offeredLoad)} Erlangs` },
+          { utilisation: f(q.utilization) },
+          { 'P(wait)': f(q.pWait) },
+          { 'mean wait': f(q.meanWaitMs === null ? null : q.meanWaitMs / 1000, ' s') },
+          { 'P99 wait': f(q.p99WaitMs === null ? null : q.p99WaitMs / 1000, ' s') },
+        );
+        process.stdout.write(`${t.toString()}\n`);
+      },
+    );
 }

@@ -29,7 +29,8 @@ export function registerRender(program: Command): void {
         process.stdout.write(`wrote ${files.length} objects to ${opts.outDir}\n`);
         return;
       }
-      if (opts.output === 'json') process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`);
+      if (opts.output === 'json')
+        process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`);
       else process.stdout.write(toYaml(objects));
     });
 }

@@ -13,7 +13,14 @@ import { basename, dirname, resolve } from 'node:path';
 import chalk from 'chalk';
 import Table from 'cli-table3';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { LIMIT_OF, makeTarget, sample, TARGET_KINDS, type SampleResult, type TargetKind } from '../../loadtest/sampler/sampler.js';
+import {
+  LIMIT_OF,
+  makeTarget,
+  sample,
+  TARGET_KINDS,
+  type SampleResult,
+  type TargetKind,
+} from '../../loadtest/sampler/sampler.js';
 import { UserError } from '../errors.js';
 import { writeFilesAtomically } from '../io.js';
 import { durationMs } from '../options.js';
@@ -27,7 +34,8 @@ export function urlArg(schemes: readonly string[]) {
     } catch {
       throw new InvalidArgumentError(`must be a URL (${schemes.map((s) => `${s}//...`).join(' or ')})`);
     }
-    if (!schemes.includes(u.protocol)) throw new InvalidArgumentError(`must be a ${schemes.join(' or ')} URL, got ${u.protocol}`);
+    if (!schemes.includes(u.protocol))
+      throw new InvalidArgumentError(`must be a ${schemes.join(' or ')} URL, got ${u.protocol}`);
     if (!u.hostname) throw new InvalidArgumentError('must name a host');
     return value;
   };
@@ -46,21 +54,40 @@ const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`
 /** The summary table: one row per figure with a limit (pools), then the others; errors per target; what saturates first. */
 export function sampleText(r: SampleResult): string {
   const out: string[] = [];
-  out.push(chalk.bold(`Sampled ${Object.keys(r.targets).join(', ')} every ${r.intervalMs} ms: ${r.ticks} ticks from ${r.startedAt}${r.aborted ? ' (stopped early)' : ''}`));
-  const t = new Table({ head: ['figure', 'limit', 'peak', 'P95', 'peak util.', 'P95 util.', 'missing'].map((h) => chalk.bold(h)), style: { head: [], border: [], compact: true } });
+  out.push(
+    chalk.bold(
+      `Sampled ${Object.keys(r.targets).join(', ')} every ${r.intervalMs} ms: ${r.ticks} ticks from ${r.startedAt}${r.aborted ? ' (stopped early)' : ''}`,
+    ),
+  );
+  const t = new Table({
+    head: ['figure', 'limit', 'peak', 'P95', 'peak util.', 'P95 util.', 'missing'].map((h) => chalk.bold(h)),
+    style: { head: [], border: [], compact: true },
+  });
   const entries = Object.entries(r.summary);
   const withLimit = entries.filter(([, s]) => s.limit !== null);
   const rest = entries.filter(([, s]) => s.limit === null);
   for (const [f, s] of [...withLimit, ...rest]) {
     const first = r.saturatesFirst?.figure === f;
     const name = first ? chalk.bold(`${f} *`) : f;
-    t.push([name, s.limit === null ? '-' : `${fmt(s.limit)}${LIMIT_OF[f] ? ` (${LIMIT_OF[f]})` : ''}`, fmt(s.peak, 1), fmt(s.p95, 1), pct(s.peakUtilization), pct(s.p95Utilization), s.missing ? chalk.red(String(s.missing)) : '0']);
+    t.push([
+      name,
+      s.limit === null ? '-' : `${fmt(s.limit)}${LIMIT_OF[f] ? ` (${LIMIT_OF[f]})` : ''}`,
+      fmt(s.peak, 1),
+      fmt(s.p95, 1),
+      pct(s.peakUtilization),
+      pct(s.p95Utilization),
+      s.missing ? chalk.red(String(s.missing)) : '0',
+    ]);
   }
   out.push(t.toString());
   for (const [k, rep] of Object.entries(r.targets)) {
     if (!rep || rep.failed === 0) continue;
     const first = rep.errors[0]!;
-    out.push(chalk.red(`${k}: ${rep.failed} of ${rep.ok + rep.failed} ticks failed (first at ${first.tMs} ms: ${first.error})`));
+    out.push(
+      chalk.red(
+        `${k}: ${rep.failed} of ${rep.ok + rep.failed} ticks failed (first at ${first.tMs} ms: ${first.error})`,
+      ),
+    );
   }
   out.push(
     r.saturatesFirst
@@ -75,62 +102,100 @@ export function sampleText(r: SampleResult): string {
 export function registerSample(program: Command): void {
   program
     .command('sample')
-    .description('sample pool saturation (PgBouncer, PostgreSQL, Redis, the API /health) once per interval: peak and P95 utilisation per pool')
-    .option('--pgbouncer <url>', 'PgBouncer admin console, e.g. postgresql://user:pw@127.0.0.1:6432/pgbouncer (an admin or stats user)', urlArg(SCHEMES.pgbouncer))
-    .option('--postgres <url>', 'PostgreSQL, e.g. postgresql://user:pw@127.0.0.1:5432/db (pg_monitor or superuser sees every backend state)', urlArg(SCHEMES.postgres))
+    .description(
+      'sample pool saturation (PgBouncer, PostgreSQL, Redis, the API /health) once per interval: peak and P95 utilisation per pool',
+    )
+    .option(
+      '--pgbouncer <url>',
+      'PgBouncer admin console, e.g. postgresql://user:pw@127.0.0.1:6432/pgbouncer (an admin or stats user)',
+      urlArg(SCHEMES.pgbouncer),
+    )
+    .option(
+      '--postgres <url>',
+      'PostgreSQL, e.g. postgresql://user:pw@127.0.0.1:5432/db (pg_monitor or superuser sees every backend state)',
+      urlArg(SCHEMES.postgres),
+    )
     .option('--redis <url>', 'Redis, e.g. redis://127.0.0.1:6379/0', urlArg(SCHEMES.redis))
     .option('--health <url>', "the API's health endpoint, e.g. http://127.0.0.1:8000/health", urlArg(SCHEMES.health))
-    .addOption(new Option('--interval <duration>', 'time between ticks (250ms, 1s, ...)').argParser(durationMs).default(1000, '1s'))
+    .addOption(
+      new Option('--interval <duration>', 'time between ticks (250ms, 1s, ...)')
+        .argParser(durationMs)
+        .default(1000, '1s'),
+    )
     .requiredOption('--duration <duration>', 'how long to sample (10s, 2m, ...); Ctrl-C stops earlier', durationMs)
-    .option('--password-file <file>', 'password for --pgbouncer/--postgres URLs without one (else PGPASSWORD); keeps it off the command line')
+    .option(
+      '--password-file <file>',
+      'password for --pgbouncer/--postgres URLs without one (else PGPASSWORD); keeps it off the command line',
+    )
     .option('--out <file>', 'write the result JSON to this file (atomically)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(async (opts: Partial<Record<TargetKind, string>> & { interval: number; duration: number; out?: string; output: 'table' | 'json'; passwordFile?: string }) => {
-      const kinds = TARGET_KINDS.filter((k) => opts[k] !== undefined);
-      let password: string | undefined;
-      if (opts.passwordFile) {
-        try {
-          password = readFileSync(opts.passwordFile, 'utf8').split('\n')[0]!.trim();
-        } catch (e) {
-          throw new UserError(`--password-file: cannot read ${opts.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    .action(
+      async (
+        opts: Partial<Record<TargetKind, string>> & {
+          interval: number;
+          duration: number;
+          out?: string;
+          output: 'table' | 'json';
+          passwordFile?: string;
+        },
+      ) => {
+        const kinds = TARGET_KINDS.filter((k) => opts[k] !== undefined);
+        let password: string | undefined;
+        if (opts.passwordFile) {
+          try {
+            password = readFileSync(opts.passwordFile, 'utf8').split('\n')[0]!.trim();
+          } catch (e) {
+            throw new UserError(
+              `--password-file: cannot read ${opts.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+            );
+          }
         }
-      }
-      for (const k of kinds)
-        if (new URL(opts[k]!).password)
-          process.stderr.write(`arena: warning: --${k}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --password-file (it is redacted in the output)\n`);
-      if (kinds.length === 0) throw new UserError('sample: give at least one target: --pgbouncer, --postgres, --redis or --health URL');
-      if (opts.interval > opts.duration) throw new UserError(`sample: --interval ${opts.interval} ms is longer than --duration ${opts.duration} ms`);
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      let r: SampleResult;
-      try {
-        r = await sample(
-          kinds.map((k) => makeTarget(k, opts[k]!, password !== undefined && !new URL(opts[k]!).password ? { password } : {})),
-          {
-            intervalMs: opts.interval,
-            durationMs: opts.duration,
-            signal: ac.signal,
-            onTick: (_n, tMs, errors) => {
-              for (const e of errors) process.stderr.write(`[sample] ${(tMs / 1000).toFixed(1)} s: ${e.kind}: ${e.error}\n`);
+        for (const k of kinds)
+          if (new URL(opts[k]!).password)
+            process.stderr.write(
+              `arena: warning: --${k}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --password-file (it is redacted in the output)\n`,
+            );
+        if (kinds.length === 0)
+          throw new UserError('sample: give at least one target: --pgbouncer, --postgres, --redis or --health URL');
+        if (opts.interval > opts.duration)
+          throw new UserError(`sample: --interval ${opts.interval} ms is longer than --duration ${opts.duration} ms`);
+        const ac = new AbortController();
+        const stop = () => ac.abort();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        let r: SampleResult;
+        try {
+          r = await sample(
+            kinds.map((k) =>
+              makeTarget(k, opts[k]!, password !== undefined && !new URL(opts[k]!).password ? { password } : {}),
+            ),
+            {
+              intervalMs: opts.interval,
+              durationMs: opts.duration,
+              signal: ac.signal,
+              onTick: (_n, tMs, errors) => {
+                for (const e of errors)
+                  process.stderr.write(`[sample] ${(tMs / 1000).toFixed(1)} s: ${e.kind}: ${e.error}\n`);
+              },
             },
-          },
-        );
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
-      const json = `${JSON.stringify(r, null, 2)}\n`;
-      if (opts.out) {
-        const f = resolve(opts.out);
-        writeFilesAtomically(dirname(f), [{ name: basename(f), content: json }]);
-      }
-      process.stdout.write(opts.output === 'json' ? json : sampleText(r));
-      const silent = Object.entries(r.targets).filter(([, t]) => t && t.ok === 0 && r.ticks > 0);
-      if (silent.length > 0) {
-        process.stderr.write(`arena: sample: ${silent.map(([k]) => `--${k}`).join(', ')} answered no tick (${silent.map(([, t]) => t!.errors[0]?.error).join('; ')})\n`);
-        process.exitCode = 1;
-      }
-    });
+          );
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
+        const json = `${JSON.stringify(r, null, 2)}\n`;
+        if (opts.out) {
+          const f = resolve(opts.out);
+          writeFilesAtomically(dirname(f), [{ name: basename(f), content: json }]);
+        }
+        process.stdout.write(opts.output === 'json' ? json : sampleText(r));
+        const silent = Object.entries(r.targets).filter(([, t]) => t && t.ok === 0 && r.ticks > 0);
+        if (silent.length > 0) {
+          process.stderr.write(
+            `arena: sample: ${silent.map(([k]) => `--${k}`).join(', ')} answered no tick (${silent.map(([, t]) => t!.errors[0]?.error).join('; ')})\n`,
+          );
+          process.exitCode = 1;
+        }
+      },
+    );
 }

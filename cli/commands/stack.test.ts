@@ -45,8 +45,13 @@ test('stack: bad flags are one line naming the flag, exit 2', () => {
 test('stack up: a missing Debian tool is one line naming it and the set-up command; nothing is created', (t) => {
   const d = tmp(t);
   const state = join(d, 'state');
-  const r = arena(['stack', 'up', '-f', SAMPLE, '--state-dir', state, '--free-ports'], { ARENA_PGBOUNCER: '/nonexistent/pgbouncer' });
-  assertOneLine(r, /^arena: pgbouncer not found \(looked for \/nonexistent\/pgbouncer, from \$ARENA_PGBOUNCER\); install the Debian packages with scripts\/install-debian-deps\.sh/);
+  const r = arena(['stack', 'up', '-f', SAMPLE, '--state-dir', state, '--free-ports'], {
+    ARENA_PGBOUNCER: '/nonexistent/pgbouncer',
+  });
+  assertOneLine(
+    r,
+    /^arena: pgbouncer not found \(looked for \/nonexistent\/pgbouncer, from \$ARENA_PGBOUNCER\); install the Debian packages with scripts\/install-debian-deps\.sh/,
+  );
   const pgr = arena(['stack', 'up', '-f', SAMPLE, '--state-dir', state, '--free-ports'], { ARENA_PG_BIN: d });
   assertOneLine(pgr, /^arena: PostgreSQL initdb not found \(looked for .*\/initdb, from \$ARENA_PG_BIN\)/);
   assert.equal(existsSync(state), false);
@@ -59,14 +64,26 @@ test('stack up/down/status: a state directory that is not ours, or holds no stac
   writeFileSync(join(foreign, 'precious.txt'), 'keep me');
   if (process.getuid?.() === 0) {
     // as root the servers run as the unprivileged user, which must be able to enter the state dir
-    assertOneLine(arena(['stack', 'up', '-f', SAMPLE, '--state-dir', join(d, 'stack'), '--free-ports']), /the servers run as user 'arena', which cannot enter .*arena-stack-cli-\w+ \(mode 700\)/);
+    assertOneLine(
+      arena(['stack', 'up', '-f', SAMPLE, '--state-dir', join(d, 'stack'), '--free-ports']),
+      /the servers run as user 'arena', which cannot enter .*arena-stack-cli-\w+ \(mode 700\)/,
+    );
     chmodSync(d, 0o711);
   }
-  assertOneLine(arena(['stack', 'up', '-f', SAMPLE, '--state-dir', foreign, '--free-ports']), /--state-dir .*foreign: exists and is not an arena stack directory/);
+  assertOneLine(
+    arena(['stack', 'up', '-f', SAMPLE, '--state-dir', foreign, '--free-ports']),
+    /--state-dir .*foreign: exists and is not an arena stack directory/,
+  );
   assertOneLine(arena(['stack', 'down', '--state-dir', foreign]), /foreign is not an arena stack directory/);
   assert.deepEqual(readdirSync(foreign), ['precious.txt'], 'nothing was touched');
-  assertOneLine(arena(['stack', 'status', '--state-dir', join(d, 'none')]), /^arena: no stack state in .*none; start one with: arena stack up -f FILE$/);
-  assertOneLine(arena(['stack', 'down', '--state-dir', join(d, 'none')]), /^arena: no stack state in .*none \(nothing to stop\)$/);
+  assertOneLine(
+    arena(['stack', 'status', '--state-dir', join(d, 'none')]),
+    /^arena: no stack state in .*none; start one with: arena stack up -f FILE$/,
+  );
+  assertOneLine(
+    arena(['stack', 'down', '--state-dir', join(d, 'none')]),
+    /^arena: no stack state in .*none \(nothing to stop\)$/,
+  );
 });
 
 test('stack up: a file with several documents is refused', (t) => {
@@ -84,10 +101,20 @@ test('stack up: a component that fails to start is one line with its log line, e
   const r = arena(['stack', 'up', '-f', SAMPLE, '--state-dir', state, '--free-ports', '--api-env', 'DB_POOL_SIZE=abc']);
   assert.equal(r.code, 1, r.err);
   const last = r.err.trim().split('\n').pop()!;
-  assert.match(last, /^arena: the API exited during start-up; .*api\.log: arena-api: DB_POOL_SIZE: must be an integer, got 'abc' \(state directory removed; re-run with --keep to keep its logs\)$/);
+  assert.match(
+    last,
+    /^arena: the API exited during start-up; .*api\.log: arena-api: DB_POOL_SIZE: must be an integer, got 'abc' \(state directory removed; re-run with --keep to keep its logs\)$/,
+  );
   assert.match(r.err, /\[stack\] start-up failed: stopping what was started/);
   assert.equal(existsSync(state), false);
-  const pids = [...r.err.matchAll(/\[stack\] (\w+): running, pid (\d+)/g)].map((m) => ({ name: m[1], pid: Number(m[2]) }));
-  assert.deepEqual(pids.map((p) => p.name), ['postgres', 'pgbouncer', 'redis', 'api']);
-  for (const p of pids) assert.equal(alive({ pid: p.pid, startTime: null }), false, `${p.name} pid ${p.pid} was stopped`);
+  const pids = [...r.err.matchAll(/\[stack\] (\w+): running, pid (\d+)/g)].map((m) => ({
+    name: m[1],
+    pid: Number(m[2]),
+  }));
+  assert.deepEqual(
+    pids.map((p) => p.name),
+    ['postgres', 'pgbouncer', 'redis', 'api'],
+  );
+  for (const p of pids)
+    assert.equal(alive({ pid: p.pid, startTime: null }), false, `${p.name} pid ${p.pid} was stopped`);
 });

@@ -9,6 +9,9 @@ export function registerValidate(program: Command): void {
     .requiredOption('-f, --file <file>', 'ArenaDeployment YAML file (- for stdin)')
     .action((opts: { file: string }) => {
       const docs = loadArenaDeployments(opts.file);
-      for (const d of docs) process.stdout.write(`${opts.file}: ${d.kind} ${d.metadata.namespace ?? 'default'}/${d.metadata.name} is valid\n`);
+      for (const d of docs)
+        process.stdout.write(
+          `${opts.file}: ${d.kind} ${d.metadata.namespace ?? 'default'}/${d.metadata.name} is valid\n`,
+        );
     });
 }

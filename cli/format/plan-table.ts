@@ -38,20 +38,53 @@ export function planTable(p: CapacityPlan): string {
   );
 
   const kinds = table(['request kind', 'kind', 'share', 'req/s', 'mean latency', 'in flight', 'in API']);
-  for (const [name, k] of Object.entries(w.kinds)) kinds.push([name, k.kind, pct(k.share), num(k.arrivalRatePerSecond, 1), ms(k.meanLatencyMs), num(k.concurrency), num(k.apiConcurrency)]);
+  for (const [name, k] of Object.entries(w.kinds))
+    kinds.push([
+      name,
+      k.kind,
+      pct(k.share),
+      num(k.arrivalRatePerSecond, 1),
+      ms(k.meanLatencyMs),
+      num(k.concurrency),
+      num(k.apiConcurrency),
+    ]);
   out.push(kinds.toString());
 
   const r = p.replicas;
   const rep = table(['replicas', 'value']);
-  rep.push(['min (baseline)', String(r.min)], ['max (target)', String(r.max)], ['needed for target', String(r.neededForTarget)], ['connection cap', r.connectionCap === null ? 'none' : String(r.connectionCap)], ['per-pod concurrency', num(r.perPodConcurrency)]);
+  rep.push(
+    ['min (baseline)', String(r.min)],
+    ['max (target)', String(r.max)],
+    ['needed for target', String(r.neededForTarget)],
+    ['connection cap', r.connectionCap === null ? 'none' : String(r.connectionCap)],
+    ['per-pod concurrency', num(r.perPodConcurrency)],
+  );
   out.push(rep.toString());
 
   const c = p.connections;
   const conn = table(['connections at maxReplicas', 'used', 'limit', 'utilisation']);
   conn.push(['per pod (workers x (pool_size + max_overflow))', num(c.perPod), '', '']);
-  if (c.appToPgbouncer) conn.push(['app -> PgBouncer (max_client_conn)', num(c.appToPgbouncer.atMaxReplicas), num(c.appToPgbouncer.limit), util(c.appToPgbouncer.utilization)]);
-  if (c.pgbouncerToPostgres) conn.push(['PgBouncer -> PostgreSQL', num(c.pgbouncerToPostgres.total), num(c.pgbouncerToPostgres.limit), util(c.pgbouncerToPostgres.utilization)]);
-  if (c.appToPostgres) conn.push(['app -> PostgreSQL (no PgBouncer)', num(c.appToPostgres.atMaxReplicas), num(c.appToPostgres.limit), util(c.appToPostgres.utilization)]);
+  if (c.appToPgbouncer)
+    conn.push([
+      'app -> PgBouncer (max_client_conn)',
+      num(c.appToPgbouncer.atMaxReplicas),
+      num(c.appToPgbouncer.limit),
+      util(c.appToPgbouncer.utilization),
+    ]);
+  if (c.pgbouncerToPostgres)
+    conn.push([
+      'PgBouncer -> PostgreSQL',
+      num(c.pgbouncerToPostgres.total),
+      num(c.pgbouncerToPostgres.limit),
+      util(c.pgbouncerToPostgres.utilization),
+    ]);
+  if (c.appToPostgres)
+    conn.push([
+      'app -> PostgreSQL (no PgBouncer)',
+      num(c.appToPostgres.atMaxReplicas),
+      num(c.appToPostgres.limit),
+      util(c.appToPostgres.utilization),
+    ]);
   conn.push(['app -> Redis (maxclients)', num(c.redis.atMaxReplicas), num(c.redis.limit), util(c.redis.utilization)]);
   out.push(conn.toString());
 
@@ -62,19 +95,47 @@ export function planTable(p: CapacityPlan): string {
     );
   }
 
-  const q = table(['queue at target', 'servers', 'req/s', 'service', 'utilisation', 'P(wait)', 'mean wait', 'P99 wait']);
+  const q = table([
+    'queue at target',
+    'servers',
+    'req/s',
+    'service',
+    'utilisation',
+    'P(wait)',
+    'mean wait',
+    'P99 wait',
+  ]);
   for (const [name, v] of Object.entries(p.queues) as [QueueName, NonNullable<CapacityPlan['queues'][QueueName]>][]) {
-    q.push([QUEUE_LABEL[name], v.partitions > 1 ? `${num(v.servers)} (${v.partitions} x ${v.servers / v.partitions})` : num(v.servers), num(v.arrivalRatePerSecond, 1), ms(v.serviceTimeMs), util(v.utilization, 0.7, 0.85), v.stable ? v.pWait.toFixed(3) : chalk.red('1'), ms(v.meanWaitMs), ms(v.p99WaitMs)]);
+    q.push([
+      QUEUE_LABEL[name],
+      v.partitions > 1 ? `${num(v.servers)} (${v.partitions} x ${v.servers / v.partitions})` : num(v.servers),
+      num(v.arrivalRatePerSecond, 1),
+      ms(v.serviceTimeMs),
+      util(v.utilization, 0.7, 0.85),
+      v.stable ? v.pWait.toFixed(3) : chalk.red('1'),
+      ms(v.meanWaitMs),
+      ms(v.p99WaitMs),
+    ]);
   }
   out.push(q.toString());
 
   if (p.findings.length === 0) out.push(chalk.green('No findings: the plan holds the target.'));
-  for (const f of p.findings) out.push(`${f.severity === 'error' ? chalk.red('error  ') : chalk.yellow('warning')} ${chalk.bold(f.code)}: ${f.message}`);
+  for (const f of p.findings)
+    out.push(
+      `${f.severity === 'error' ? chalk.red('error  ') : chalk.yellow('warning')} ${chalk.bold(f.code)}: ${f.message}`,
+    );
 
   if (p.derivations) {
-    const d = new Table({ head: ['value', 'formula', 'inputs', 'source'].map((h) => chalk.bold(h)), style: { head: [], border: [] }, colWidths: [34, 44, 40, 30], wordWrap: true });
+    const d = new Table({
+      head: ['value', 'formula', 'inputs', 'source'].map((h) => chalk.bold(h)),
+      style: { head: [], border: [] },
+      colWidths: [34, 44, 40, 30],
+      wordWrap: true,
+    });
     for (const [path, v] of Object.entries(p.derivations)) {
-      const inputs = Object.entries(v.inputs).map(([k, x]) => `${k}=${x}`).join(', ');
+      const inputs = Object.entries(v.inputs)
+        .map(([k, x]) => `${k}=${x}`)
+        .join(', ');
       d.push([`${path} = ${v.value} ${v.unit}`, v.formula, inputs, v.source]);
     }
     out.push(chalk.bold('Derivations'), d.toString());

@@ -60,7 +60,12 @@ export interface ApiConfig {
 
 type Env = Record<string, string | undefined>;
 
-function num(env: Env, name: string, dflt: number | undefined, check: { int?: boolean; min?: number; max?: number } = {}): number {
+function num(
+  env: Env,
+  name: string,
+  dflt: number | undefined,
+  check: { int?: boolean; min?: number; max?: number } = {},
+): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') {
     if (dflt === undefined) throw new ConfigError(`${name}: required (not set)`);
@@ -68,13 +73,15 @@ function num(env: Env, name: string, dflt: number | undefined, check: { int?: bo
   }
   const n = Number(raw);
   const kind = check.int ? 'an integer' : 'a number';
-  if (!Number.isFinite(n) || (check.int && !Number.isInteger(n))) throw new ConfigError(`${name}: must be ${kind}, got '${raw}'`);
+  if (!Number.isFinite(n) || (check.int && !Number.isInteger(n)))
+    throw new ConfigError(`${name}: must be ${kind}, got '${raw}'`);
   if (check.min !== undefined && n < check.min) throw new ConfigError(`${name}: must be >= ${check.min}, got ${raw}`);
   if (check.max !== undefined && n > check.max) throw new ConfigError(`${name}: must be <= ${check.max}, got ${raw}`);
   return n;
 }
 
-const int = (env: Env, name: string, dflt: number | undefined, min = 1, max = 1_000_000_000) => num(env, name, dflt, { int: true, min, max });
+const int = (env: Env, name: string, dflt: number | undefined, min = 1, max = 1_000_000_000) =>
+  num(env, name, dflt, { int: true, min, max });
 
 /**
  * Read and check the configuration.

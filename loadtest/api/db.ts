@@ -160,7 +160,9 @@ export async function migrate(pool: Pool, cfg: ApiConfig): Promise<number[]> {
       await c.query(
         'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
       );
-      const done = new Set((await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+      const done = new Set(
+        (await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+      );
       const applied: number[] = [];
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
@@ -227,7 +229,11 @@ export const SAVE_ATTEMPTS = 5;
  * @returns the saved row and the attempts it took.
  * @throws DbPoolTimeoutError, DbUnavailableError, or the last database error.
  */
-export async function saveMatch(pool: Pool, cfg: ApiConfig, m: NewMatch): Promise<{ match: MatchRow; attempts: number }> {
+export async function saveMatch(
+  pool: Pool,
+  cfg: ApiConfig,
+  m: NewMatch,
+): Promise<{ match: MatchRow; attempts: number }> {
   const models = [m.proponentModel, m.opponentModel].sort();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -236,7 +242,10 @@ export async function saveMatch(pool: Pool, cfg: ApiConfig, m: NewMatch): Promis
         try {
           await c.query("SET LOCAL lock_timeout = '5s'");
           await c.query('INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [m.userId]);
-          await c.query('INSERT INTO elo_ratings (model_id) VALUES ($1), ($2) ON CONFLICT (model_id) DO NOTHING', models);
+          await c.query(
+            'INSERT INTO elo_ratings (model_id) VALUES ($1), ($2) ON CONFLICT (model_id) DO NOTHING',
+            models,
+          );
           const locked = await c.query<{ model_id: string; rating: number }>(
             'SELECT model_id, rating FROM elo_ratings WHERE model_id = ANY($1::text[]) ORDER BY model_id FOR UPDATE',
             [models],
@@ -283,7 +292,13 @@ export async function saveMatch(pool: Pool, cfg: ApiConfig, m: NewMatch): Promis
  * @param sleepMs when > 0, the read first runs `pg_sleep` for that long on the
  *   same connection (simulates a slow query: holds a PgBouncer server connection).
  */
-export async function listMatches(pool: Pool, cfg: ApiConfig, userId: string, limit: number, sleepMs = 0): Promise<MatchRow[]> {
+export async function listMatches(
+  pool: Pool,
+  cfg: ApiConfig,
+  userId: string,
+  limit: number,
+  sleepMs = 0,
+): Promise<MatchRow[]> {
   return withClient(pool, cfg, async (c) => {
     if (sleepMs > 0) await c.query('SELECT pg_sleep($1::float8 / 1000)', [sleepMs]);
     const sql = `SELECT ${MATCH_COLUMNS} FROM matches WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`;
@@ -305,7 +320,8 @@ export interface RatingRow {
 /** Top competitors by rating (ties by model_id). */
 export async function leaderboard(pool: Pool, cfg: ApiConfig, limit = 100): Promise<RatingRow[]> {
   return withClient(pool, cfg, async (c) => {
-    const sql = 'SELECT model_id, rating, matches, wins, losses, draws FROM elo_ratings ORDER BY rating DESC, model_id LIMIT $1';
+    const sql =
+      'SELECT model_id, rating, matches, wins, losses, draws FROM elo_ratings ORDER BY rating DESC, model_id LIMIT $1';
     const r = await c.query<RatingRow>(sql, [limit]);
     return r.rows;
   });

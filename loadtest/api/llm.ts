@@ -26,7 +26,9 @@ export class LlmRateLimitedError extends Error {
     readonly requestsPerMinute: number,
     readonly maxWaitMs: number,
   ) {
-    super(`LLM provider limit of ${requestsPerMinute} requests/min reached: the next free call is more than ${maxWaitMs / 1000} s away`);
+    super(
+      `LLM provider limit of ${requestsPerMinute} requests/min reached: the next free call is more than ${maxWaitMs / 1000} s away`,
+    );
     this.name = 'LlmRateLimitedError';
   }
 }

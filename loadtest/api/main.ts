@@ -37,7 +37,8 @@ import { buildApp, type ClusterInfo } from './server.js';
 type Role = 'http' | 'queue';
 const ROLE_ENV = 'ARENA_API_ROLE';
 
-const log = (who: string, msg: string) => process.stdout.write(`${new Date().toISOString()} [${who} ${process.pid}] ${msg}\n`);
+const log = (who: string, msg: string) =>
+  process.stdout.write(`${new Date().toISOString()} [${who} ${process.pid}] ${msg}\n`);
 
 function config(): ApiConfig {
   try {
@@ -64,7 +65,12 @@ function groupInfo(cfg: ApiConfig, roles: Roles): ClusterInfo {
     if (r.role === 'http' && r.ready) ready++;
     if (r.role === 'queue' && r.ready) queuePid = w.process.pid ?? null;
   }
-  return { primary_pid: process.pid, http_workers_expected: cfg.workers, http_workers_ready: ready, queue_worker_pid: queuePid };
+  return {
+    primary_pid: process.pid,
+    http_workers_expected: cfg.workers,
+    http_workers_ready: ready,
+    queue_worker_pid: queuePid,
+  };
 }
 
 function runPrimary(cfg: ApiConfig): void {
@@ -93,7 +99,8 @@ function runPrimary(cfg: ApiConfig): void {
       if (r?.role === 'http' && i.http_workers_ready === cfg.workers) {
         log('primary', `all ${cfg.workers} HTTP workers listening on ${cfg.host}:${cfg.port}`);
       }
-      if (r?.role === 'queue') log('primary', `queue worker ${w.process.pid} consuming (concurrency ${cfg.asyncConcurrency})`);
+      if (r?.role === 'queue')
+        log('primary', `queue worker ${w.process.pid} consuming (concurrency ${cfg.asyncConcurrency})`);
     } else if (msg?.type === 'arena:cluster?') broadcast();
   });
 
@@ -141,7 +148,12 @@ function runPrimary(cfg: ApiConfig): void {
 
 // ------------------------------------------------------------------ workers
 /** Cluster state as last broadcast by the primary. */
-let clusterInfo: ClusterInfo = { primary_pid: null, http_workers_expected: 0, http_workers_ready: 0, queue_worker_pid: null };
+let clusterInfo: ClusterInfo = {
+  primary_pid: null,
+  http_workers_expected: 0,
+  http_workers_ready: 0,
+  queue_worker_pid: null,
+};
 process.on('message', (msg: { type?: string; info?: ClusterInfo }) => {
   if (msg?.type === 'arena:cluster' && msg.info) clusterInfo = msg.info;
 });

@@ -85,7 +85,12 @@ export class Metrics {
 
   constructor() {
     const probes = (): Probes => this.probes; // collect() runs with `this` = the gauge
-    const g = (name: string, help: string, read: (p: Probes) => number | undefined, aggregator: 'sum' | 'max' = 'sum') =>
+    const g = (
+      name: string,
+      help: string,
+      read: (p: Probes) => number | undefined,
+      aggregator: 'sum' | 'max' = 'sum',
+    ) =>
       new Gauge({
         name,
         help,
@@ -96,14 +101,26 @@ export class Metrics {
           if (v !== undefined) this.set(v);
         },
       });
-    g('arena_db_pool_max', 'DB pool size limit (DB_POOL_SIZE + DB_MAX_OVERFLOW), summed over workers', (p) => p.dbPool?.().max);
+    g(
+      'arena_db_pool_max',
+      'DB pool size limit (DB_POOL_SIZE + DB_MAX_OVERFLOW), summed over workers',
+      (p) => p.dbPool?.().max,
+    );
     g('arena_db_pool_total', 'DB connections open, summed over workers', (p) => p.dbPool?.().total);
     g('arena_db_pool_idle', 'DB connections idle in the pool', (p) => p.dbPool?.().idle);
     g('arena_db_pool_waiting', 'requests waiting for a DB connection', (p) => p.dbPool?.().waiting);
-    g('arena_llm_slots_max', 'LLM semaphore slots (MAX_CONCURRENT_REQUESTS), summed over workers', (p) => p.slots?.().max);
+    g(
+      'arena_llm_slots_max',
+      'LLM semaphore slots (MAX_CONCURRENT_REQUESTS), summed over workers',
+      (p) => p.slots?.().max,
+    );
     g('arena_llm_slots_in_use', 'LLM semaphore slots held', (p) => p.slots?.().inUse);
     g('arena_llm_slots_waiting', 'requests waiting for an LLM slot', (p) => p.slots?.().waiting);
-    g('arena_redis_connections', 'Redis connections open (at most REDIS_MAX_CONNECTIONS per process)', (p) => p.redis?.().open);
+    g(
+      'arena_redis_connections',
+      'Redis connections open (at most REDIS_MAX_CONNECTIONS per process)',
+      (p) => p.redis?.().open,
+    );
     g('arena_queue_in_flight', 'queue entries being processed by the queue worker', (p) => p.queueWorker?.().inFlight);
     g('arena_queue_concurrency', 'queue worker concurrency (ASYNC_CONCURRENCY)', (p) => p.queueWorker?.().concurrency);
     const queueGauge = (name: string, help: string, key: 'length' | 'lag' | 'pending') =>
@@ -210,7 +227,8 @@ export function servePrimaryAggregation(): void {
         .then(() => AggregatorRegistry.aggregate(parts as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics())
         .catch((e: Error) => `# aggregation failed: ${e.message}\n`)
         .then((text) => {
-          if (worker.isConnected()) worker.send({ type: TEXT, id: requestId, text, contentType: Registry.PROMETHEUS_CONTENT_TYPE });
+          if (worker.isConnected())
+            worker.send({ type: TEXT, id: requestId, text, contentType: Registry.PROMETHEUS_CONTENT_TYPE });
         });
     };
     const timer = setTimeout(finish, 2000);

@@ -110,7 +110,13 @@ export class QueueWorker {
     this.inFlight.set(entryId, p);
   }
 
-  private async complete(taskId: string, entryId: string, status: 'done' | 'failed', result: string, error: string): Promise<void> {
+  private async complete(
+    taskId: string,
+    entryId: string,
+    status: 'done' | 'failed',
+    result: string,
+    error: string,
+  ): Promise<void> {
     const r = await this.redis.shared.arenaCompleteTask(
       taskKey(taskId),
       notifyKey(taskId),
@@ -160,9 +166,18 @@ export class QueueWorker {
     await this.redis.shared.hset(key, ...running, 'reclaimed', reclaimed ? '1' : '0');
     try {
       await this.llm.reservePermit(this.abort.signal);
-      const r = await this.llm.generate({ latencyMs: latency ? Number(latency) : undefined, signal: this.abort.signal });
+      const r = await this.llm.generate({
+        latencyMs: latency ? Number(latency) : undefined,
+        signal: this.abort.signal,
+      });
       this.metrics.llmCalls.inc({ outcome: 'ok' });
-      await this.complete(taskId, entryId, 'done', JSON.stringify({ text: r.text, tokens: r.tokens, latency_ms: r.latencyMs }), '');
+      await this.complete(
+        taskId,
+        entryId,
+        'done',
+        JSON.stringify({ text: r.text, tokens: r.tokens, latency_ms: r.latencyMs }),
+        '',
+      );
     } catch (e) {
       if (e instanceof AbortedError) return; // shutting down: the entry stays pending for another consumer
       if (e instanceof LlmError || e instanceof LlmRateLimitedError) {

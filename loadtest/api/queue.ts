@@ -82,7 +82,12 @@ export async function enqueueTask(r: Redis, t: NewTask, ttlSeconds: number): Pro
   };
   if (t.userId) fields['user_id'] = t.userId;
   if (t.latencyMs !== undefined) fields['latency_ms'] = String(t.latencyMs);
-  const res = await r.multi().hset(taskKey(id), fields).expire(taskKey(id), ttlSeconds).xadd(STREAM, '*', 'task_id', id).exec();
+  const res = await r
+    .multi()
+    .hset(taskKey(id), fields)
+    .expire(taskKey(id), ttlSeconds)
+    .xadd(STREAM, '*', 'task_id', id)
+    .exec();
   const failed = res?.find(([err]) => err);
   if (!res || failed) throw failed?.[0] ?? new Error('MULTI aborted');
   return id;
@@ -115,7 +120,12 @@ export async function getTask(r: Redis, id: string): Promise<TaskView | null> {
  * REDIS_MAX_CONNECTIONS is 1).
  * @returns the final view, or null on timeout / unknown task.
  */
-export async function waitForTask(pool: RedisPool, id: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskView | null> {
+export async function waitForTask(
+  pool: RedisPool,
+  id: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<TaskView | null> {
   const deadline = Date.now() + timeoutMs;
   const final = (v: TaskView | null) => v !== null && (v.status === 'done' || v.status === 'failed');
   let v = await getTask(pool.shared, id);
@@ -140,7 +150,9 @@ export async function waitForTask(pool: RedisPool, id: string, timeoutMs: number
  * delivered = length - pending; Redis' own XINFO `lag` becomes unknown after
  * XDEL, so it is derived).
  */
-export async function queueFigures(r: Redis): Promise<{ length: number; lag: number; pending: number; consumers: number }> {
+export async function queueFigures(
+  r: Redis,
+): Promise<{ length: number; lag: number; pending: number; consumers: number }> {
   const [len, groups] = await Promise.all([r.xlen(STREAM), r.xinfo('GROUPS', STREAM).catch(() => [] as unknown[])]);
   let pending = 0;
   let consumers = 0;

@@ -15,7 +15,12 @@ import { Redis, type Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    arenaRateLimit(key: string, windowMs: number, limit: number, member: string): Result<[number, number, number], Context>;
+    arenaRateLimit(
+      key: string,
+      windowMs: number,
+      limit: number,
+      member: string,
+    ): Result<[number, number, number], Context>;
     arenaGcra(key: string, intervalMs: number, maxWaitMs: number): Result<number, Context>;
     arenaCompleteTask(
       taskKey: string,
@@ -149,7 +154,13 @@ export class RedisPool {
 
   /** Open / in use / waiting figures for /health. */
   get stats() {
-    return { max: this.max, open: this.opened, blocking_in_use: this.busy.size, waiting: this.waiters.length, status: this.shared.status };
+    return {
+      max: this.max,
+      open: this.opened,
+      blocking_in_use: this.busy.size,
+      waiting: this.waiters.length,
+      status: this.shared.status,
+    };
   }
 
   /**
@@ -250,7 +261,12 @@ export function rateLimitPerWindow(perMinute: number, windowSeconds: number): nu
 }
 
 /** Check and record one request of `clientId` (sliding window, shared by every worker). */
-export async function checkRateLimit(r: Redis, clientId: string, perMinute: number, windowSeconds: number): Promise<RateDecision> {
+export async function checkRateLimit(
+  r: Redis,
+  clientId: string,
+  perMinute: number,
+  windowSeconds: number,
+): Promise<RateDecision> {
   const limit = rateLimitPerWindow(perMinute, windowSeconds);
   const member = `${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const windowMs = Math.round(windowSeconds * 1000);

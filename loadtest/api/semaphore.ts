@@ -35,7 +35,8 @@ export class Semaphore {
 
   /** @param max slots (>= 1). */
   constructor(readonly max: number) {
-    if (!(Number.isInteger(max) && max >= 1)) throw new RangeError(`semaphore size must be an integer >= 1, got ${max}`);
+    if (!(Number.isInteger(max) && max >= 1))
+      throw new RangeError(`semaphore size must be an integer >= 1, got ${max}`);
   }
 
   /** Slots held now. */
@@ -94,7 +95,8 @@ export class Semaphore {
       if (released) return;
       released = true;
       const next = this.waiters.shift();
-      if (next) next.grant(this.releaser()); // hand the slot over: `held` stays the same
+      if (next)
+        next.grant(this.releaser()); // hand the slot over: `held` stays the same
       else this.held--;
     };
   }

@@ -80,17 +80,27 @@ test('ELO: expected scores sum to 1, deltas are integers, zero-sum and bounded b
     ratings[a]! += d;
     ratings[b]! -= d;
   }
-  assert.equal(ratings.reduce((x, y) => x + y, 0), 4 * INITIAL_RATING);
+  assert.equal(
+    ratings.reduce((x, y) => x + y, 0),
+    4 * INITIAL_RATING,
+  );
 });
 
 test('simulated LLM: lognormal through p50/p99 (seeded, 20k draws)', () => {
-  const llm = new SimulatedLlm({ p50Ms: 8000, p99Ms: 30000, tokensPerSecond: 40, errorRate: 0, requestsPerMinute: null }, null, seeded(42));
+  const llm = new SimulatedLlm(
+    { p50Ms: 8000, p99Ms: 30000, tokensPerSecond: 40, errorRate: 0, requestsPerMinute: null },
+    null,
+    seeded(42),
+  );
   const xs = Array.from({ length: 20000 }, () => llm.sampleLatencyMs()).sort((a, b) => a - b);
   const q = (p: number) => xs[Math.floor(p * xs.length)]!;
   assert.ok(Math.abs(q(0.5) / 8000 - 1) < 0.03, `p50 ${q(0.5)}`);
   assert.ok(Math.abs(q(0.99) / 30000 - 1) < 0.08, `p99 ${q(0.99)}`);
   assert.ok(xs[xs.length - 1]! <= 5 * 30000);
-  const constant = new SimulatedLlm({ p50Ms: 100, p99Ms: 100, tokensPerSecond: 10, errorRate: 0, requestsPerMinute: null }, null);
+  const constant = new SimulatedLlm(
+    { p50Ms: 100, p99Ms: 100, tokensPerSecond: 10, errorRate: 0, requestsPerMinute: null },
+    null,
+  );
   assert.equal(constant.sampleLatencyMs(), 100);
 });
 
@@ -121,16 +131,33 @@ test('rate limit: RATE_LIMIT_PER_MINUTE scaled to the window', () => {
 });
 
 test('config: defaults, the rendered names, and one clear error per bad variable', () => {
-  const c = loadConfig({ DB_HOST: 'pgbouncer', DB_POOL_SIZE: '20', DB_MAX_OVERFLOW: '10', MAX_CONCURRENT_REQUESTS: '3', LLM_REQUESTS_PER_MINUTE: '3000' });
+  const c = loadConfig({
+    DB_HOST: 'pgbouncer',
+    DB_POOL_SIZE: '20',
+    DB_MAX_OVERFLOW: '10',
+    MAX_CONCURRENT_REQUESTS: '3',
+    LLM_REQUESTS_PER_MINUTE: '3000',
+  });
   assert.equal(dbPoolMax(c), 30);
   assert.equal(c.llmSlots, 3);
   assert.equal(c.llm.requestsPerMinute, 3000);
   assert.equal(c.port, 8000);
   assert.equal(c.rateLimitWindowSeconds, 60);
-  assert.deepEqual(c.db, { kind: 'fields', host: 'pgbouncer', port: 5432, database: 'arena', user: 'arena', password: undefined });
+  assert.deepEqual(c.db, {
+    kind: 'fields',
+    host: 'pgbouncer',
+    port: 5432,
+    database: 'arena',
+    user: 'arena',
+    password: undefined,
+  });
   assert.equal(loadConfig({ DATABASE_URL: 'postgresql://u:p@h:1/d' }).db.kind, 'url');
   assert.equal(loadConfig({ DATABASE_URL: 'x' }).llm.requestsPerMinute, null);
-  const bad = (env: Record<string, string>, msg: RegExp) => assert.throws(() => loadConfig({ DB_HOST: 'h', ...env }), (e: unknown) => e instanceof ConfigError && msg.test(e.message));
+  const bad = (env: Record<string, string>, msg: RegExp) =>
+    assert.throws(
+      () => loadConfig({ DB_HOST: 'h', ...env }),
+      (e: unknown) => e instanceof ConfigError && msg.test(e.message),
+    );
   bad({ DB_POOL_SIZE: 'ten' }, /^DB_POOL_SIZE: must be an integer, got 'ten'$/);
   bad({ DB_POOL_SIZE: '0' }, /^DB_POOL_SIZE: must be >= 1/);
   bad({ LLM_ERROR_RATE: '2' }, /^LLM_ERROR_RATE: must be <= 1/);

@@ -992,8 +992,7 @@ async function main(): Promise<void> {
           await pause(tool);
           process.stderr.write('[bench] http: arena with a 3 s ramp ...\n');
           rows.push(await runArena(ctx, 'http', inFlight, 'http', 3));
-        }
-        else if (tool === 'vegeta') rows.push(await runVegeta(ctx, 'http', inFlight));
+        } else if (tool === 'vegeta') rows.push(await runVegeta(ctx, 'http', inFlight));
         else rows.push(await runAutocannon(ctx, 'http', inFlight));
       }
       results.http = rows;

@@ -71,12 +71,19 @@ export class ArrivalSchedule {
     let lambda = 0;
     let rate = o.startRate;
     for (const s of o.stages) {
-      if (!(s.durationMs >= 0) || !(s.target >= 0)) throw new RangeError(`arrivals: stage needs durationMs >= 0 and target >= 0, got ${JSON.stringify(s)}`);
+      if (!(s.durationMs >= 0) || !(s.target >= 0))
+        throw new RangeError(`arrivals: stage needs durationMs >= 0 and target >= 0, got ${JSON.stringify(s)}`);
       if (s.durationMs === 0) {
         rate = s.target;
         continue;
       }
-      const seg: Segment = { startMs: t, durationMs: s.durationMs, r0: (rate * share) / 1000, r1: (s.target * share) / 1000, lambda0: lambda };
+      const seg: Segment = {
+        startMs: t,
+        durationMs: s.durationMs,
+        r0: (rate * share) / 1000,
+        r1: (s.target * share) / 1000,
+        lambda0: lambda,
+      };
       this.segments.push(seg);
       lambda += ((seg.r0 + seg.r1) / 2) * s.durationMs;
       t += s.durationMs;

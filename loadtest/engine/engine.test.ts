@@ -43,7 +43,12 @@ test('open model: the arrival rate holds when the server slows down, and a stall
     server.latencyMs = 400; // the server slows down 10x at 1 s ...
     server.stallUntil = Date.now() + 1000; // ... and stalls everything for 1 s
   }, 1000);
-  const out = await runEngine(config([{ name: 'fixed', path: '/fixed' }], { model: { type: 'open', rate: 100, process: 'uniform', maxVUs: 1000 }, phases: { rampUpMs: 0, steadyMs: 3000, rampDownMs: 0 } }));
+  const out = await runEngine(
+    config([{ name: 'fixed', path: '/fixed' }], {
+      model: { type: 'open', rate: 100, process: 'uniform', maxVUs: 1000 },
+      phases: { rampUpMs: 0, steadyMs: 3000, rampDownMs: 0 },
+    }),
+  );
   clearTimeout(slow);
   server.latencyMs = 20;
   server.stallUntil = 0;
@@ -64,7 +69,9 @@ test('open model: the arrival rate holds when the server slows down, and a stall
 test('closed model holds exactly N in flight', async () => {
   server.latencyMs = 50;
   server.maxInFlight = 0;
-  const out = await runEngine(config([{ name: 'fixed', path: '/fixed' }], { model: { type: 'closed', vus: 20, thinkTimeMs: 0 }, workers: 2 }));
+  const out = await runEngine(
+    config([{ name: 'fixed', path: '/fixed' }], { model: { type: 'closed', vus: 20, thinkTimeMs: 0 }, workers: 2 }),
+  );
   server.latencyMs = 20;
   assert.equal(server.maxInFlight, 20, 'the server saw exactly 20 at once');
   assert.equal(Math.max(...out.seconds.map((s) => s.maxInFlight)), 20);
@@ -77,11 +84,17 @@ test('closed model holds exactly N in flight', async () => {
 test('dropped_iterations counts what the maxVUs cap refused, and the cap holds', async () => {
   server.latencyMs = 200;
   server.maxInFlight = 0;
-  const out = await runEngine(config([{ name: 'fixed', path: '/fixed' }], { model: { type: 'open', rate: 200, process: 'uniform', maxVUs: 5 } }));
+  const out = await runEngine(
+    config([{ name: 'fixed', path: '/fixed' }], { model: { type: 'open', rate: 200, process: 'uniform', maxVUs: 5 } }),
+  );
   server.latencyMs = 20;
   const c = out.steady['fixed']!.counters;
   assert.ok(server.maxInFlight <= 5, `server saw ${server.maxInFlight} at once`);
-  assert.equal(c.iterations + c.dropped_iterations + c.interrupted_iterations, 400, 'every arrival is either run or dropped');
+  assert.equal(
+    c.iterations + c.dropped_iterations + c.interrupted_iterations,
+    400,
+    'every arrival is either run or dropped',
+  );
   // 5 VUs x 2 s / 200 ms = ~50 run; the rest dropped
   assert.ok(c.dropped_iterations >= 330, `dropped ${c.dropped_iterations}`);
   assert.ok(c.iterations >= 40 && c.iterations <= 55, `iterations ${c.iterations}`);
@@ -91,7 +104,11 @@ test("percentiles agree with the server's own list of hold times, and Poisson ar
   server.held.length = 0;
   // every request asks the server to hold it {{rand}} mod 200 ms: the server logs what it held
   const requests = [{ name: 'hold', path: '/hold?ms={{rand}}' }];
-  const c = config(requests, { model: { type: 'open', rate: 150, process: 'poisson', maxVUs: 1000 }, phases: { rampUpMs: 0, steadyMs: 3000, rampDownMs: 0 }, workers: 2 });
+  const c = config(requests, {
+    model: { type: 'open', rate: 150, process: 'poisson', maxVUs: 1000 },
+    phases: { rampUpMs: 0, steadyMs: 3000, rampDownMs: 0 },
+    workers: 2,
+  });
   c.scenario.requests[0]!.path = '/hold?ms={{rand}}';
   // rand is in [0, 2^31): map it to [0, 200) on the server side by a query the server reads as ms mod 200
   const orig = server.server.listeners('request')[0] as (req: { url?: string }, res: unknown) => void;
@@ -108,9 +125,16 @@ test("percentiles agree with the server's own list of hold times, and Poisson ar
     const rank = (p: number) => held[Math.ceil((p / 100) * held.length) - 1]!;
     const d = pc(out, 'hold', 'http_req_duration');
     assert.equal(d.count, held.length, 'one duration per request the server answered');
-    for (const [p, v] of [[50, d.p50], [90, d.p90], [99, d.p99]] as const) {
+    for (const [p, v] of [
+      [50, d.p50],
+      [90, d.p90],
+      [99, d.p99],
+    ] as const) {
       // measured = held + the loopback round trip and scheduling (a few ms); HDR keeps 3 significant digits
-      assert.ok(v >= rank(p) - 0.001 * rank(p) - 1 && v <= rank(p) * 1.001 + 15, `P${p}: engine ${v} ms vs server ${rank(p)} ms`);
+      assert.ok(
+        v >= rank(p) - 0.001 * rank(p) - 1 && v <= rank(p) * 1.001 + 15,
+        `P${p}: engine ${v} ms vs server ${rank(p)} ms`,
+      );
     }
   } finally {
     server.server.removeAllListeners('request');
@@ -129,14 +153,20 @@ test('merging per-thread histograms equals one histogram of all samples', () => 
   const merged = mergeEncoded(parts.map(encode));
   // the encoded form keeps counts per bucket (3 significant digits), so compare with `all` as it is encoded too
   assert.deepEqual(percentiles(merged), percentiles(mergeEncoded([encode(all)])));
-  assert.ok(Math.abs(percentiles(merged).max - percentiles(all).max) <= percentiles(all).max * 0.001, 'max within HDR precision');
+  assert.ok(
+    Math.abs(percentiles(merged).max - percentiles(all).max) <= percentiles(all).max * 0.001,
+    'max within HDR precision',
+  );
   assert.equal(merged.totalCount, 30_000);
   assert.equal(encode(merged), encode(all));
 });
 
 test('SSE: TTFT and ITL match the server within 5 ms at low load; tokens and done event counted', async () => {
   const out = await runEngine(
-    config([{ name: 'sse', kind: 'sse', method: 'POST', path: '/sse', body: { q: 'hi' }, sse: { doneEvent: 'done' } }], { model: { type: 'open', rate: 20, process: 'uniform', maxVUs: 100 } }),
+    config(
+      [{ name: 'sse', kind: 'sse', method: 'POST', path: '/sse', body: { q: 'hi' }, sse: { doneEvent: 'done' } }],
+      { model: { type: 'open', rate: 20, process: 'uniform', maxVUs: 100 } },
+    ),
   );
   const ttft = pc(out, 'sse', 'ttft');
   const itl = pc(out, 'sse', 'itl');
@@ -156,14 +186,25 @@ test('task round trip: queue wait from the server times, end-to-end to the poll 
   const out = await runEngine(
     config(
       [
-        { name: 'task', kind: 'task', method: 'POST', path: '/task', expect: [202], weight: 1, task: { poll: '/task/{{task_id}}', interval: '50ms', createdField: 'created_at', startedField: 'started_at' } },
+        {
+          name: 'task',
+          kind: 'task',
+          method: 'POST',
+          path: '/task',
+          expect: [202],
+          weight: 1,
+          task: { poll: '/task/{{task_id}}', interval: '50ms', createdField: 'created_at', startedField: 'started_at' },
+        },
         { name: 'busy', path: '/status/503', weight: 1 },
       ],
       { model: { type: 'open', rate: 20, process: 'uniform', maxVUs: 100 } },
     ),
   );
   const wait = pc(out, 'task', 'task_queue_wait');
-  assert.ok(Math.abs(wait.p50 - 20) <= 0.02, `started_at - created_at = 20 ms on the server (HDR keeps 3 digits), got ${wait.p50}`);
+  assert.ok(
+    Math.abs(wait.p50 - 20) <= 0.02,
+    `started_at - created_at = 20 ms on the server (HDR keeps 3 digits), got ${wait.p50}`,
+  );
   const e2e = pc(out, 'task', 'task_e2e');
   assert.ok(e2e.p50 >= 200 && e2e.p50 <= 280, `task_e2e P50 ${e2e.p50} (done after 200 ms, polled every 50 ms)`);
   const busy = out.steady['busy']!;
@@ -173,7 +214,10 @@ test('task round trip: queue wait from the server times, end-to-end to the poll 
 });
 
 test('refused connections are failures with reason refused, not a crash', async () => {
-  const c = config([{ name: 'fixed', path: '/fixed' }], { target: 'http://127.0.0.1:1', phases: { rampUpMs: 0, steadyMs: 500, rampDownMs: 0 } });
+  const c = config([{ name: 'fixed', path: '/fixed' }], {
+    target: 'http://127.0.0.1:1',
+    phases: { rampUpMs: 0, steadyMs: 500, rampDownMs: 0 },
+  });
   const out = await runEngine(c);
   const s = out.steady['fixed']!;
   assert.ok(s.counters.http_reqs > 0);

@@ -189,10 +189,13 @@ export class Executor {
 
   private scheduleSecond(): void {
     const nextAt = (this.sec + 1) * 1000;
-    this.secondTimer = setTimeout(() => {
-      this.flushSecond();
-      this.scheduleSecond();
-    }, Math.max(0, nextAt - this.clock()));
+    this.secondTimer = setTimeout(
+      () => {
+        this.flushSecond();
+        this.scheduleSecond();
+      },
+      Math.max(0, nextAt - this.clock()),
+    );
   }
 
   private flushSecond(): void {
@@ -235,8 +238,24 @@ export class Executor {
     const client = new Client(this.origin, { pipelining: 1, keepAliveTimeout: 30_000, connectTimeout: 10_000 });
     client.on('connect', () => this.sockets++);
     client.on('disconnect', () => this.sockets--);
-    const ctx: TemplateContext = { vu: n, worker: this.index, iter: 0, llmLatencyMs: 0, modelA: 0, modelB: 1, rand: 0, taskId: '' };
-    const it: Iteration = { scheduled: 0, steady: false, ctx, m: this.metrics[0]!, now: this.clock, stopping: this.isStopping };
+    const ctx: TemplateContext = {
+      vu: n,
+      worker: this.index,
+      iter: 0,
+      llmLatencyMs: 0,
+      modelA: 0,
+      modelB: 1,
+      rand: 0,
+      taskId: '',
+    };
+    const it: Iteration = {
+      scheduled: 0,
+      steady: false,
+      ctx,
+      m: this.metrics[0]!,
+      now: this.clock,
+      stopping: this.isStopping,
+    };
     const v: Vu = { client, ctx, it, http: new HttpCall(), sse: undefined };
     this.vus[n] = v;
     return v;
@@ -333,7 +352,13 @@ export class Executor {
     await Promise.all(loops);
   }
 
-  private async vuLoop(vu: number, startAt: number, stopAt: number, thinkMs: number, stopWait: Promise<void>): Promise<void> {
+  private async vuLoop(
+    vu: number,
+    startAt: number,
+    stopAt: number,
+    thinkMs: number,
+    stopWait: Promise<void>,
+  ): Promise<void> {
     const c = this.config;
     const wait = startAt - this.clock();
     if (wait > 0) await Promise.race([sleep(wait), stopWait]);
@@ -355,7 +380,10 @@ export class Executor {
       const idle = new Promise<void>((r) => (this.idle = r));
       const timer = new Promise<void>((r) => {
         const t = setTimeout(r, grace);
-        idle.then(() => clearTimeout(t), () => undefined);
+        idle.then(
+          () => clearTimeout(t),
+          () => undefined,
+        );
       });
       await Promise.race([idle, timer]);
     }

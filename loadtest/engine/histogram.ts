@@ -30,7 +30,13 @@ export function newHistogram(packed = false): Histogram {
 /** Record a duration in ms (clamped to the trackable range). */
 export function recordMs(h: Histogram, ms: number): void {
   const us = Math.round(ms * 1000);
-  h.recordValue(us < HISTOGRAM_RANGE.lowestUs ? HISTOGRAM_RANGE.lowestUs : us > HISTOGRAM_RANGE.highestUs ? HISTOGRAM_RANGE.highestUs : us);
+  h.recordValue(
+    us < HISTOGRAM_RANGE.lowestUs
+      ? HISTOGRAM_RANGE.lowestUs
+      : us > HISTOGRAM_RANGE.highestUs
+        ? HISTOGRAM_RANGE.highestUs
+        : us,
+  );
 }
 
 /** The compressed base64 encoding of a histogram. */
@@ -104,7 +110,17 @@ export function percentilesOf(values: Float64Array): Percentiles {
   let sum = 0;
   for (let i = 0; i < n; i++) sum += values[i]!;
   const at = (p: number) => Math.round(values[Math.min(n, Math.max(1, Math.ceil((p / 100) * n))) - 1]! * 1000) / 1000;
-  return { count: n, min: at(0), mean: Math.round((sum / n) * 1000) / 1000, p50: at(50), p90: at(90), p95: at(95), p99: at(99), p999: at(99.9), max: Math.round(values[n - 1]! * 1000) / 1000 };
+  return {
+    count: n,
+    min: at(0),
+    mean: Math.round((sum / n) * 1000) / 1000,
+    p50: at(50),
+    p90: at(90),
+    p95: at(95),
+    p99: at(99),
+    p999: at(99.9),
+    max: Math.round(values[n - 1]! * 1000) / 1000,
+  };
 }
 
 /** A histogram of raw values in ms (for the per-second encoded form). */

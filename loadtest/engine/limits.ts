@@ -151,10 +151,15 @@ export interface InFlightBound {
  *   once the soft limit is raised to the hard one (what `run` does: nofileReexecCommand).
  * @throws RangeError when targets is not a positive integer or reserveFds is negative.
  */
-export function maxInFlight(l: OsLimits, o: { targets: number; reserveFds?: number }): InFlightBound & { withSoftRaised: InFlightBound } {
+export function maxInFlight(
+  l: OsLimits,
+  o: { targets: number; reserveFds?: number },
+): InFlightBound & { withSoftRaised: InFlightBound } {
   const reserve = o.reserveFds ?? DEFAULT_RESERVE_FDS;
-  if (!Number.isInteger(o.targets) || o.targets < 1) throw new RangeError(`targets must be a positive integer, got ${o.targets}`);
-  if (!Number.isInteger(reserve) || reserve < 0) throw new RangeError(`reserveFds must be an integer >= 0, got ${reserve}`);
+  if (!Number.isInteger(o.targets) || o.targets < 1)
+    throw new RangeError(`targets must be a positive integer, got ${o.targets}`);
+  if (!Number.isInteger(reserve) || reserve < 0)
+    throw new RangeError(`reserveFds must be an integer >= 0, got ${reserve}`);
   const e = effective(l);
   const perTarget = e.hi - e.lo + 1;
   const ports = perTarget * o.targets;
@@ -186,27 +191,38 @@ export function maxInFlight(l: OsLimits, o: { targets: number; reserveFds?: numb
  *   `10,000 in flight need 10,256 open files but the hard limit is 4,096 (raise it with ulimit -Hn or in /etc/security/limits.conf)`.
  * @throws RangeError on a negative inFlight or a targets count that is not a positive integer.
  */
-export function checkCapacity(l: OsLimits, o: { inFlight: number; targets: number; reserveFds?: number }): null | string {
+export function checkCapacity(
+  l: OsLimits,
+  o: { inFlight: number; targets: number; reserveFds?: number },
+): null | string {
   const reserve = o.reserveFds ?? DEFAULT_RESERVE_FDS;
-  if (!Number.isInteger(o.inFlight) || o.inFlight < 0) throw new RangeError(`inFlight must be an integer >= 0, got ${o.inFlight}`);
-  if (!Number.isInteger(o.targets) || o.targets < 1) throw new RangeError(`targets must be a positive integer, got ${o.targets}`);
+  if (!Number.isInteger(o.inFlight) || o.inFlight < 0)
+    throw new RangeError(`inFlight must be an integer >= 0, got ${o.inFlight}`);
+  if (!Number.isInteger(o.targets) || o.targets < 1)
+    throw new RangeError(`targets must be a positive integer, got ${o.targets}`);
   const e = effective(l);
   const assumed = e.notes.length ? ` (${e.notes.join('; ')})` : '';
   const need = o.inFlight + reserve;
   if (need > e.hard) {
-    return `${n(o.inFlight)} in flight need ${n(need)} open files but the hard limit is ${n(e.hard)}`
-      + ` (raise it with ulimit -Hn or in /etc/security/limits.conf)${assumed}`;
+    return (
+      `${n(o.inFlight)} in flight need ${n(need)} open files but the hard limit is ${n(e.hard)}` +
+      ` (raise it with ulimit -Hn or in /etc/security/limits.conf)${assumed}`
+    );
   }
   if (l.fileMax !== null && need > l.fileMax) {
-    return `${n(o.inFlight)} in flight need ${n(need)} open files but the system-wide limit fs.file-max is ${n(l.fileMax)}`
-      + ' (raise it with sysctl -w fs.file-max=N)';
+    return (
+      `${n(o.inFlight)} in flight need ${n(need)} open files but the system-wide limit fs.file-max is ${n(l.fileMax)}` +
+      ' (raise it with sysctl -w fs.file-max=N)'
+    );
   }
   const perTarget = Math.ceil(o.inFlight / o.targets);
   const ports = e.hi - e.lo + 1;
   if (perTarget > ports) {
-    return `${n(o.inFlight)} in flight over ${plural(o.targets, 'target')} need ${n(perTarget)} local ports per target`
-      + ` but net.ipv4.ip_local_port_range ${e.lo}-${e.hi} has ${n(ports)}`
-      + ` (widen it with sysctl -w net.ipv4.ip_local_port_range="1024 65535" or add target addresses)${assumed}`;
+    return (
+      `${n(o.inFlight)} in flight over ${plural(o.targets, 'target')} need ${n(perTarget)} local ports per target` +
+      ` but net.ipv4.ip_local_port_range ${e.lo}-${e.hi} has ${n(ports)}` +
+      ` (widen it with sysctl -w net.ipv4.ip_local_port_range="1024 65535" or add target addresses)${assumed}`
+    );
   }
   return null;
 }
@@ -229,7 +245,12 @@ export function checkCapacity(l: OsLimits, o: { inFlight: number; targets: numbe
  *   no higher than the soft one, or when either is unknown; else the command (raising to the
  *   hard limit even when that is below `needed`: checkCapacity reports that case).
  */
-export function nofileReexecCommand(l: OsLimits, needed: number, execPath: string, argv: string[]): { cmd: string; args: string[] } | null {
+export function nofileReexecCommand(
+  l: OsLimits,
+  needed: number,
+  execPath: string,
+  argv: string[],
+): { cmd: string; args: string[] } | null {
   const soft = l.openFilesSoft;
   const hard = l.openFilesHard;
   if (soft === null || hard === null || soft >= needed || hard <= soft) return null;

@@ -47,11 +47,16 @@ export interface PreparedRequest {
 /** Compile a request spec (validated by scenario.ts) for `random` (its LLM latency draws). */
 export function prepare(spec: RequestSpec, random: Random, basePath = ''): PreparedRequest {
   const headerEntries = Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
-  if (spec.body !== undefined && !headerEntries.some(([k]) => k === 'content-type')) headerEntries.push(['content-type', 'application/json']);
-  if (spec.kind === 'sse' && !headerEntries.some(([k]) => k === 'accept')) headerEntries.push(['accept', 'text/event-stream']);
+  if (spec.body !== undefined && !headerEntries.some(([k]) => k === 'content-type'))
+    headerEntries.push(['content-type', 'application/json']);
+  if (spec.kind === 'sse' && !headerEntries.some(([k]) => k === 'accept'))
+    headerEntries.push(['accept', 'text/event-stream']);
   const templated = headerEntries.some(([, v]) => v.includes('{{'));
   const expect = spec.expect ? new Set(spec.expect) : undefined;
-  const anyTemplate = templated || (basePath + spec.path).includes('{{') || (spec.body !== undefined && JSON.stringify(spec.body).includes('{{'));
+  const anyTemplate =
+    templated ||
+    (basePath + spec.path).includes('{{') ||
+    (spec.body !== undefined && JSON.stringify(spec.body).includes('{{'));
   const timeoutMs = spec.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDurationMs(spec.timeout)!;
   const fixedOptions: Dispatcher.DispatchOptions | undefined = anyTemplate
     ? undefined
@@ -70,7 +75,9 @@ export function prepare(spec: RequestSpec, random: Random, basePath = ''): Prepa
     name: spec.name,
     method: spec.method as Dispatcher.HttpMethod,
     path: new Template(basePath + spec.path),
-    headers: templated ? headerEntries.map(([k, v]): [string, Template] => [k, new Template(v)]) : Object.fromEntries(headerEntries),
+    headers: templated
+      ? headerEntries.map(([k, v]): [string, Template] => [k, new Template(v)])
+      : Object.fromEntries(headerEntries),
     body: spec.body === undefined ? undefined : new Template(JSON.stringify(spec.body), true),
     expected: expect ? (s) => expect.has(s) : (s) => s >= 200 && s < 300,
     timeoutMs,
@@ -169,7 +176,12 @@ function failed(it: Iteration, e: unknown, durationOf = true): false {
   return false;
 }
 
-function options(p: PreparedRequest, it: Iteration, path?: string, method?: Dispatcher.HttpMethod): Dispatcher.RequestOptions {
+function options(
+  p: PreparedRequest,
+  it: Iteration,
+  path?: string,
+  method?: Dispatcher.HttpMethod,
+): Dispatcher.RequestOptions {
   if (p.fixedOptions && method === undefined) return p.fixedOptions as Dispatcher.RequestOptions;
   const ctx = it.ctx;
   const body = method === undefined && p.body ? p.body.render(ctx) : undefined;
@@ -358,7 +370,8 @@ export class SseCall {
   }
 }
 
-const field = (o: unknown, k: string): unknown => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined);
+const field = (o: unknown, k: string): unknown =>
+  o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined;
 
 /** The async task round trip: submit, then poll until done (task_e2e, task_queue_wait) or failed. */
 export async function runTask(pool: Dispatcher, p: PreparedRequest, it: Iteration): Promise<void> {
@@ -425,7 +438,8 @@ export async function runTask(pool: Dispatcher, p: PreparedRequest, it: Iteratio
       m.trend('task_e2e', it.now() - it.scheduled, it.steady);
       const created = task.createdField ? Date.parse(String(field(body, task.createdField))) : NaN;
       const started = task.startedField ? Date.parse(String(field(body, task.startedField))) : NaN;
-      if (Number.isFinite(created) && Number.isFinite(started)) m.trend('task_queue_wait', Math.max(0, started - created), it.steady);
+      if (Number.isFinite(created) && Number.isFinite(started))
+        m.trend('task_queue_wait', Math.max(0, started - created), it.steady);
       m.count('iterations', it.steady);
       return;
     }

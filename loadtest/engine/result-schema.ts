@@ -19,18 +19,26 @@ export const PercentilesSchema = Type.Object(
   { description: 'Percentiles of an HDR histogram, ms.' },
 );
 
-export const TrendSchema = Type.Intersect([PercentilesSchema, Type.Object({ hdr: Type.String({ description: 'The HdrHistogram, compressed base64 (V2), values in us.' }) })]);
+export const TrendSchema = Type.Intersect([
+  PercentilesSchema,
+  Type.Object({ hdr: Type.String({ description: 'The HdrHistogram, compressed base64 (V2), values in us.' }) }),
+]);
 const SecondTrendSchema = Type.Intersect([PercentilesSchema, Type.Object({ hdr: Type.Optional(Type.String()) })]);
 
 const CountersSchema = Type.Record(Type.String(), Count, {
-  description: 'http_reqs, http_req_failed, iterations, dropped_iterations, interrupted_iterations, tokens, streams_cut_short, task_polls.',
+  description:
+    'http_reqs, http_req_failed, iterations, dropped_iterations, interrupted_iterations, tokens, streams_cut_short, task_polls.',
 });
-const FailuresSchema = Type.Record(Type.String(), Count, { description: 'Failed requests by reason: http_<status>[ <error>], timeout, refused, reset, stream_cut_short, ...' });
+const FailuresSchema = Type.Record(Type.String(), Count, {
+  description: 'Failed requests by reason: http_<status>[ <error>], timeout, refused, reset, stream_cut_short, ...',
+});
 
 export const ScenarioResultSchema = Type.Object({
   name: Type.String(),
   kind: Type.String({ description: 'http, sse, task; "all" for the whole run.' }),
-  metrics: Type.Record(Type.String(), TrendSchema, { description: 'Steady-phase trends by metric name (http_req_duration, ttft, itl, ...).' }),
+  metrics: Type.Record(Type.String(), TrendSchema, {
+    description: 'Steady-phase trends by metric name (http_req_duration, ttft, itl, ...).',
+  }),
   counters: CountersSchema,
   rates: Type.Object({ http_reqs: Num, iterations: Num }, { description: 'Steady-phase rates per second.' }),
   http_req_failed: Type.Number({ description: 'Steady-phase share of failed requests (0..1).' }),
@@ -53,9 +61,17 @@ const SecondSchema = Type.Object({
   clientSaturated: Type.Boolean(),
   scenarios: Type.Record(
     Type.String(),
-    Type.Object({ trends: Type.Record(Type.String(), SecondTrendSchema), counters: CountersSchema, failures: FailuresSchema }),
+    Type.Object({
+      trends: Type.Record(Type.String(), SecondTrendSchema),
+      counters: CountersSchema,
+      failures: FailuresSchema,
+    }),
   ),
-  all: Type.Object({ trends: Type.Record(Type.String(), SecondTrendSchema), counters: CountersSchema, failures: FailuresSchema }),
+  all: Type.Object({
+    trends: Type.Record(Type.String(), SecondTrendSchema),
+    counters: CountersSchema,
+    failures: FailuresSchema,
+  }),
 });
 
 const FigureSummarySchema = Type.Object({
@@ -79,11 +95,26 @@ export const SaturationSchema = Type.Object({
   /** Sampler time 0 relative to the engine's start, ms. */
   offsetMs: Num,
   ticks: Count,
-  targets: Type.Record(Type.String(), Type.Object({ url: Type.String(), ok: Count, failed: Count, errors: Type.Array(Type.Object({ tMs: Num, error: Type.String() })) })),
-  series: Type.Record(Type.String(), Type.Array(Type.Tuple([Num, Type.Union([Num, Type.Null()])])), { description: 'Per figure: [ms since the engine start, value or null].' }),
+  targets: Type.Record(
+    Type.String(),
+    Type.Object({
+      url: Type.String(),
+      ok: Count,
+      failed: Count,
+      errors: Type.Array(Type.Object({ tMs: Num, error: Type.String() })),
+    }),
+  ),
+  series: Type.Record(Type.String(), Type.Array(Type.Tuple([Num, Type.Union([Num, Type.Null()])])), {
+    description: 'Per figure: [ms since the engine start, value or null].',
+  }),
   summary: Type.Record(Type.String(), FigureSummarySchema),
-  pools: Type.Record(Type.String(), PoolSchema, { description: 'pgbouncer_client, pgbouncer_server, postgres_backends, redis_clients, llm_slots, app_db_pool.' }),
-  saturatesFirst: Type.Union([Type.Object({ pool: Type.String(), figure: Type.String(), peakUtilization: Num }), Type.Null()]),
+  pools: Type.Record(Type.String(), PoolSchema, {
+    description: 'pgbouncer_client, pgbouncer_server, postgres_backends, redis_clients, llm_slots, app_db_pool.',
+  }),
+  saturatesFirst: Type.Union([
+    Type.Object({ pool: Type.String(), figure: Type.String(), peakUtilization: Num }),
+    Type.Null(),
+  ]),
   cost: Type.Object({ cpuMsPerTick: Num, wallMsPerTick: Num }),
 });
 
@@ -100,7 +131,9 @@ export const LoadTestResultSchema = Type.Object(
     apiVersion: Type.Literal(RESULT_API_VERSION),
     kind: Type.Literal(RESULT_KIND),
     schemaVersion: Type.Literal(RESULT_SCHEMA_VERSION),
-    status: Type.Union([Type.Literal('complete'), Type.Literal('partial')], { description: 'partial: stopped before the schedule ended (Ctrl-C, SIGTERM).' }),
+    status: Type.Union([Type.Literal('complete'), Type.Literal('partial')], {
+      description: 'partial: stopped before the schedule ended (Ctrl-C, SIGTERM).',
+    }),
     partialReason: Type.Optional(Type.String()),
     passed: Type.Boolean({ description: 'Every threshold passed.' }),
     startedAt: Type.String({ format: 'date-time' }),
@@ -110,7 +143,15 @@ export const LoadTestResultSchema = Type.Object(
       scenario: Type.Object({
         name: Type.String(),
         source: Type.String(),
-        requests: Type.Array(Type.Object({ name: Type.String(), kind: Type.String(), method: Type.String(), path: Type.String(), weight: Num })),
+        requests: Type.Array(
+          Type.Object({
+            name: Type.String(),
+            kind: Type.String(),
+            method: Type.String(),
+            path: Type.String(),
+            weight: Num,
+          }),
+        ),
       }),
       executor: Type.String({ description: 'constant-arrival-rate, ramping-arrival-rate, constant-vus, ramping-vus.' }),
       model: Type.Object({
@@ -126,12 +167,26 @@ export const LoadTestResultSchema = Type.Object(
       seed: Type.Integer(),
       workers: Count,
       fromPlan: Type.Optional(
-        Type.Object({ file: Type.String(), name: Type.String(), scale: Num, targetConcurrency: Count, rates: Type.Record(Type.String(), Num), plannedConcurrency: Num }),
+        Type.Object({
+          file: Type.String(),
+          name: Type.String(),
+          scale: Num,
+          targetConcurrency: Count,
+          rates: Type.Record(Type.String(), Num),
+          plannedConcurrency: Num,
+        }),
       ),
       thresholds: Type.Record(Type.String(), Type.Array(Type.String())),
-      engine: Type.Object({ version: Type.String(), node: Type.String(), cores: Count, openFilesSoftLimit: Type.Union([Count, Type.Null()]) }),
+      engine: Type.Object({
+        version: Type.String(),
+        node: Type.String(),
+        cores: Count,
+        openFilesSoftLimit: Type.Union([Count, Type.Null()]),
+      }),
     }),
-    scenarios: Type.Record(Type.String(), ScenarioResultSchema, { description: 'Steady-phase figures per request name (the scenario tag).' }),
+    scenarios: Type.Record(Type.String(), ScenarioResultSchema, {
+      description: 'Steady-phase figures per request name (the scenario tag).',
+    }),
     all: ScenarioResultSchema,
     series: Type.Array(SecondSchema, { description: 'One point per second of the run, every phase.' }),
     engine: Type.Object({
@@ -141,7 +196,10 @@ export const LoadTestResultSchema = Type.Object(
       loopLagMaxMs: Num,
       scheduleLagP99Ms: Num,
       peakInFlight: Count,
-      clientSaturated: Type.Boolean({ description: 'Steady-phase schedule lag P99 or event-loop delay P99 above its bound: the figures may measure the client.' }),
+      clientSaturated: Type.Boolean({
+        description:
+          'Steady-phase schedule lag P99 or event-loop delay P99 above its bound: the figures may measure the client.',
+      }),
       clientSaturatedReasons: Type.Array(Type.String()),
       bounds: Type.Object({ scheduleLagP99Ms: Num, loopLagP99Ms: Num }),
     }),

@@ -41,16 +41,26 @@ export const POOLS: Record<string, string> = {
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
-function scenarioResult(name: string, kind: string, d: MetricData, totals: MetricData['counters'], steadySeconds: number): ScenarioResult {
+function scenarioResult(
+  name: string,
+  kind: string,
+  d: MetricData,
+  totals: MetricData['counters'],
+  steadySeconds: number,
+): ScenarioResult {
   const metrics: ScenarioResult['metrics'] = {};
-  for (const [t, enc] of Object.entries(d.trends) as [TrendName, string][]) metrics[t] = { ...percentiles(mergeEncoded([enc])), hdr: enc };
+  for (const [t, enc] of Object.entries(d.trends) as [TrendName, string][])
+    metrics[t] = { ...percentiles(mergeEncoded([enc])), hdr: enc };
   const c = d.counters;
   return {
     name,
     kind,
     metrics,
     counters: { ...c },
-    rates: { http_reqs: round(steadySeconds > 0 ? c.http_reqs / steadySeconds : 0), iterations: round(steadySeconds > 0 ? c.iterations / steadySeconds : 0) },
+    rates: {
+      http_reqs: round(steadySeconds > 0 ? c.http_reqs / steadySeconds : 0),
+      iterations: round(steadySeconds > 0 ? c.iterations / steadySeconds : 0),
+    },
     http_req_failed: c.http_reqs > 0 ? round(c.http_req_failed / c.http_reqs, 6) : 0,
     failures: { ...d.failures },
     totals: { ...totals },
@@ -73,10 +83,23 @@ export function saturationOf(s: SampleResult, offsetMs: number): Saturation {
     if (sum) pools[pool] = { figure, limitOf: LIMIT_OF[figure] ?? '', ...sum };
   }
   let first: Saturation['saturatesFirst'] = null;
-  for (const [pool, p] of Object.entries(pools)) if (p.peakUtilization !== null && (!first || p.peakUtilization > first.peakUtilization)) first = { pool, figure: p.figure, peakUtilization: p.peakUtilization };
+  for (const [pool, p] of Object.entries(pools))
+    if (p.peakUtilization !== null && (!first || p.peakUtilization > first.peakUtilization))
+      first = { pool, figure: p.figure, peakUtilization: p.peakUtilization };
   const targets: Saturation['targets'] = {};
-  for (const [k, t] of Object.entries(s.targets)) if (t) targets[k] = { url: t.url, ok: t.ok, failed: t.failed, errors: t.errors.slice(0, 20) };
-  return { intervalMs: s.intervalMs, offsetMs: Math.round(offsetMs), ticks: s.ticks, targets, series, summary: s.summary, pools, saturatesFirst: first, cost: s.cost };
+  for (const [k, t] of Object.entries(s.targets))
+    if (t) targets[k] = { url: t.url, ok: t.ok, failed: t.failed, errors: t.errors.slice(0, 20) };
+  return {
+    intervalMs: s.intervalMs,
+    offsetMs: Math.round(offsetMs),
+    ticks: s.ticks,
+    targets,
+    series,
+    summary: s.summary,
+    pools,
+    saturatesFirst: first,
+    cost: s.cost,
+  };
 }
 
 /** Inputs of `buildResult` besides the engine's outcome. */
@@ -113,9 +136,13 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
   const scheduleLagP99 = all.metrics['schedule_lag']?.p99 ?? 0;
   const reasons: string[] = [];
   if (scheduleLagP99 > CLIENT_SATURATION_BOUNDS.scheduleLagP99Ms)
-    reasons.push(`schedule lag P99 ${scheduleLagP99} ms > ${CLIENT_SATURATION_BOUNDS.scheduleLagP99Ms} ms: arrivals started late`);
+    reasons.push(
+      `schedule lag P99 ${scheduleLagP99} ms > ${CLIENT_SATURATION_BOUNDS.scheduleLagP99Ms} ms: arrivals started late`,
+    );
   if (out.loopLagP99Ms > CLIENT_SATURATION_BOUNDS.loopLagP99Ms)
-    reasons.push(`event-loop delay P99 ${out.loopLagP99Ms} ms > ${CLIENT_SATURATION_BOUNDS.loopLagP99Ms} ms: the engine's threads were busy`);
+    reasons.push(
+      `event-loop delay P99 ${out.loopLagP99Ms} ms > ${CLIENT_SATURATION_BOUNDS.loopLagP99Ms} ms: the engine's threads were busy`,
+    );
   const saturation = i.sampler ? saturationOf(i.sampler.result, i.sampler.offsetMs) : undefined;
   const model = c.model;
   const result: LoadTestResult = {
@@ -129,7 +156,17 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
     endedAt: new Date(out.endAt).toISOString(),
     settings: {
       target: i.target,
-      scenario: { name: c.scenario.name, source: c.scenario.source, requests: c.scenario.requests.map((r) => ({ name: r.name, kind: r.kind, method: r.method, path: r.path, weight: r.weight })) },
+      scenario: {
+        name: c.scenario.name,
+        source: c.scenario.source,
+        requests: c.scenario.requests.map((r) => ({
+          name: r.name,
+          kind: r.kind,
+          method: r.method,
+          path: r.path,
+          weight: r.weight,
+        })),
+      },
       executor: executorName(c),
       model:
         model.type === 'open'
@@ -141,7 +178,12 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
       workers: c.workers,
       ...(i.fromPlan ? { fromPlan: i.fromPlan } : {}),
       thresholds: groupThresholds(i.thresholds),
-      engine: { version: i.version, node: process.version, cores: availableParallelism(), openFilesSoftLimit: i.openFilesSoftLimit },
+      engine: {
+        version: i.version,
+        node: process.version,
+        cores: availableParallelism(),
+        openFilesSoftLimit: i.openFilesSoftLimit,
+      },
     },
     scenarios,
     all,
@@ -161,7 +203,13 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
     thresholds: [],
   };
   const outcomes = evaluateThresholds(i.thresholds, lookupIn(result));
-  result.thresholds = outcomes.map((o) => ({ selector: o.selector, expression: o.expression, status: o.status, value: o.value, message: o.message }));
+  result.thresholds = outcomes.map((o) => ({
+    selector: o.selector,
+    expression: o.expression,
+    status: o.status,
+    value: o.value,
+    message: o.message,
+  }));
   result.passed = outcomes.every((o) => o.status === 'pass');
   return result;
 }
@@ -246,12 +294,23 @@ function engineValue(metric: string, steady: LoadTestResult['series']): MetricVa
 }
 
 /** A scenario's (or the whole run's) trend, rate or counter. */
-function scenarioValue(s: ScenarioResult, metric: string, expectedOnly: boolean, seconds: number): MetricValue | undefined {
+function scenarioValue(
+  s: ScenarioResult,
+  metric: string,
+  expectedOnly: boolean,
+  seconds: number,
+): MetricValue | undefined {
   if ((TRENDS as readonly string[]).includes(metric)) {
     const t = s.metrics[metric === 'http_req_duration' && expectedOnly ? 'http_req_duration_expected' : metric];
     return t ? trendValue(t) : { type: 'trend', count: 0, min: 0, mean: 0, max: 0, percentile: () => 0 };
   }
-  if (metric === 'http_req_failed') return { type: 'rate', rate: s.http_req_failed, trues: s.counters['http_req_failed'] ?? 0, total: s.counters['http_reqs'] ?? 0 };
+  if (metric === 'http_req_failed')
+    return {
+      type: 'rate',
+      rate: s.http_req_failed,
+      trues: s.counters['http_req_failed'] ?? 0,
+      total: s.counters['http_reqs'] ?? 0,
+    };
   if ((COUNTERS as readonly string[]).includes(metric)) {
     const count = s.counters[metric] ?? 0;
     return { type: 'counter', count, ratePerSecond: count / seconds };

@@ -48,11 +48,16 @@ export function checkTarget(target: string, allowRemote: boolean): URL {
   try {
     u = new URL(target);
   } catch {
-    throw new LoadTestInputError(`--target: must be a URL such as http://127.0.0.1:18000, got ${JSON.stringify(target)}`);
+    throw new LoadTestInputError(
+      `--target: must be a URL such as http://127.0.0.1:18000, got ${JSON.stringify(target)}`,
+    );
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new LoadTestInputError(`--target: must be an http:// or https:// URL, got ${u.protocol}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new LoadTestInputError(`--target: must be an http:// or https:// URL, got ${u.protocol}`);
   if (!allowRemote && !isLoopbackHost(u.hostname))
-    throw new LoadTestInputError(`--target: ${u.hostname} is not a loopback address (127.0.0.0/8, ::1, localhost); pass --allow-remote to load a remote target you are allowed to load`);
+    throw new LoadTestInputError(
+      `--target: ${u.hostname} is not a loopback address (127.0.0.0/8, ::1, localhost); pass --allow-remote to load a remote target you are allowed to load`,
+    );
   return u;
 }
 
@@ -62,13 +67,24 @@ export function checkTarget(target: string, allowRemote: boolean): URL {
  */
 export async function preflightTarget(u: URL, timeoutMs = 3000): Promise<void> {
   try {
-    const r = await request(new URL('/', u.origin), { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    const r = await request(new URL('/', u.origin), {
+      method: 'GET',
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     await r.body.dump();
   } catch (e) {
     const err = e as Error & { code?: string; cause?: { code?: string } };
     const code = err.code ?? err.cause?.code ?? err.name;
     const why =
-      code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'unknown host' : code === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' ? `no answer within ${timeoutMs} ms` : `${code}: ${err.message}`;
+      code === 'ECONNREFUSED'
+        ? 'connection refused'
+        : code === 'ENOTFOUND'
+          ? 'unknown host'
+          : code === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT'
+            ? `no answer within ${timeoutMs} ms`
+            : `${code}: ${err.message}`;
     throw new LoadTestInputError(`--target: ${redactUrl(u.toString())} is unreachable (${why}); nothing was sent`);
   }
 }
@@ -87,7 +103,12 @@ export interface SampleEndpoint {
  * @throws LoadTestInputError naming the first endpoint that does not answer (closing the others).
  */
 export async function preflightSampler(endpoints: readonly SampleEndpoint[], timeoutMs = 3000): Promise<Target[]> {
-  const targets = endpoints.map((e) => makeTarget(e.kind, e.url, { ...(e.password !== undefined ? { password: e.password } : {}), ...(e.database ? { database: e.database } : {}) }));
+  const targets = endpoints.map((e) =>
+    makeTarget(e.kind, e.url, {
+      ...(e.password !== undefined ? { password: e.password } : {}),
+      ...(e.database ? { database: e.database } : {}),
+    }),
+  );
   const errors = await Promise.all(
     targets.map(async (t) => {
       try {
@@ -142,7 +163,10 @@ export function plannedInFlight(c: RunConfig): number {
  */
 export function checkLimits(c: RunConfig, limits: OsLimits): void {
   const problem = checkCapacity(limits, { inFlight: plannedInFlight(c), targets: 1 });
-  if (problem) throw new LoadTestInputError(`${c.model.type === 'open' ? '--max-vus' : '--concurrency'}: ${problem} (see arena loadtest doctor)`);
+  if (problem)
+    throw new LoadTestInputError(
+      `${c.model.type === 'open' ? '--max-vus' : '--concurrency'}: ${problem} (see arena loadtest doctor)`,
+    );
 }
 
 /**
@@ -171,9 +195,13 @@ export async function runLoadTest(o: LoadTestOptions): Promise<LoadTestResult> {
           durationMs: totalMs + c.gracefulStopMs + 5000,
           signal: samplerAbort.signal,
           onTick: (_n, tMs, errors, util) => {
-            for (const e of errors) o.onLog?.(`sampler: ${(tMs / 1000).toFixed(0)} s: ${e.kind}: ${e.error} (recorded as a gap; sampling goes on)`);
+            for (const e of errors)
+              o.onLog?.(
+                `sampler: ${(tMs / 1000).toFixed(0)} s: ${e.kind}: ${e.error} (recorded as a gap; sampling goes on)`,
+              );
             let best: Progress['worstPool'] = null;
-            for (const [f, u] of Object.entries(util)) if (poolOf[f] && (!best || u > best.utilization)) best = { pool: poolOf[f]!, utilization: u };
+            for (const [f, u] of Object.entries(util))
+              if (poolOf[f] && (!best || u > best.utilization)) best = { pool: poolOf[f]!, utilization: u };
             worstPool = best;
           },
         });

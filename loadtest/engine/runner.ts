@@ -11,7 +11,16 @@ import { phaseAt, type PhaseName } from './arrivals.js';
 import type { RunConfig } from './config.js';
 import type { FinalReport, SecondReport } from './executor.js';
 import { encode, histogramOf, mergeEncoded, newHistogram, percentilesOf, type Percentiles } from './histogram.js';
-import { addCounters, addFailures, TRENDS, zeroCounters, type Counters, type MetricData, type SecondData, type TrendName } from './metrics.js';
+import {
+  addCounters,
+  addFailures,
+  TRENDS,
+  zeroCounters,
+  type Counters,
+  type MetricData,
+  type SecondData,
+  type TrendName,
+} from './metrics.js';
 
 /** A trend of one second: exact percentiles of its samples (nearest rank), and its HDR histogram encoded when kept. */
 export type SecondTrend = Percentiles & { hdr?: string };
@@ -175,7 +184,8 @@ class SecondMerger {
     for (const [sec, list] of [...this.pending.entries()].sort((a, b) => a[0] - b[0])) {
       const names = Object.keys(list[0]!.scenarios);
       const empty = Object.fromEntries(names.map((k) => [k, { trends: {}, counters: zeroCounters(), failures: {} }]));
-      while (list.length < n) list.push({ ...list[0]!, scenarios: empty, inFlight: 0, maxInFlight: 0, started: 0, sockets: 0 });
+      while (list.length < n)
+        list.push({ ...list[0]!, scenarios: empty, inFlight: 0, maxInFlight: 0, started: 0, sockets: 0 });
       if (sec === this.next) this.emitReady();
     }
     this.mainLoop.disable();
@@ -228,10 +238,20 @@ class SecondMerger {
   }
 }
 
-type WorkerMessage = { type: 'ready' | 'second' | 'done' | 'fatal'; report?: unknown; message?: string; stack?: string };
+type WorkerMessage = {
+  type: 'ready' | 'second' | 'done' | 'fatal';
+  report?: unknown;
+  message?: string;
+  stack?: string;
+};
 
 /** Start the workers together once all are ready, feed their seconds to `merger`, resolve with their final reports. */
-function driveWorkers(workers: Worker[], merger: SecondMerger, hooks: EngineHooks, onStart: (at: number) => void): Promise<FinalReport[]> {
+function driveWorkers(
+  workers: Worker[],
+  merger: SecondMerger,
+  hooks: EngineHooks,
+  onStart: (at: number) => void,
+): Promise<FinalReport[]> {
   const n = workers.length;
   const finals: FinalReport[] = [];
   const stop = () => {
@@ -276,7 +296,10 @@ function driveWorkers(workers: Worker[], merger: SecondMerger, hooks: EngineHook
  * @throws Error when a worker fails (an engine bug): the others are terminated.
  */
 export async function runEngine(config: RunConfig, hooks: EngineHooks = {}): Promise<EngineOutcome> {
-  const workers = Array.from({ length: config.workers }, (_, index) => new Worker(WORKER_URL, { workerData: { config, index } }));
+  const workers = Array.from(
+    { length: config.workers },
+    (_, index) => new Worker(WORKER_URL, { workerData: { config, index } }),
+  );
   const merger = new SecondMerger(config, hooks.onSecond);
   let startAt = 0;
   let finals: FinalReport[];

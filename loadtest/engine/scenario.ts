@@ -32,32 +32,58 @@ export const SCENARIO_DIR = fileURLToPath(new URL('../../../loadtest/scenarios/'
 export const BUNDLED = ['read', 'match-save', 'debate-stream', 'chat-stream', 'task', 'mixed'] as const;
 
 /** A string enum (`type: string` + `enum`): one error naming the choices, typed as a union. */
-const StringEnum = <T extends string[]>(values: [...T], opts: Record<string, unknown> = {}) => Type.Unsafe<T[number]>({ type: 'string', enum: values, ...opts });
+const StringEnum = <T extends string[]>(values: [...T], opts: Record<string, unknown> = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: values, ...opts });
 
-const Duration = Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ exclusiveMinimum: 0 })], {
-  description: 'A duration: 250ms, 30s, 2m; a bare number is milliseconds.',
+const Duration = Type.Union(
+  [Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ exclusiveMinimum: 0 })],
+  {
+    description: 'A duration: 250ms, 30s, 2m; a bare number is milliseconds.',
+  },
+);
+const Headers = Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Type.String(), {
+  description: 'HTTP headers (templated values).',
 });
-const Headers = Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), Type.String(), { description: 'HTTP headers (templated values).' });
 
 export const RequestSpecSchema = Type.Object(
   {
-    name: Type.String({ pattern: '^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$', description: 'Name of the request: the `scenario` tag of its metrics.' }),
+    name: Type.String({
+      pattern: '^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$',
+      description: 'Name of the request: the `scenario` tag of its metrics.',
+    }),
     weight: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'Relative share of iterations.' }),
     kind: StringEnum(['http', 'sse', 'task'], { default: 'http' }),
     method: StringEnum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], { default: 'GET' }),
     path: Type.String({ pattern: '^/', description: 'Path and query, templated.' }),
     headers: Type.Optional(Headers),
-    body: Type.Optional(Type.Unknown({ description: 'A JSON body (sent with content-type application/json), templated.' })),
-    expect: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1, description: 'Statuses that count as success (default: 200-299).' })),
+    body: Type.Optional(
+      Type.Unknown({ description: 'A JSON body (sent with content-type application/json), templated.' }),
+    ),
+    expect: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+        minItems: 1,
+        description: 'Statuses that count as success (default: 200-299).',
+      }),
+    ),
     timeout: Type.Optional(Duration),
     llmLatencyMs: Type.Optional(
-      Type.Object({ p50: Type.Number({ exclusiveMinimum: 0 }), p99: Type.Number({ exclusiveMinimum: 0 }) }, { additionalProperties: false, description: 'Lognormal source of {{llm_latency_ms}}.' }),
+      Type.Object(
+        { p50: Type.Number({ exclusiveMinimum: 0 }), p99: Type.Number({ exclusiveMinimum: 0 }) },
+        { additionalProperties: false, description: 'Lognormal source of {{llm_latency_ms}}.' },
+      ),
     ),
     sse: Type.Optional(
       Type.Object(
         {
-          tokenEvent: Type.String({ default: 'message', description: 'Event type of a token (`message` = a data: line without event:).' }),
-          doneEvent: Type.Optional(Type.String({ description: 'Event type that ends a complete stream; without it the end of the body does.' })),
+          tokenEvent: Type.String({
+            default: 'message',
+            description: 'Event type of a token (`message` = a data: line without event:).',
+          }),
+          doneEvent: Type.Optional(
+            Type.String({
+              description: 'Event type that ends a complete stream; without it the end of the body does.',
+            }),
+          ),
           errorEvent: Type.String({ default: 'error' }),
         },
         { additionalProperties: false },
@@ -66,14 +92,19 @@ export const RequestSpecSchema = Type.Object(
     task: Type.Optional(
       Type.Object(
         {
-          poll: Type.String({ pattern: '^/', description: 'Poll path; {{task_id}} is the id from the submit response.' }),
+          poll: Type.String({
+            pattern: '^/',
+            description: 'Poll path; {{task_id}} is the id from the submit response.',
+          }),
           idField: Type.String({ default: 'task_id' }),
           statusField: Type.String({ default: 'status' }),
           done: Type.Array(Type.String(), { default: ['done'], minItems: 1 }),
           failed: Type.Array(Type.String(), { default: ['failed'] }),
           interval: Type.Optional(Duration),
           timeout: Type.Optional(Duration),
-          createdField: Type.Optional(Type.String({ description: 'Field with the ISO time the task was queued (for task_queue_wait).' })),
+          createdField: Type.Optional(
+            Type.String({ description: 'Field with the ISO time the task was queued (for task_queue_wait).' }),
+          ),
           startedField: Type.Optional(Type.String({ description: 'Field with the ISO time a consumer started it.' })),
         },
         { additionalProperties: false },
@@ -89,7 +120,9 @@ export const ScenarioFileSchema = Type.Object(
     description: Type.Optional(Type.String()),
     headers: Type.Optional(Headers),
     requests: Type.Array(RequestSpecSchema, { minItems: 1, maxItems: 64 }),
-    thresholds: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'k6 thresholds (see docs/loadtest.md).' })),
+    thresholds: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: 'k6 thresholds (see docs/loadtest.md).' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -113,7 +146,18 @@ export class ScenarioError extends InvalidInputError {
   }
 }
 
-const VARS = ['vu', 'worker', 'iter', 'user_id', 'uuid', 'rand', 'llm_latency_ms', 'model_a', 'model_b', 'task_id'] as const;
+const VARS = [
+  'vu',
+  'worker',
+  'iter',
+  'user_id',
+  'uuid',
+  'rand',
+  'llm_latency_ms',
+  'model_a',
+  'model_b',
+  'task_id',
+] as const;
 type Var = (typeof VARS)[number];
 const NUMERIC: ReadonlySet<string> = new Set(['vu', 'worker', 'iter', 'rand', 'llm_latency_ms']);
 
@@ -144,24 +188,38 @@ export function validateScenario(value: unknown, where: string): Scenario {
     if (r.kind !== 'task' && r.task) throw new ScenarioError(`${at}.task: only for kind task`);
     if (r.kind !== 'sse' && r.sse) throw new ScenarioError(`${at}.sse: only for kind sse`);
     if (r.kind === 'sse') r.sse ??= { tokenEvent: 'message', errorEvent: 'error' };
-    if (r.llmLatencyMs && r.llmLatencyMs.p99 < r.llmLatencyMs.p50) throw new ScenarioError(`${at}.llmLatencyMs.p99: must be >= p50`);
+    if (r.llmLatencyMs && r.llmLatencyMs.p99 < r.llmLatencyMs.p50)
+      throw new ScenarioError(`${at}.llmLatencyMs.p99: must be >= p50`);
     if (r.headers || f.headers) r.headers = { ...f.headers, ...r.headers };
     const check = (field: string, s: string, allowTask = false) => {
       for (const m of s.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)) {
         const v = m[1]!;
         if (!(VARS as readonly string[]).includes(v) || (v === 'task_id' && !allowTask))
-          throw new ScenarioError(`${at}.${field}: unknown template variable {{${v}}} (known: ${VARS.filter((x) => x !== 'task_id').join(', ')}${allowTask ? ', task_id' : ''})`);
-        if (v === 'llm_latency_ms' && !r.llmLatencyMs) throw new ScenarioError(`${at}.${field}: {{llm_latency_ms}} needs llmLatencyMs: {p50, p99}`);
+          throw new ScenarioError(
+            `${at}.${field}: unknown template variable {{${v}}} (known: ${VARS.filter((x) => x !== 'task_id').join(', ')}${allowTask ? ', task_id' : ''})`,
+          );
+        if (v === 'llm_latency_ms' && !r.llmLatencyMs)
+          throw new ScenarioError(`${at}.${field}: {{llm_latency_ms}} needs llmLatencyMs: {p50, p99}`);
       }
     };
     check('path', r.path);
     for (const [k, v] of Object.entries(r.headers ?? {})) check(`headers.${k}`, v);
     if (r.body !== undefined) check('body', JSON.stringify(r.body));
     if (r.task) check('task.poll', r.task.poll, true);
-    for (const [field, d] of [['timeout', r.timeout], ['task.interval', r.task?.interval], ['task.timeout', r.task?.timeout]] as const)
-      if (d !== undefined && parseDurationMs(d, { positive: true }) === null) throw new ScenarioError(`${at}.${field}: must be a duration > 0 such as 250ms or 30s`);
+    for (const [field, d] of [
+      ['timeout', r.timeout],
+      ['task.interval', r.task?.interval],
+      ['task.timeout', r.task?.timeout],
+    ] as const)
+      if (d !== undefined && parseDurationMs(d, { positive: true }) === null)
+        throw new ScenarioError(`${at}.${field}: must be a duration > 0 such as 250ms or 30s`);
   });
-  return { name: f.name ?? 'scenario', source: where, requests: f.requests, ...(f.thresholds ? { thresholds: f.thresholds } : {}) };
+  return {
+    name: f.name ?? 'scenario',
+    source: where,
+    requests: f.requests,
+    ...(f.thresholds ? { thresholds: f.thresholds } : {}),
+  };
 }
 
 /**
@@ -174,13 +232,17 @@ export function loadScenarioFile(path: string): Scenario {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ScenarioError(`${path}: cannot read the scenario file (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`);
+    throw new ScenarioError(
+      `${path}: cannot read the scenario file (${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)})`,
+    );
   }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = e.linePos?.[0];
-    throw new ScenarioError(`${path}: ${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
+    throw new ScenarioError(
+      `${path}: ${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+    );
   }
   const value = doc.toJS() as unknown;
   const s = validateScenario(value ?? {}, path);
@@ -190,7 +252,10 @@ export function loadScenarioFile(path: string): Scenario {
 
 /** A bundled scenario by name (`loadtest/scenarios/<name>.yaml`). @throws ScenarioError for an unknown name. */
 export function bundledScenario(name: string): Scenario {
-  if (!(BUNDLED as readonly string[]).includes(name)) throw new ScenarioError(`--scenario: unknown scenario ${name} (bundled: ${BUNDLED.join(', ')}; or give --scenario-file)`);
+  if (!(BUNDLED as readonly string[]).includes(name))
+    throw new ScenarioError(
+      `--scenario: unknown scenario ${name} (bundled: ${BUNDLED.join(', ')}; or give --scenario-file)`,
+    );
   return loadScenarioFile(join(SCENARIO_DIR, `${name}.yaml`));
 }
 
@@ -216,7 +281,13 @@ export function fromRequestMix(ad: ArenaDeployment): Scenario {
           kind: 'sse',
           method: 'POST',
           path: '/api/tournament/match/stream',
-          body: { user_id: '{{user_id}}', topic: 'capacity', proponent_model: '{{model_a}}', opponent_model: '{{model_b}}', llm_latency_ms: '{{llm_latency_ms}}' },
+          body: {
+            user_id: '{{user_id}}',
+            topic: 'capacity',
+            proponent_model: '{{model_a}}',
+            opponent_model: '{{model_b}}',
+            llm_latency_ms: '{{llm_latency_ms}}',
+          },
           sse: { tokenEvent: 'message', doneEvent: 'match', errorEvent: 'error' },
         } satisfies RequestSpec;
       case 'async':
@@ -228,10 +299,24 @@ export function fromRequestMix(ad: ArenaDeployment): Scenario {
           path: '/api/llmchat/prompts/arena/api',
           body: { prompt: 'summarise the debate', user_id: '{{user_id}}', llm_latency_ms: '{{llm_latency_ms}}' },
           expect: [202],
-          task: { poll: '/api/llmchat/tasks/{{task_id}}', idField: 'task_id', statusField: 'status', done: ['done'], failed: ['failed'], interval: '250ms', createdField: 'created_at', startedField: 'started_at' },
+          task: {
+            poll: '/api/llmchat/tasks/{{task_id}}',
+            idField: 'task_id',
+            statusField: 'status',
+            done: ['done'],
+            failed: ['failed'],
+            interval: '250ms',
+            createdField: 'created_at',
+            startedField: 'started_at',
+          },
         } satisfies RequestSpec;
       default:
-        return { ...base, kind: 'http', method: 'GET', path: `/api/matches?user_id={{user_id}}&limit=5&db_sleep_ms=${Math.round(k.dbTimeMs)}` } satisfies RequestSpec;
+        return {
+          ...base,
+          kind: 'http',
+          method: 'GET',
+          path: `/api/matches?user_id={{user_id}}&limit=5&db_sleep_ms=${Math.round(k.dbTimeMs)}`,
+        } satisfies RequestSpec;
     }
   });
   return validateScenario({ name: `${ad.metadata.name}-mix`, requests }, `${ad.metadata.name}: spec.load.requestMix`);

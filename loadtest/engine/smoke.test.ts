@@ -26,7 +26,11 @@ const STATE_DIR = join(TMP, 'stack');
 let state: StackState | undefined;
 
 function arena(args: string[]) {
-  const r = spawnSync(process.execPath, [repoPath('dist/cli/arena.js'), ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 180_000 });
+  const r = spawnSync(process.execPath, [repoPath('dist/cli/arena.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 180_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -45,7 +49,30 @@ test('smoke: mixed load against the local stack: P99 per request kind, every poo
   const out = join(TMP, 'result');
   const run = runArenaAsync(
     // the bundled mixed scenario (LLM p50 2 s) against a stack with 8 LLM slots and 4 queue consumers: a few hundred in flight
-    ['loadtest', 'run', '-f', SAMPLE, '--state-dir', STATE_DIR, '--scenario-file', repoPath('loadtest/scenarios/mixed.yaml'), '--rate', '150', '--ramp', '3s', '--duration', '15s', '--graceful-stop', '5s', '--sample', 'auto', '--out', out, '--seed', '42'],
+    [
+      'loadtest',
+      'run',
+      '-f',
+      SAMPLE,
+      '--state-dir',
+      STATE_DIR,
+      '--scenario-file',
+      repoPath('loadtest/scenarios/mixed.yaml'),
+      '--rate',
+      '150',
+      '--ramp',
+      '3s',
+      '--duration',
+      '15s',
+      '--graceful-stop',
+      '5s',
+      '--sample',
+      'auto',
+      '--out',
+      out,
+      '--seed',
+      '42',
+    ],
     { timeoutMs: 120_000 },
   );
   // independent SHOW POOLS reads while the load runs (epoch ms, cl_active of the app's pool)
@@ -70,7 +97,14 @@ test('smoke: mixed load against the local stack: P99 per request kind, every poo
   assert.ok(result.scenarios['task']!.metrics['task_e2e']?.p99, 'tasks have an end-to-end P99');
   assert.ok(result.engine.peakInFlight >= 150, `peak in flight ${result.engine.peakInFlight}`);
   const sat = result.saturation!;
-  for (const pool of ['pgbouncer_client', 'pgbouncer_server', 'postgres_backends', 'redis_clients', 'llm_slots', 'app_db_pool']) {
+  for (const pool of [
+    'pgbouncer_client',
+    'pgbouncer_server',
+    'postgres_backends',
+    'redis_clients',
+    'llm_slots',
+    'app_db_pool',
+  ]) {
     const p = sat.pools[pool];
     assert.ok(p && p.samples >= 15 && p.limit !== null && p.limit > 0, `${pool} has a series with a limit`);
   }
@@ -83,6 +117,9 @@ test('smoke: mixed load against the local stack: P99 per request kind, every poo
     const t = read.at - started;
     const nearest = series.reduce((a, b) => (Math.abs(b[0] - t) < Math.abs(a[0] - t) ? b : a));
     assert.ok(Math.abs(nearest[0] - t) <= 1000, 'a tick within 1 s of the read');
-    assert.ok(nearest[1] !== null && Math.abs(nearest[1] - read.cl_active) <= 3, `cl_active: sampler ${nearest[1]} vs SHOW POOLS ${read.cl_active}`);
+    assert.ok(
+      nearest[1] !== null && Math.abs(nearest[1] - read.cl_active) <= 3,
+      `cl_active: sampler ${nearest[1]} vs SHOW POOLS ${read.cl_active}`,
+    );
   }
 });

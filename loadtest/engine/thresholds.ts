@@ -109,7 +109,12 @@ const skipSpaces = (body: string, j: number) => {
 };
 
 /** One tag value starting at `j` (bare, or quoted with "..." or '...'): the value and the index after it. */
-function parseTagValue(body: string, j: number, key: string, fail: (problem: string) => never): { value: string; next: number } {
+function parseTagValue(
+  body: string,
+  j: number,
+  key: string,
+  fail: (problem: string) => never,
+): { value: string; next: number } {
   j = skipSpaces(body, j);
   const q = body[j];
   if (q === '"' || q === "'") {
@@ -136,7 +141,9 @@ function parseTagList(body: string, fail: (problem: string) => never): Map<strin
     const comma = body.indexOf(',', i);
     if (colon === -1 || (comma !== -1 && comma < colon)) {
       const tag = body.slice(i, comma === -1 ? undefined : comma).trim();
-      fail(tag === '' ? 'empty tag (expected {name:value,...})' : `tag "${tag}" has no value (expected {name:value,...})`);
+      fail(
+        tag === '' ? 'empty tag (expected {name:value,...})' : `tag "${tag}" has no value (expected {name:value,...})`,
+      );
     }
     const key = body.slice(i, colon).trim();
     if (key === '') fail('a tag has no name (expected {name:value,...})');
@@ -171,13 +178,17 @@ function parseSelector(raw: string, path: string): { metric: string; tags: Recor
     tags = parseTagList(s.slice(open + 1, -1), fail);
   }
   if (name === '') fail(`expected a metric name${open === -1 ? '' : ' before "{"'}`);
-  if (!METRIC_NAME.test(name)) fail(`invalid metric name "${name}" (at most 128 letters, digits, spaces and ._!?/&#()<>%-)`);
+  if (!METRIC_NAME.test(name))
+    fail(`invalid metric name "${name}" (at most 128 letters, digits, spaces and ._!?/&#()<>%-)`);
   const tagText = [...tags].map(([k, v]) => `${k}:${tagValueText(v)}`).join(',');
   return { metric: name, tags: Object.fromEntries(tags), selector: tags.size ? `${name}{${tagText}}` : name };
 }
 
 /** Parse `<aggregation> <op> <number>`; throws ThresholdError at `path`. */
-function parseExpression(expr: string, path: string): { aggregation: string; op: string; limit: number; expression: string } {
+function parseExpression(
+  expr: string,
+  path: string,
+): { aggregation: string; op: string; limit: number; expression: string } {
   const q = JSON.stringify(expr);
   const fail = (problem: string): never => {
     throw new ThresholdError(path, `${q}: ${problem}`);
@@ -193,7 +204,8 @@ function parseExpression(expr: string, path: string): { aggregation: string; op:
     const p = /^p\s*\(\s*(.*?)\s*\)$/.exec(left);
     if (!p) fail(left === '' ? `${AGG_HINT} before "${op}"` : AGG_HINT);
     const n = p?.[1] ?? '';
-    if (!/^\d+(\.\d+)?$/.test(n) || Number(n) > 100) fail(`the percentile in p(...) must be a number from 0 to 100, got "${n}"`);
+    if (!/^\d+(\.\d+)?$/.test(n) || Number(n) > 100)
+      fail(`the percentile in p(...) must be a number from 0 to 100, got "${n}"`);
     aggregation = `p(${Number(n)})`;
   }
   if (!OPS.has(op)) fail(`unknown operator "${op}" (expected one of ${OP_LIST})`);
@@ -226,38 +238,50 @@ function parseExpression(expr: string, path: string): { aggregation: string; op:
  */
 export function parseThresholds(raw: unknown, where = 'thresholds'): ThresholdSpec[] {
   if (!isPlainObject(raw)) {
-    throw new ThresholdError(where, `expected an object mapping metric selectors to arrays of expressions, got ${describe(raw)}`);
+    throw new ThresholdError(
+      where,
+      `expected an object mapping metric selectors to arrays of expressions, got ${describe(raw)}`,
+    );
   }
   const specs: ThresholdSpec[] = [];
   for (const [key, list] of Object.entries(raw)) {
     const keyPath = `${where}[${JSON.stringify(key)}]`;
     const sel = parseSelector(key, keyPath);
     if (!Array.isArray(list)) {
-      throw new ThresholdError(keyPath, `expected an array of expressions such as ["p(99)<500"], got ${describe(list)}`);
+      throw new ThresholdError(
+        keyPath,
+        `expected an array of expressions such as ["p(99)<500"], got ${describe(list)}`,
+      );
     }
     list.forEach((item: unknown, i: number) => {
       const path = `${keyPath}[${i}]`;
       let text: unknown = item;
       if (isPlainObject(item)) {
         for (const f of Object.keys(item)) {
-          if (!ITEM_FIELDS.includes(f)) throw new ThresholdError(`${path}.${f}`, `unknown field (expected ${ITEM_FIELDS.join(', ')})`);
+          if (!ITEM_FIELDS.includes(f))
+            throw new ThresholdError(`${path}.${f}`, `unknown field (expected ${ITEM_FIELDS.join(', ')})`);
         }
         const abort = item['abortOnFail'];
         if (abort !== undefined && typeof abort !== 'boolean') {
           throw new ThresholdError(`${path}.abortOnFail`, `expected a boolean, got ${describe(abort)}`);
         }
-        if (abort === true) throw new ThresholdError(`${path}.abortOnFail`, 'not supported by arena (the run always completes)');
+        if (abort === true)
+          throw new ThresholdError(`${path}.abortOnFail`, 'not supported by arena (the run always completes)');
         const delay = item['delayAbortEval'];
         if (delay !== undefined && typeof delay !== 'string') {
           throw new ThresholdError(`${path}.delayAbortEval`, `expected a string such as "10s", got ${describe(delay)}`);
         }
-        if (!('threshold' in item)) throw new ThresholdError(path, 'missing field "threshold" (e.g. {threshold: "p(99)<500"})');
+        if (!('threshold' in item))
+          throw new ThresholdError(path, 'missing field "threshold" (e.g. {threshold: "p(99)<500"})');
         text = item['threshold'];
         if (typeof text !== 'string') {
           throw new ThresholdError(`${path}.threshold`, `expected a string such as "p(99)<500", got ${describe(text)}`);
         }
       } else if (typeof text !== 'string') {
-        throw new ThresholdError(path, `expected a string such as "p(99)<500" or an object {threshold: ...}, got ${describe(item)}`);
+        throw new ThresholdError(
+          path,
+          `expected a string such as "p(99)<500" or an object {threshold: ...}, got ${describe(item)}`,
+        );
       }
       specs.push({ ...sel, tags: { ...sel.tags }, ...parseExpression(text as string, path) });
     });
@@ -275,7 +299,12 @@ const APPLIES: Record<MetricValue['type'], string> = {
 
 type Aggregated = { value: number } | { missing: string } | { notApplicable: string };
 
-function trendAggregate(v: Extract<MetricValue, { type: 'trend' }>, agg: string, p: number | null, na: () => Aggregated): Aggregated {
+function trendAggregate(
+  v: Extract<MetricValue, { type: 'trend' }>,
+  agg: string,
+  p: number | null,
+  na: () => Aggregated,
+): Aggregated {
   if (agg === 'count') return { value: v.count };
   const known = agg === 'avg' || agg === 'min' || agg === 'max' || agg === 'med' || p !== null;
   if (!known) return na();
@@ -286,7 +315,12 @@ function trendAggregate(v: Extract<MetricValue, { type: 'trend' }>, agg: string,
   return { value: v.percentile(agg === 'med' ? 50 : (p as number)) };
 }
 
-function gaugeAggregate(v: Extract<MetricValue, { type: 'gauge' }>, agg: string, p: number | null, na: () => Aggregated): Aggregated {
+function gaugeAggregate(
+  v: Extract<MetricValue, { type: 'gauge' }>,
+  agg: string,
+  p: number | null,
+  na: () => Aggregated,
+): Aggregated {
   if (agg === 'value') return { value: v.value };
   if (agg === 'min' || p === 0) return { value: v.min };
   if (agg === 'max') return { value: v.max };
@@ -297,7 +331,9 @@ function gaugeAggregate(v: Extract<MetricValue, { type: 'gauge' }>, agg: string,
 function aggregate(v: MetricValue, agg: string): Aggregated {
   const pct = /^p\((.+)\)$/.exec(agg);
   const p = pct ? Number(pct[1]) : null;
-  const na = (): Aggregated => ({ notApplicable: `${agg} does not apply to a ${v.type} metric (a ${v.type} has ${APPLIES[v.type]})` });
+  const na = (): Aggregated => ({
+    notApplicable: `${agg} does not apply to a ${v.type} metric (a ${v.type} has ${APPLIES[v.type]})`,
+  });
   switch (v.type) {
     case 'trend':
       return trendAggregate(v, agg, p, na);
@@ -315,14 +351,21 @@ function aggregate(v: MetricValue, agg: string): Aggregated {
 
 function compare(value: number, op: string, limit: number): boolean {
   switch (op) {
-    case '<': return value < limit;
-    case '<=': return value <= limit;
-    case '>': return value > limit;
-    case '>=': return value >= limit;
+    case '<':
+      return value < limit;
+    case '<=':
+      return value <= limit;
+    case '>':
+      return value > limit;
+    case '>=':
+      return value >= limit;
     case '==':
-    case '===': return value === limit;
-    case '!=': return value !== limit;
-    default: throw new Error(`unknown operator ${op}`); // parseThresholds only yields the ones above
+    case '===':
+      return value === limit;
+    case '!=':
+      return value !== limit;
+    default:
+      throw new Error(`unknown operator ${op}`); // parseThresholds only yields the ones above
   }
 }
 
@@ -352,11 +395,14 @@ export function evaluateThresholds(specs: ThresholdSpec[], lookup: MetricLookup)
   return specs.map((spec): ThresholdOutcome => {
     const head = `${spec.selector} ${spec.expression}`;
     const metric = lookup(spec.metric, Object.freeze({ ...spec.tags }));
-    if (metric === undefined) return { ...spec, status: 'missing', value: null, message: `${head}: no such metric in this run (missing)` };
+    if (metric === undefined)
+      return { ...spec, status: 'missing', value: null, message: `${head}: no such metric in this run (missing)` };
     const a = aggregate(metric, spec.aggregation);
     if ('missing' in a) return { ...spec, status: 'missing', value: null, message: `${head}: ${a.missing} (missing)` };
-    if ('notApplicable' in a) return { ...spec, status: 'fail', value: null, message: `${head}: ${a.notApplicable} (fail)` };
-    if (Number.isNaN(a.value)) return { ...spec, status: 'fail', value: null, message: `${head}: the value is not a number (fail)` };
+    if ('notApplicable' in a)
+      return { ...spec, status: 'fail', value: null, message: `${head}: ${a.notApplicable} (fail)` };
+    if (Number.isNaN(a.value))
+      return { ...spec, status: 'fail', value: null, message: `${head}: the value is not a number (fail)` };
     const status = compare(a.value, spec.op, spec.limit) ? 'pass' : 'fail';
     return { ...spec, status, value: a.value, message: `${head}: ${fmt(a.value)} (${status})` };
   });
@@ -364,7 +410,9 @@ export function evaluateThresholds(specs: ThresholdSpec[], lookup: MetricLookup)
 
 /** Identity of a spec for merging: metric, tags in any order, aggregation, op (=== as ==), limit. */
 function identity(s: ThresholdSpec): string {
-  const tags = Object.keys(s.tags).sort().map((k) => [k, s.tags[k]]);
+  const tags = Object.keys(s.tags)
+    .sort()
+    .map((k) => [k, s.tags[k]]);
   return JSON.stringify([s.metric, tags, s.aggregation, s.op === '===' ? '==' : s.op, s.limit]);
 }
 
@@ -403,7 +451,12 @@ export function loadThresholdsFile(path: string): ThresholdSpec[] {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const problem = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read: ${(e as Error).message}`;
+    const problem =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : `cannot read: ${(e as Error).message}`;
     throw new ThresholdError('', problem, path);
   }
   const doc = parseDocument(text);
@@ -417,7 +470,8 @@ export function loadThresholdsFile(path: string): ThresholdSpec[] {
   try {
     if (Object.hasOwn(top, 'thresholds') && isPlainObject(top['thresholds'])) {
       const other = Object.keys(top).find((k) => k !== 'thresholds');
-      if (other !== undefined) throw new ThresholdError(other, 'unexpected top-level key (a thresholds file holds only "thresholds")');
+      if (other !== undefined)
+        throw new ThresholdError(other, 'unexpected top-level key (a thresholds file holds only "thresholds")');
       return parseThresholds(top['thresholds'], 'thresholds');
     }
     return parseThresholds(top, 'thresholds');

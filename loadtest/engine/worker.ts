@@ -13,7 +13,9 @@ const port = parentPort!;
 
 try {
   const ex = new Executor(config, index, (report) => {
-    const buffers = Object.values(report.scenarios).flatMap((d) => Object.values(d.trends).map((a) => a.buffer as ArrayBuffer));
+    const buffers = Object.values(report.scenarios).flatMap((d) =>
+      Object.values(d.trends).map((a) => a.buffer as ArrayBuffer),
+    );
     port.postMessage({ type: 'second', report }, buffers);
   });
   port.on('message', (msg: { type: 'start'; startAt: number } | { type: 'stop'; graceMs?: number }) => {

@@ -9,7 +9,8 @@ import Table from 'cli-table3';
 import type { LoadTestResult, ScenarioResult } from '../engine/result-schema.js';
 import { formatDuration } from '../engine/duration.js';
 
-const ms = (x: number | undefined) => (x === undefined ? '-' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(x < 10 ? 2 : 1)} ms`);
+const ms = (x: number | undefined) =>
+  x === undefined ? '-' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(x < 10 ? 2 : 1)} ms`;
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
 const int = (x: number) => x.toLocaleString('en-US');
 
@@ -39,20 +40,43 @@ function scenarioRow(s: ScenarioResult, label = s.name): string[] {
 function header(r: LoadTestResult): string[] {
   const st = r.settings;
   const m = st.model;
-  const model = m.type === 'open' ? `${m.rate}/s ${m.arrivalProcess} arrivals, maxVUs ${int(m.maxVUs ?? 0)}` : `${int(m.vus ?? 0)} VUs${m.thinkTimeMs ? `, think ${formatDuration(m.thinkTimeMs)}` : ''}`;
+  const model =
+    m.type === 'open'
+      ? `${m.rate}/s ${m.arrivalProcess} arrivals, maxVUs ${int(m.maxVUs ?? 0)}`
+      : `${int(m.vus ?? 0)} VUs${m.thinkTimeMs ? `, think ${formatDuration(m.thinkTimeMs)}` : ''}`;
   const phases = `ramp-up ${formatDuration(st.phases.rampUpMs)}, steady ${formatDuration(st.phases.steadyMs)}, ramp-down ${formatDuration(st.phases.rampDownMs)}`;
   const partial = r.status === 'partial' ? chalk.yellow(`; PARTIAL: ${r.partialReason}`) : '';
-  const out = [chalk.bold(`arena loadtest: ${st.scenario.name} against ${st.target}`), `${st.executor}: ${model}; ${phases}; ${st.workers} worker thread(s), seed ${st.seed}${partial}`];
+  const out = [
+    chalk.bold(`arena loadtest: ${st.scenario.name} against ${st.target}`),
+    `${st.executor}: ${model}; ${phases}; ${st.workers} worker thread(s), seed ${st.seed}${partial}`,
+  ];
   const fp = st.fromPlan;
   if (fp) {
-    const rates = Object.entries(fp.rates).map(([k, v]) => `${k} ${v.toFixed(2)}/s`).join(', ');
-    out.push(`offered load from the plan of ${fp.name} (${fp.file}) at ${int(fp.targetConcurrency)} in flight${fp.scale < 1 ? ` (--scale ${fp.scale})` : ''}: ${rates}; the plan predicts ${int(Math.round(fp.plannedConcurrency))} in flight`);
+    const rates = Object.entries(fp.rates)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}/s`)
+      .join(', ');
+    out.push(
+      `offered load from the plan of ${fp.name} (${fp.file}) at ${int(fp.targetConcurrency)} in flight${fp.scale < 1 ? ` (--scale ${fp.scale})` : ''}: ${rates}; the plan predicts ${int(Math.round(fp.plannedConcurrency))} in flight`,
+    );
   }
   return out;
 }
 
 function scenarioTable(r: LoadTestResult): string[] {
-  const t = table(['scenario', 'kind', 'reqs', 'req/s', 'P50', 'P95', 'P99', 'max', 'TTFT P99', 'ITL P99', 'errors', 'dropped']);
+  const t = table([
+    'scenario',
+    'kind',
+    'reqs',
+    'req/s',
+    'P50',
+    'P95',
+    'P99',
+    'max',
+    'TTFT P99',
+    'ITL P99',
+    'errors',
+    'dropped',
+  ]);
   for (const s of Object.values(r.scenarios)) t.push(scenarioRow(s));
   if (Object.keys(r.scenarios).length > 1) t.push(scenarioRow(r.all, chalk.bold('all')));
   return [chalk.bold('Steady phase (latency from the scheduled start)'), t.toString()];
@@ -61,11 +85,31 @@ function scenarioTable(r: LoadTestResult): string[] {
 function streamTable(r: LoadTestResult): string[] {
   const streams = Object.values(r.scenarios).filter((s) => s.metrics['ttft']);
   if (streams.length === 0) return [];
-  const x = table(['stream', 'TTFT P50', 'TTFT P99', 'ITL P50', 'ITL P99', 'TPOT P50', 'e2e P99', 'tokens/s', 'cut short']);
+  const x = table([
+    'stream',
+    'TTFT P50',
+    'TTFT P99',
+    'ITL P50',
+    'ITL P99',
+    'TPOT P50',
+    'e2e P99',
+    'tokens/s',
+    'cut short',
+  ]);
   const secs = r.settings.phases.steadyMs / 1000;
   for (const s of streams) {
     const m = s.metrics;
-    x.push([s.name, ms(m['ttft']?.p50), ms(m['ttft']?.p99), ms(m['itl']?.p50), ms(m['itl']?.p99), ms(m['tpot']?.p50), ms(m['e2e_latency']?.p99), ((s.counters['tokens'] ?? 0) / secs).toFixed(0), int(s.counters['streams_cut_short'] ?? 0)]);
+    x.push([
+      s.name,
+      ms(m['ttft']?.p50),
+      ms(m['ttft']?.p99),
+      ms(m['itl']?.p50),
+      ms(m['itl']?.p99),
+      ms(m['tpot']?.p50),
+      ms(m['e2e_latency']?.p99),
+      ((s.counters['tokens'] ?? 0) / secs).toFixed(0),
+      int(s.counters['streams_cut_short'] ?? 0),
+    ]);
   }
   return [x.toString()];
 }
@@ -73,10 +117,26 @@ function streamTable(r: LoadTestResult): string[] {
 function taskTable(r: LoadTestResult): string[] {
   const tasks = Object.values(r.scenarios).filter((s) => s.metrics['task_e2e'] || s.kind === 'task');
   if (tasks.length === 0) return [];
-  const x = table(['task', 'submit P99', 'queue wait P50', 'queue wait P99', 'end-to-end P50', 'end-to-end P99', 'polls']);
+  const x = table([
+    'task',
+    'submit P99',
+    'queue wait P50',
+    'queue wait P99',
+    'end-to-end P50',
+    'end-to-end P99',
+    'polls',
+  ]);
   for (const s of tasks) {
     const m = s.metrics;
-    x.push([s.name, ms(m['http_req_duration']?.p99), ms(m['task_queue_wait']?.p50), ms(m['task_queue_wait']?.p99), ms(m['task_e2e']?.p50), ms(m['task_e2e']?.p99), int(s.counters['task_polls'] ?? 0)]);
+    x.push([
+      s.name,
+      ms(m['http_req_duration']?.p99),
+      ms(m['task_queue_wait']?.p50),
+      ms(m['task_queue_wait']?.p99),
+      ms(m['task_e2e']?.p50),
+      ms(m['task_e2e']?.p99),
+      int(s.counters['task_polls'] ?? 0),
+    ]);
   }
   return [x.toString()];
 }
@@ -84,7 +144,13 @@ function taskTable(r: LoadTestResult): string[] {
 function failureLines(r: LoadTestResult): string[] {
   const failures = Object.entries(r.all.failures).sort((a, b) => b[1] - a[1]);
   if (failures.length === 0) return [];
-  return [chalk.bold('Failures (steady phase)'), failures.slice(0, 10).map(([k, v]) => `  ${chalk.red(int(v))} ${k}`).join('\n')];
+  return [
+    chalk.bold('Failures (steady phase)'),
+    failures
+      .slice(0, 10)
+      .map(([k, v]) => `  ${chalk.red(int(v))} ${k}`)
+      .join('\n'),
+  ];
 }
 
 function saturationLines(r: LoadTestResult): string[] {
@@ -99,10 +165,23 @@ function saturationLines(r: LoadTestResult): string[] {
   }
   out.push(x.toString());
   const w = sat.summary['pgbouncer.cl_waiting'];
-  if (w && w.peak !== null) out.push(`PgBouncer clients waiting: peak ${int(w.peak)}, P95 ${int(w.p95 ?? 0)}; maxwait peak ${ms(sat.summary['pgbouncer.maxwait_ms']?.peak ?? undefined)}`);
+  if (w && w.peak !== null)
+    out.push(
+      `PgBouncer clients waiting: peak ${int(w.peak)}, P95 ${int(w.p95 ?? 0)}; maxwait peak ${ms(sat.summary['pgbouncer.maxwait_ms']?.peak ?? undefined)}`,
+    );
   const first = sat.saturatesFirst;
-  out.push(first ? `saturates first: ${chalk.bold(first.pool)} (${first.figure}, peak ${pct(first.peakUtilization)} of its limit)` : 'saturates first: - (no pool with a limit was read)');
-  for (const [k, tg] of Object.entries(sat.targets)) if (tg.failed > 0) out.push(chalk.yellow(`sampler ${k}: ${tg.failed} of ${tg.ok + tg.failed} ticks failed (first: ${tg.errors[0]?.error ?? '?'})`));
+  out.push(
+    first
+      ? `saturates first: ${chalk.bold(first.pool)} (${first.figure}, peak ${pct(first.peakUtilization)} of its limit)`
+      : 'saturates first: - (no pool with a limit was read)',
+  );
+  for (const [k, tg] of Object.entries(sat.targets))
+    if (tg.failed > 0)
+      out.push(
+        chalk.yellow(
+          `sampler ${k}: ${tg.failed} of ${tg.ok + tg.failed} ticks failed (first: ${tg.errors[0]?.error ?? '?'})`,
+        ),
+      );
   return out;
 }
 
@@ -112,20 +191,40 @@ function engineLines(r: LoadTestResult): string[] {
     '',
     `engine: ${e.cpuSeconds.toFixed(1)} CPU s, peak RSS ${(e.peakRssBytes / 2 ** 20).toFixed(0)} MiB, peak in flight ${int(e.peakInFlight)}, schedule lag P99 ${ms(e.scheduleLagP99Ms)}, event-loop delay P99 ${ms(e.loopLagP99Ms)} (it shares this machine's cores with the target)`,
   ];
-  if (e.clientSaturated) out.push(chalk.yellow(`WARNING client_saturated: ${e.clientSaturatedReasons.join('; ')}: these figures may measure the load generator, not the target`));
+  if (e.clientSaturated)
+    out.push(
+      chalk.yellow(
+        `WARNING client_saturated: ${e.clientSaturatedReasons.join('; ')}: these figures may measure the load generator, not the target`,
+      ),
+    );
   return out;
 }
 
 function thresholdLines(r: LoadTestResult): string[] {
   if (r.thresholds.length === 0) return [];
   const out = ['', chalk.bold('Thresholds')];
-  for (const th of r.thresholds) out.push(`  ${th.status === 'pass' ? chalk.green('pass') : chalk.red(th.status)} ${th.message}`);
-  out.push(r.passed ? chalk.green('all thresholds passed') : chalk.red(`${r.thresholds.filter((x) => x.status !== 'pass').length} threshold(s) failed`));
+  for (const th of r.thresholds)
+    out.push(`  ${th.status === 'pass' ? chalk.green('pass') : chalk.red(th.status)} ${th.message}`);
+  out.push(
+    r.passed
+      ? chalk.green('all thresholds passed')
+      : chalk.red(`${r.thresholds.filter((x) => x.status !== 'pass').length} threshold(s) failed`),
+  );
   return out;
 }
 
 /** The whole report as text (ends with a newline). */
 export function reportText(r: LoadTestResult): string {
-  const out = [...header(r), '', ...scenarioTable(r), ...streamTable(r), ...taskTable(r), ...failureLines(r), ...saturationLines(r), ...engineLines(r), ...thresholdLines(r)];
+  const out = [
+    ...header(r),
+    '',
+    ...scenarioTable(r),
+    ...streamTable(r),
+    ...taskTable(r),
+    ...failureLines(r),
+    ...saturationLines(r),
+    ...engineLines(r),
+    ...thresholdLines(r),
+  ];
   return `${out.join('\n')}\n`;
 }

@@ -16,7 +16,12 @@ export interface WorkerHealth {
   active_sessions: number;
   in_flight: number;
   db_pool: { max: number; total: number; idle: number; waiting: number };
-  cluster?: { primary_pid?: number; http_workers_expected: number; http_workers_ready: number; queue_worker_pid: number | null };
+  cluster?: {
+    primary_pid?: number;
+    http_workers_expected: number;
+    http_workers_ready: number;
+    queue_worker_pid: number | null;
+  };
 }
 
 export interface HealthReading {
@@ -40,13 +45,17 @@ export interface HealthReading {
 /** GET a URL on a fresh connection; resolves {status, body}. */
 export function httpGetUrl(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      url,
+      { method: 'GET', agent: false, timeout: timeoutMs },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`GET ${url.pathname}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
@@ -72,7 +81,8 @@ export async function readHealth(url: URL, o: { timeoutMs?: number; workers?: nu
     }
     last = h;
     seen.set(n(h.pid), h);
-    if (o.workers === undefined && h.cluster && typeof h.cluster.http_workers_expected === 'number') expected = h.cluster.http_workers_expected;
+    if (o.workers === undefined && h.cluster && typeof h.cluster.http_workers_expected === 'number')
+      expected = h.cluster.http_workers_expected;
   }
   const ws = [...seen.values()];
   const total = (f: (h: WorkerHealth) => unknown) => ws.reduce((a, h) => a + n(f(h)), 0);

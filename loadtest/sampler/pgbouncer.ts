@@ -100,7 +100,11 @@ export function parseStats(fields: readonly string[], rows: readonly unknown[][]
 /** Parse SHOW CONFIG (key, value, ... columns). */
 export function parseConfig(fields: readonly string[], rows: readonly unknown[][]): PgbouncerLimits {
   const kv = new Map(byName(fields, rows).map((r) => [str(r['key']), r['value']]));
-  return { max_client_conn: num(kv.get('max_client_conn')), default_pool_size: num(kv.get('default_pool_size')), reserve_pool_size: num(kv.get('reserve_pool_size')) };
+  return {
+    max_client_conn: num(kv.get('max_client_conn')),
+    default_pool_size: num(kv.get('default_pool_size')),
+    reserve_pool_size: num(kv.get('reserve_pool_size')),
+  };
 }
 
 /** Sum of a column over rows; null when no row has it. */
@@ -120,7 +124,10 @@ export function userPools(rows: readonly PoolRow[], database?: string): PoolRow[
   return rows.filter((r) => r.database !== 'pgbouncer' && (database === undefined || r.database === database));
 }
 
-async function show(client: pg.Client, what: 'POOLS' | 'STATS' | 'CONFIG'): Promise<{ fields: string[]; rows: unknown[][] }> {
+async function show(
+  client: pg.Client,
+  what: 'POOLS' | 'STATS' | 'CONFIG',
+): Promise<{ fields: string[]; rows: unknown[][] }> {
   // no parameters: node-postgres sends a simple Query message, which is all the console speaks
   const r = await client.query({ text: `SHOW ${what}`, rowMode: 'array' });
   return { fields: r.fields.map((f) => f.name), rows: r.rows as unknown[][] };
@@ -163,9 +170,17 @@ export interface PgbouncerReading {
  * Read SHOW POOLS, SHOW STATS (when `stats`) and SHOW CONFIG (when `limits`
  * is not given) on an open admin-console client.
  */
-export async function readPgbouncer(client: pg.Client, o: { database?: string; stats?: boolean; limits?: PgbouncerLimits } = {}): Promise<PgbouncerReading> {
+export async function readPgbouncer(
+  client: pg.Client,
+  o: { database?: string; stats?: boolean; limits?: PgbouncerLimits } = {},
+): Promise<PgbouncerReading> {
   const pools = userPools(await showPools(client), o.database);
-  const stats = o.stats === false ? [] : (await showStats(client)).filter((r) => r.database !== 'pgbouncer' && (o.database === undefined || r.database === o.database));
+  const stats =
+    o.stats === false
+      ? []
+      : (await showStats(client)).filter(
+          (r) => r.database !== 'pgbouncer' && (o.database === undefined || r.database === o.database),
+        );
   const limits = o.limits ?? (await showConfig(client));
   const perPool = limits.default_pool_size === null ? null : limits.default_pool_size + (limits.reserve_pool_size ?? 0);
   return {

@@ -35,11 +35,18 @@ export async function readRedis(r: Redis, queue?: { stream: string; group: strin
   } catch {
     maxclients = null; // CONFIG disabled or renamed
   }
-  const out: RedisReading = { connected_clients: num(info['connected_clients']), blocked_clients: num(info['blocked_clients']), maxclients };
+  const out: RedisReading = {
+    connected_clients: num(info['connected_clients']),
+    blocked_clients: num(info['blocked_clients']),
+    maxclients,
+  };
   if (queue) {
     const [len, pending] = await Promise.all([
       r.xlen(queue.stream).catch(() => 0),
-      r.xpending(queue.stream, queue.group).then((x) => Number((x as unknown[])[0] ?? 0)).catch(() => 0),
+      r
+        .xpending(queue.stream, queue.group)
+        .then((x) => Number((x as unknown[])[0] ?? 0))
+        .catch(() => 0),
     ]);
     out.queue_length = len;
     out.queue_pending = pending;

@@ -20,7 +20,15 @@ import addFormatsModule from 'ajv-formats';
 import { repoPath } from '../../testing/paths.js';
 import { freePort } from '../stack/procs.js';
 import type { StackState } from '../stack/stack.js';
-import { FIGURES, healthTarget, makeTarget, redisTarget, sample, type SampleResult, type TargetKind } from './sampler.js';
+import {
+  FIGURES,
+  healthTarget,
+  makeTarget,
+  redisTarget,
+  sample,
+  type SampleResult,
+  type TargetKind,
+} from './sampler.js';
 import { SampleResultSchema } from './result-schema.js';
 
 const ARENA = repoPath('dist/cli/arena.js');
@@ -35,7 +43,11 @@ let urls: Record<TargetKind, string>;
 const produced: { what: string; result: unknown }[] = [];
 
 function arena(args: string[]) {
-  const r = spawnSync(process.execPath, [ARENA, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 180_000 });
+  const r = spawnSync(process.execPath, [ARENA, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 180_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -53,17 +65,38 @@ function arenaAsync(args: string[]): Promise<{ code: number | null; out: string;
 
 function get(path: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port: state.components.api!.port, path, agent: false, headers: { 'x-client-id': `s-${randomUUID()}` } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: state.components.api!.port,
+        path,
+        agent: false,
+        headers: { 'x-client-id': `s-${randomUUID()}` },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', () => resolve(0));
     req.end();
   });
 }
 
 before(() => {
-  const r = arena(['stack', 'up', '-f', SAMPLE, '--state-dir', STATE_DIR, '--free-ports', '-o', 'json', '--api-env', 'SHUTDOWN_GRACE_SECONDS=5']);
+  const r = arena([
+    'stack',
+    'up',
+    '-f',
+    SAMPLE,
+    '--state-dir',
+    STATE_DIR,
+    '--free-ports',
+    '-o',
+    'json',
+    '--api-env',
+    'SHUTDOWN_GRACE_SECONDS=5',
+  ]);
   assert.equal(r.code, 0, `stack up failed: ${r.err}`);
   state = JSON.parse(r.out) as StackState;
   const pw = encodeURIComponent(readFileSync(state.database.passwordFile, 'utf8').trim());
@@ -95,7 +128,10 @@ function assertCoverage(r: SampleResult, kinds: TargetKind[]) {
       assert.equal(s.length, r.ticks, `${k}.${f}: one point per tick`);
       for (let i = 1; i < s.length; i++) assert.ok(s[i]![0] > s[i - 1]![0], `${k}.${f}: times increase`);
       assert.ok(s[0]![0] < r.intervalMs / 2, `${k}.${f} starts at the start`);
-      assert.ok(s[s.length - 1]![0] >= r.durationMs - r.intervalMs, `${k}.${f} reaches the end (${s[s.length - 1]![0]} ms)`);
+      assert.ok(
+        s[s.length - 1]![0] >= r.durationMs - r.intervalMs,
+        `${k}.${f} reaches the end (${s[s.length - 1]![0]} ms)`,
+      );
     }
   }
 }
@@ -111,7 +147,10 @@ test('sampler under a burst: every figure has a full series, PgBouncer clients a
       durationMs: 4000,
       // tick 1 is the idle baseline; then 60 concurrent slow reads, each holding a PgBouncer server connection 300 ms
       onTick: (n) => {
-        if (n === 1) burst = Promise.all(Array.from({ length: 60 }, () => get(`/api/matches?user_id=${user}&limit=1&db_sleep_ms=300`)));
+        if (n === 1)
+          burst = Promise.all(
+            Array.from({ length: 60 }, () => get(`/api/matches?user_id=${user}&limit=1&db_sleep_ms=300`)),
+          );
       },
     },
   );
@@ -126,9 +165,16 @@ test('sampler under a burst: every figure has a full series, PgBouncer clients a
   }
   for (const [f, s] of Object.entries(r.series)) {
     if (f === 'pgbouncer.avg_wait_time_us') continue;
-    assert.ok(s.every(([, v]) => v !== null && v >= 0), `${f}: a value every tick`);
+    assert.ok(
+      s.every(([, v]) => v !== null && v >= 0),
+      `${f}: a value every tick`,
+    );
   }
-  assert.doesNotMatch(r.targets.pgbouncer!.url, new RegExp(encodeURIComponent(readFileSync(state.database.passwordFile, 'utf8').trim())), 'password redacted');
+  assert.doesNotMatch(
+    r.targets.pgbouncer!.url,
+    new RegExp(encodeURIComponent(readFileSync(state.database.passwordFile, 'utf8').trim())),
+    'password redacted',
+  );
 
   // the burst shows: clients and servers above the idle baseline (tick 0)
   const v = (f: string) => r.series[f]!.map(([, x]) => x as number);
@@ -140,7 +186,10 @@ test('sampler under a burst: every figure has a full series, PgBouncer clients a
   assert.ok(Math.max(...svBusy) >= p.defaultPoolSize, `the server pool fills: ${v('pgbouncer.sv_active')}`);
   assert.ok(Math.max(...v('pgbouncer.cl_waiting')) > 0, `clients wait: ${v('pgbouncer.cl_waiting')}`);
   assert.ok(Math.max(...v('health.in_flight')) >= 20, `in flight at the API: ${v('health.in_flight')}`);
-  assert.ok(Math.max(...v('postgres.active')) >= p.defaultPoolSize, `pg_sleep backends active: ${v('postgres.active')}`);
+  assert.ok(
+    Math.max(...v('postgres.active')) >= p.defaultPoolSize,
+    `pg_sleep backends active: ${v('postgres.active')}`,
+  );
 
   // limits are the plan's (local profile) values
   const sum = r.summary;
@@ -157,23 +206,48 @@ test('sampler under a burst: every figure has a full series, PgBouncer clients a
     assert.ok(s.peak >= s.p95! && s.p95! >= 0, `${f}: peak ${s.peak} >= p95 ${s.p95} >= 0`);
     assert.equal(s.peak, Math.max(...v(f)), `${f}: peak = max of the series`);
     if (s.limit !== null) {
-      assert.ok(Math.abs(s.peakUtilization! - s.peak! / s.limit) < 1e-12 && Math.abs(s.p95Utilization! - s.p95! / s.limit) < 1e-12, `${f}: utilisation = value / limit`);
+      assert.ok(
+        Math.abs(s.peakUtilization! - s.peak! / s.limit) < 1e-12 &&
+          Math.abs(s.p95Utilization! - s.p95! / s.limit) < 1e-12,
+        `${f}: utilisation = value / limit`,
+      );
       assert.ok(s.peakUtilization! >= s.p95Utilization!);
     }
   }
-  const top = Object.entries(sum).filter(([, s]) => s.peakUtilization !== null).sort((a, b) => b[1].peakUtilization! - a[1].peakUtilization!)[0]!;
+  const top = Object.entries(sum)
+    .filter(([, s]) => s.peakUtilization !== null)
+    .sort((a, b) => b[1].peakUtilization! - a[1].peakUtilization!)[0]!;
   assert.equal(r.saturatesFirst!.peakUtilization, top[1].peakUtilization);
   assert.ok(r.cost.cpuMsPerTick > 0 && r.cost.wallMsPerTick > 0);
-  process.stderr.write(`# sampler cost: ${r.cost.cpuMsPerTick} ms CPU, ${r.cost.wallMsPerTick} ms wall per tick; reads: ${kinds.map((k) => `${k} mean ${r.targets[k]!.meanReadMs} ms`).join(', ')}\n`);
+  process.stderr.write(
+    `# sampler cost: ${r.cost.cpuMsPerTick} ms CPU, ${r.cost.wallMsPerTick} ms wall per tick; reads: ${kinds.map((k) => `${k} mean ${r.targets[k]!.meanReadMs} ms`).join(', ')}\n`,
+  );
 });
 
 test('arena sample: a --health with nothing listening gives error entries every tick, the others keep sampling; the file is written, exit 1', async () => {
   const port = await freePort();
   const out = join(TMP, 'res', 'sample.json');
-  const r = await arenaAsync(['sample', '--pgbouncer', urls.pgbouncer, '--redis', urls.redis, '--health', `http://127.0.0.1:${port}/health`, '--duration', '2s', '--interval', '500ms', '--out', out]);
+  const r = await arenaAsync([
+    'sample',
+    '--pgbouncer',
+    urls.pgbouncer,
+    '--redis',
+    urls.redis,
+    '--health',
+    `http://127.0.0.1:${port}/health`,
+    '--duration',
+    '2s',
+    '--interval',
+    '500ms',
+    '--out',
+    out,
+  ]);
   assert.equal(r.code, 1, r.err);
   assert.match(r.err, /\[sample\] 0\.0 s: health: connect ECONNREFUSED/);
-  assert.match(r.err.trim().split('\n').pop()!, /^arena: sample: --health answered no tick \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/);
+  assert.match(
+    r.err.trim().split('\n').pop()!,
+    /^arena: sample: --health answered no tick \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/,
+  );
   const res = JSON.parse(readFileSync(out, 'utf8')) as SampleResult;
   produced.push({ what: 'arena sample --out', result: res });
   assert.deepEqual(readdirSync(join(TMP, 'res')), ['sample.json'], 'no temp file left');
@@ -181,7 +255,10 @@ test('arena sample: a --health with nothing listening gives error entries every 
   assert.equal(res.targets.health!.failed, res.ticks);
   assert.equal(res.targets.health!.errors.length, res.ticks);
   assert.ok(res.targets.health!.errors.every((e) => /ECONNREFUSED/.test(e.error)));
-  assert.ok(res.series['health.in_flight']!.every(([, x]) => x === null), 'gaps are null');
+  assert.ok(
+    res.series['health.in_flight']!.every(([, x]) => x === null),
+    'gaps are null',
+  );
   assert.equal(res.summary['health.in_flight']!.missing, res.ticks);
   assert.equal(res.summary['health.in_flight']!.peak, null);
   for (const k of ['pgbouncer', 'redis'] as const) {
@@ -201,7 +278,9 @@ test('sampler: a target that goes away mid-run records errors from then on; the 
       let b = '';
       res.on('data', (d) => (b += d));
       res.on('end', () => resolve(b));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
   const server = createServer((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -223,7 +302,10 @@ test('sampler: a target that goes away mid-run records errors from then on; the 
   assert.equal(h.ok + h.failed, r.ticks);
   const firstError = h.errors[0]!.tMs;
   const pts = r.series['health.processing_count']!;
-  assert.ok(pts.every(([t, x]) => (t < firstError ? x !== null : x === null)), 'values before, gaps after it went away');
+  assert.ok(
+    pts.every(([t, x]) => (t < firstError ? x !== null : x === null)),
+    'values before, gaps after it went away',
+  );
   assert.equal(r.targets.redis!.ok, r.ticks, 'redis kept sampling');
   assert.ok(r.series['redis.connected_clients']!.every(([, x]) => typeof x === 'number'));
   assert.equal(existsSync(join(TMP, 'nothing')), false);
@@ -231,8 +313,12 @@ test('sampler: a target that goes away mid-run records errors from then on; the 
 
 test('every result above is valid against the published schema (docs/schemas/sample-result.schema.json)', () => {
   // ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
-  const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
-  const validate = addFormats(new Ajv({ allErrors: true, strict: true, strictTypes: false })).compile(SampleResultSchema);
+  const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+    ajv: Ajv,
+  ) => Ajv;
+  const validate = addFormats(new Ajv({ allErrors: true, strict: true, strictTypes: false })).compile(
+    SampleResultSchema,
+  );
   assert.equal(produced.length, 3, 'the three tests above produced a result each');
   for (const { what, result } of produced) {
     assert.ok(validate(JSON.parse(JSON.stringify(result))), `${what}: ${JSON.stringify(validate.errors)}`);

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { SampleResultSchema } from './result-schema.js';
 
 /** Path of the published schema in the repository. */
-export const SAMPLE_SCHEMA_FILE = fileURLToPath(new URL('../../../docs/schemas/sample-result.schema.json', import.meta.url));
+export const SAMPLE_SCHEMA_FILE = fileURLToPath(
+  new URL('../../../docs/schemas/sample-result.schema.json', import.meta.url),
+);
 
 /** The schema as published: draft-07 JSON, two-space indented, with a trailing newline. */
 export function sampleSchemaJson(): string {

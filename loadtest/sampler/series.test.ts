@@ -36,14 +36,38 @@ test('utilization: value / limit; null without a usable limit', () => {
 test('summarize: peak, P95 and their utilisation; missing ticks counted', () => {
   // 20 ticks: 0 x 10, then 1..9, then a peak of 5 again -> sorted: 0 x10, 1,2,3,4,5,5,6,7,8,9; P95 = rank 19 = 8
   const s = summarize(pts([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 5]), 10);
-  assert.deepEqual(s, { limit: 10, peak: 9, p95: 8, peakUtilization: 0.9, p95Utilization: 0.8, samples: 20, missing: 0 });
+  assert.deepEqual(s, {
+    limit: 10,
+    peak: 9,
+    p95: 8,
+    peakUtilization: 0.9,
+    p95Utilization: 0.8,
+    samples: 20,
+    missing: 0,
+  });
   const gaps = summarize(pts([2, null, 4, null]), 8);
-  assert.deepEqual(gaps, { limit: 8, peak: 4, p95: 4, peakUtilization: 0.5, p95Utilization: 0.5, samples: 2, missing: 2 });
+  assert.deepEqual(gaps, {
+    limit: 8,
+    peak: 4,
+    p95: 4,
+    peakUtilization: 0.5,
+    p95Utilization: 0.5,
+    samples: 2,
+    missing: 2,
+  });
   const noLimit = summarize(pts([3, 1]), null);
   assert.equal(noLimit.peakUtilization, null);
   assert.equal(noLimit.peak, 3);
   const none = summarize(pts([null, null]), 5);
-  assert.deepEqual(none, { limit: 5, peak: null, p95: null, peakUtilization: null, p95Utilization: null, samples: 0, missing: 2 });
+  assert.deepEqual(none, {
+    limit: 5,
+    peak: null,
+    p95: null,
+    peakUtilization: null,
+    p95Utilization: null,
+    samples: 0,
+    missing: 2,
+  });
 });
 
 test('saturatesFirst: highest peak utilisation among figures with a limit; ties keep the first', () => {

@@ -23,11 +23,21 @@ test('local profile of the debate arena on 2 cores: 2 workers, the plan per PgBo
   assert.equal(p.asyncConcurrency, 8);
   assert.deepEqual(
     { ...p.pgbouncer },
-    { enabled: true, maxClientConn: 1300, defaultPoolSize: 17, reservePoolSize: 2, poolMode: 'transaction', databaseUserPairs: 1 },
+    {
+      enabled: true,
+      maxClientConn: 1300,
+      defaultPoolSize: 17,
+      reservePoolSize: 2,
+      poolMode: 'transaction',
+      databaseUserPairs: 1,
+    },
   );
   assert.deepEqual(p.postgres, { maxConnections: 500, superuserReservedConnections: 10 });
   assert.equal(p.redis.maxClients, 10000);
-  assert.ok(p.checks.every((c) => c.ok), JSON.stringify(p.checks.filter((c) => !c.ok)));
+  assert.ok(
+    p.checks.every((c) => c.ok),
+    JSON.stringify(p.checks.filter((c) => !c.ok)),
+  );
   const redisFd = p.checks.find((c) => c.what.startsWith('Redis open files'))!;
   assert.deepEqual([redisFd.need, redisFd.limit], [10032, 20000]);
   assert.ok(p.changes.some((c) => c.setting.startsWith('WEB_CONCURRENCY') && c.plan === 8 && c.local === 2));
@@ -59,8 +69,14 @@ test('a low open-files hard limit caps Redis maxclients and PgBouncer max_client
   assert.equal(p.redis.maxClients, 1024 - 32);
   assert.equal(p.pgbouncer.maxClientConn, 1024 - 19 - 16);
   const capped = p.checks.filter((c) => !c.ok).map((c) => c.note);
-  assert.ok(capped.some((n) => /CAPS THE PLAN: maxclients lowered from 10000 to 992/.test(n)), capped.join('\n'));
-  assert.ok(capped.some((n) => /CAPS THE PLAN: max_client_conn lowered from 1300 to 989/.test(n)), capped.join('\n'));
+  assert.ok(
+    capped.some((n) => /CAPS THE PLAN: maxclients lowered from 10000 to 992/.test(n)),
+    capped.join('\n'),
+  );
+  assert.ok(
+    capped.some((n) => /CAPS THE PLAN: max_client_conn lowered from 1300 to 989/.test(n)),
+    capped.join('\n'),
+  );
   const e = effectivePlan(p);
   assert.equal(e.redis.maxClients, 992);
   assert.equal(e.pgbouncer.maxClientConn, 989);

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { StackStateSchema } from './state.js';
 
 /** Path of the published schema in the repository. */
-export const STATE_SCHEMA_FILE = fileURLToPath(new URL('../../../docs/schemas/stack-state.schema.json', import.meta.url));
+export const STATE_SCHEMA_FILE = fileURLToPath(
+  new URL('../../../docs/schemas/stack-state.schema.json', import.meta.url),
+);
 
 /** The schema as published: draft-07 JSON, two-space indented, with a trailing newline. */
 export function stateSchemaJson(): string {

@@ -30,7 +30,12 @@ const SAMPLE = repoPath('samples/arena-local.yaml');
 const TMP = mkdtempSync(join(tmpdir(), 'arena-stack-it-'));
 chmodSync(TMP, 0o711); // the servers run as the unprivileged user when the tests run as root
 const STATE_DIR = join(TMP, 'stack');
-const API_ENV = ['RATE_LIMIT_WINDOW_SECONDS=2', 'QUEUE_CLAIM_MIN_IDLE_MS=1500', 'LEADERBOARD_CACHE_TTL_SECONDS=30', 'SHUTDOWN_GRACE_SECONDS=10'];
+const API_ENV = [
+  'RATE_LIMIT_WINDOW_SECONDS=2',
+  'QUEUE_CLAIM_MIN_IDLE_MS=1500',
+  'LEADERBOARD_CACHE_TTL_SECONDS=30',
+  'SHUTDOWN_GRACE_SECONDS=10',
+];
 
 let state: StackState;
 let apiPort: number;
@@ -40,7 +45,11 @@ let downDone = false;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function arena(args: string[]) {
-  const r = spawnSync(process.execPath, [ARENA, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 180_000 });
+  const r = spawnSync(process.execPath, [ARENA, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 180_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -52,25 +61,32 @@ interface Res {
 }
 
 /** One HTTP request on a fresh connection (so the cluster spreads them over the workers). */
-function http(method: string, path: string, opts: { body?: unknown; raw?: string; headers?: Record<string, string>; client?: string; port?: number } = {}): Promise<Res> {
+function http(
+  method: string,
+  path: string,
+  opts: { body?: unknown; raw?: string; headers?: Record<string, string>; client?: string; port?: number } = {},
+): Promise<Res> {
   return new Promise((resolve, reject) => {
     const payload = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
     const headers: Record<string, string> = { 'x-client-id': opts.client ?? `t-${randomUUID()}`, ...opts.headers };
     if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-    const req = request({ host: '127.0.0.1', port: opts.port ?? apiPort, path, method, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        let json: unknown;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-    });
+    const req = request(
+      { host: '127.0.0.1', port: opts.port ?? apiPort, path, method, headers, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(body);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+      },
+    );
     req.on('error', reject);
     if (payload !== undefined) req.write(payload);
     req.end();
@@ -86,10 +102,22 @@ interface SseEvent {
  * POST an SSE endpoint and parse the stream. `stopAfter(events)` returning true
  * disconnects the client mid-stream. Non-200 answers come back as `status` + `json`.
  */
-function sse(path: string, body: unknown, stopAfter?: (events: SseEvent[]) => boolean, port = apiPort): Promise<{ status: number; contentType: string; events: SseEvent[]; raw: string; json?: any }> {
+function sse(
+  path: string,
+  body: unknown,
+  stopAfter?: (events: SseEvent[]) => boolean,
+  port = apiPort,
+): Promise<{ status: number; contentType: string; events: SseEvent[]; raw: string; json?: any }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json', 'x-client-id': `sse-${randomUUID()}` }, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-client-id': `sse-${randomUUID()}` },
+        agent: false,
+      },
       (res) => {
         let raw = '';
         const events: SseEvent[] = [];
@@ -137,7 +165,21 @@ function sse(path: string, body: unknown, stopAfter?: (events: SseEvent[]) => bo
   });
 }
 
-type Health = { pid: number; max_concurrent: number; available_slots: number; processing_count: number; waiting_count: number; active_sessions: number; db_pool: { max: number; total: number; idle: number; waiting: number }; cluster: { primary_pid: number; http_workers_expected: number; http_workers_ready: number; queue_worker_pid: number | null } };
+type Health = {
+  pid: number;
+  max_concurrent: number;
+  available_slots: number;
+  processing_count: number;
+  waiting_count: number;
+  active_sessions: number;
+  db_pool: { max: number; total: number; idle: number; waiting: number };
+  cluster: {
+    primary_pid: number;
+    http_workers_expected: number;
+    http_workers_ready: number;
+    queue_worker_pid: number | null;
+  };
+};
 
 /** /health of every HTTP worker (fresh connections until each PID answered). */
 async function allHealth(): Promise<Map<number, Health>> {
@@ -170,7 +212,18 @@ function redis(): Redis {
 }
 
 before(async () => {
-  const args = ['stack', 'up', '-f', SAMPLE, '--state-dir', STATE_DIR, '--free-ports', '-o', 'json', ...API_ENV.flatMap((e) => ['--api-env', e])];
+  const args = [
+    'stack',
+    'up',
+    '-f',
+    SAMPLE,
+    '--state-dir',
+    STATE_DIR,
+    '--free-ports',
+    '-o',
+    'json',
+    ...API_ENV.flatMap((e) => ['--api-env', e]),
+  ];
   const r = arena(args);
   assert.equal(r.code, 0, `stack up failed: ${r.err}`);
   state = JSON.parse(r.out) as StackState;
@@ -191,7 +244,10 @@ test('stack up: state file, private secrets, every server alive and running the 
   }
   assert.equal(statSync(join(STATE_DIR, 'state.json')).mode & 0o777, 0o600);
   assert.equal(statSync(state.database.passwordFile).mode & 0o777, 0o600);
-  assert.ok(!readFileSync(join(STATE_DIR, 'state.json'), 'utf8').includes(password), 'the password is not in state.json');
+  assert.ok(
+    !readFileSync(join(STATE_DIR, 'state.json'), 'utf8').includes(password),
+    'the password is not in state.json',
+  );
   assert.equal(state.apiEnv['DB_PASSWORD'], '<db-password>');
   assert.equal(state.profile.webConcurrency, 2);
   assert.equal(state.apiEnv['WEB_CONCURRENCY'], '2');
@@ -217,7 +273,9 @@ test('stack up: state file, private secrets, every server alive and running the 
   const db = dbClient();
   await db.connect();
   assert.equal((await db.query('SHOW max_connections')).rows[0].max_connections, '40');
-  const tables = (await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).rows.map((x: any) => x.table_name);
+  const tables = (
+    await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+  ).rows.map((x: any) => x.table_name);
   await db.end();
   assert.deepEqual(tables, ['elo_ratings', 'matches', 'schema_migrations', 'users']);
 });
@@ -233,7 +291,10 @@ test('stack status -o json: every component up with its saturation figures', () 
   assert.equal(r.code, 0, r.err);
   const s = JSON.parse(r.out);
   assert.equal(s.healthy, true);
-  assert.deepEqual(s.components.map((c: any) => c.component), ['postgres', 'pgbouncer', 'redis', 'api']);
+  assert.deepEqual(
+    s.components.map((c: any) => c.component),
+    ['postgres', 'pgbouncer', 'redis', 'api'],
+  );
   const by = Object.fromEntries(s.components.map((c: any) => [c.component, c.saturation]));
   assert.equal(by.postgres.max_connections, 40);
   assert.ok(by.postgres.backends >= 1);
@@ -271,10 +332,14 @@ test('bad input: 404 unknown route, 400 malformed JSON and schema errors, 413 ov
   const badJson = await http('POST', '/api/matches', { raw: '{"user_id": ' });
   assert.equal(badJson.status, 400);
   assert.equal(badJson.json.error, 'bad_request');
-  const schema = await http('POST', '/api/matches', { body: { user_id: 'u', topic: 't', proponent_model: 'a', opponent_model: 'b', winner: 'nobody' } });
+  const schema = await http('POST', '/api/matches', {
+    body: { user_id: 'u', topic: 't', proponent_model: 'a', opponent_model: 'b', winner: 'nobody' },
+  });
   assert.equal(schema.status, 400);
   assert.match(schema.json.message, /winner/);
-  const same = await http('POST', '/api/matches', { body: { user_id: 'u', topic: 't', proponent_model: 'a', opponent_model: 'a', winner: 'draw' } });
+  const same = await http('POST', '/api/matches', {
+    body: { user_id: 'u', topic: 't', proponent_model: 'a', opponent_model: 'a', winner: 'draw' },
+  });
   assert.equal(same.status, 400);
   assert.match(same.json.message, /must differ/);
   const noUser = await http('GET', '/api/matches');
@@ -293,7 +358,13 @@ test('bad input: 404 unknown route, 400 malformed JSON and schema errors, 413 ov
 
 test('POST /api/matches, GET /api/matches?user_id=, and the leaderboard cache (MISS, HIT, invalidated by a save)', async () => {
   const user = `u-${randomUUID()}`;
-  const m = { user_id: user, topic: 'cats vs dogs', proponent_model: 'lb-a', opponent_model: 'lb-b', winner: 'proponent' };
+  const m = {
+    user_id: user,
+    topic: 'cats vs dogs',
+    proponent_model: 'lb-a',
+    opponent_model: 'lb-b',
+    winner: 'proponent',
+  };
   const saved = await http('POST', '/api/matches', { body: m });
   assert.equal(saved.status, 201, saved.body);
   assert.equal(saved.json.match.rating_delta, 16);
@@ -329,7 +400,10 @@ test('POST /chat/stream: SSE framing, tokens spread over the call, a final done 
   assert.equal(r.events[0]!.event, 'start');
   const tokens = r.events.filter((e) => e.event === 'message');
   assert.ok(tokens.length >= 5, `${tokens.length} tokens`);
-  assert.deepEqual(tokens.map((t) => t.data.index), tokens.map((_, i) => i));
+  assert.deepEqual(
+    tokens.map((t) => t.data.index),
+    tokens.map((_, i) => i),
+  );
   const done = r.events[r.events.length - 1]!;
   assert.equal(done.event, 'done');
   assert.equal(done.data.tokens, tokens.length);
@@ -338,7 +412,13 @@ test('POST /chat/stream: SSE framing, tokens spread over the call, a final done 
 
 test('POST /api/tournament/match/stream: debate tokens by speaker, then the saved match as the final event', async () => {
   const user = `deb-${randomUUID()}`;
-  const r = await sse('/api/tournament/match/stream', { user_id: user, topic: 'tabs or spaces', proponent_model: 'deb-a', opponent_model: 'deb-b', llm_latency_ms: 300 });
+  const r = await sse('/api/tournament/match/stream', {
+    user_id: user,
+    topic: 'tabs or spaces',
+    proponent_model: 'deb-a',
+    opponent_model: 'deb-b',
+    llm_latency_ms: 300,
+  });
   assert.equal(r.status, 200);
   const tokens = r.events.filter((e) => e.event === 'message');
   assert.ok(tokens.some((t) => t.data.speaker === 'proponent') && tokens.some((t) => t.data.speaker === 'opponent'));
@@ -352,7 +432,9 @@ test('POST /api/tournament/match/stream: debate tokens by speaker, then the save
 });
 
 test('async queue: 202 + task_id, poll to done; ?sync=true waits; unknown task 404', async () => {
-  const q = await http('POST', '/api/llmchat/prompts/summary/api', { body: { prompt: 'summarise', user_id: 'q-user', llm_latency_ms: 300 } });
+  const q = await http('POST', '/api/llmchat/prompts/summary/api', {
+    body: { prompt: 'summarise', user_id: 'q-user', llm_latency_ms: 300 },
+  });
   assert.equal(q.status, 202);
   assert.match(q.json.task_id, /^[0-9a-f-]{36}$/);
   assert.equal(q.headers['location'], `/api/llmchat/tasks/${q.json.task_id}`);
@@ -368,7 +450,9 @@ test('async queue: 202 + task_id, poll to done; ?sync=true waits; unknown task 4
   assert.ok(t.result.tokens > 0 && t.result.text.length > 0);
 
   const t0 = Date.now();
-  const s = await http('POST', '/api/llmchat/prompts/chat/api?sync=true', { body: { prompt: 'now', llm_latency_ms: 500 } });
+  const s = await http('POST', '/api/llmchat/prompts/chat/api?sync=true', {
+    body: { prompt: 'now', llm_latency_ms: 500 },
+  });
   assert.equal(s.status, 200, s.body);
   assert.equal(s.json.status, 'done');
   assert.ok(Date.now() - t0 >= 480, 'waited for the LLM call');
@@ -416,7 +500,11 @@ test('a client that disconnects mid-stream frees its slot at once, and an abando
   assert.equal(hs.get(pid)!.available_slots, 4);
 
   const user = `gone-${randomUUID()}`;
-  await sse('/api/tournament/match/stream', { user_id: user, topic: 't', proponent_model: 'gone-a', opponent_model: 'gone-b', llm_latency_ms: 2000 }, (events) => events.length >= 3);
+  await sse(
+    '/api/tournament/match/stream',
+    { user_id: user, topic: 't', proponent_model: 'gone-a', opponent_model: 'gone-b', llm_latency_ms: 2000 },
+    (events) => events.length >= 3,
+  );
   await sleep(2500);
   const list = await http('GET', `/api/matches?user_id=${user}`);
   assert.equal(list.json.matches.length, 0);
@@ -451,23 +539,53 @@ test('ELO: 200 concurrent match saves on 3 models keep the ratings consistent (z
   const winners = ['proponent', 'opponent', 'draw'];
   const res = await Promise.all(
     Array.from({ length: 200 }, (_, i) =>
-      http('POST', '/api/matches', { body: { user_id: `elo-user-${i % 7}`, topic: `t${i}`, proponent_model: models[i % 3], opponent_model: models[(i + 1 + (i % 2)) % 3], winner: winners[i % 3] } }),
+      http('POST', '/api/matches', {
+        body: {
+          user_id: `elo-user-${i % 7}`,
+          topic: `t${i}`,
+          proponent_model: models[i % 3],
+          opponent_model: models[(i + 1 + (i % 2)) % 3],
+          winner: winners[i % 3],
+        },
+      }),
     ),
   );
-  assert.deepEqual([...new Set(res.map((r) => r.status))], [201], res.filter((r) => r.status !== 201).map((r) => r.body).slice(0, 3).join('\n'));
+  assert.deepEqual(
+    [...new Set(res.map((r) => r.status))],
+    [201],
+    res
+      .filter((r) => r.status !== 201)
+      .map((r) => r.body)
+      .slice(0, 3)
+      .join('\n'),
+  );
   const db = dbClient();
   await db.connect();
   try {
-    const matches = (await db.query('SELECT * FROM matches WHERE proponent_model = ANY($1) ORDER BY id', [models])).rows;
+    const matches = (await db.query('SELECT * FROM matches WHERE proponent_model = ANY($1) ORDER BY id', [models]))
+      .rows;
     assert.equal(matches.length, 200, 'no lost match');
-    const ratings = (await db.query('SELECT model_id, rating, matches FROM elo_ratings WHERE model_id = ANY($1)', [models])).rows;
-    assert.equal(ratings.reduce((s: number, r: any) => s + r.rating, 0), 3 * 1500, 'zero-sum');
-    assert.equal(ratings.reduce((s: number, r: any) => s + r.matches, 0), 400);
+    const ratings = (
+      await db.query('SELECT model_id, rating, matches FROM elo_ratings WHERE model_id = ANY($1)', [models])
+    ).rows;
+    assert.equal(
+      ratings.reduce((s: number, r: any) => s + r.rating, 0),
+      3 * 1500,
+      'zero-sum',
+    );
+    assert.equal(
+      ratings.reduce((s: number, r: any) => s + r.matches, 0),
+      400,
+    );
     for (const r of ratings) {
       let current = 1500;
       for (const m of matches) {
         if (m.proponent_model === r.model_id) {
-          assert.equal(m.proponent_rating_before, current, `match ${m.id}: ${r.model_id} starts where the previous match left it`);
+          assert.equal(
+            m.proponent_rating_before,
+            current,
+            `match ${m.id}: ${r.model_id} starts where the previous match left it`,
+          );
           current = m.proponent_rating_after;
         } else if (m.opponent_model === r.model_id) {
           assert.equal(m.opponent_rating_before, current, `match ${m.id}: ${r.model_id} chain`);
@@ -489,18 +607,27 @@ test('PgBouncer SHOW POOLS under load: servers stay within default_pool_size + r
     while (sampling) {
       const rows = await showPools(state);
       const sum = (k: string) => rows.reduce((s, r: any) => s + r[k], 0);
-      samples.push({ sv: sum('sv_active') + sum('sv_idle') + sum('sv_used') + sum('sv_tested') + sum('sv_login'), active: sum('sv_active'), waiting: sum('cl_waiting') });
+      samples.push({
+        sv: sum('sv_active') + sum('sv_idle') + sum('sv_used') + sum('sv_tested') + sum('sv_login'),
+        active: sum('sv_active'),
+        waiting: sum('cl_waiting'),
+      });
       await sleep(100);
     }
   })();
   const user = `pool-${randomUUID()}`;
-  const res = await Promise.all(Array.from({ length: 40 }, () => http('GET', `/api/matches?user_id=${user}&db_sleep_ms=1200`)));
+  const res = await Promise.all(
+    Array.from({ length: 40 }, () => http('GET', `/api/matches?user_id=${user}&db_sleep_ms=1200`)),
+  );
   sampling = false;
   await sampler;
   const maxSv = Math.max(...samples.map((s) => s.sv));
   const maxWaiting = Math.max(...samples.map((s) => s.waiting));
   const maxActive = Math.max(...samples.map((s) => s.active));
-  assert.ok(maxSv <= p.defaultPoolSize + p.reservePoolSize, `server connections ${maxSv} <= ${p.defaultPoolSize}+${p.reservePoolSize}`);
+  assert.ok(
+    maxSv <= p.defaultPoolSize + p.reservePoolSize,
+    `server connections ${maxSv} <= ${p.defaultPoolSize}+${p.reservePoolSize}`,
+  );
   assert.ok(maxActive >= p.defaultPoolSize, `the pool was used fully (sv_active ${maxActive})`);
   assert.ok(maxWaiting > 0, 'clients waited for a server connection');
   const ok = res.filter((r) => r.status === 200).length;
@@ -511,18 +638,26 @@ test('PgBouncer SHOW POOLS under load: servers stay within default_pool_size + r
     assert.equal(t.json.error, 'db_pool_timeout');
     assert.match(t.json.message, /no database connection free within 3 s/);
   }
-  for (const h of (await untilAllHealth((x) => x.db_pool.waiting === 0, 3000)).values()) assert.equal(h.db_pool.waiting, 0);
+  for (const h of (await untilAllHealth((x) => x.db_pool.waiting === 0, 3000)).values())
+    assert.equal(h.db_pool.waiting, 0);
 });
 
 test('queue: a queue worker killed (SIGKILL) mid-task is restarted, the entry is reclaimed with XAUTOCLAIM and completed exactly once', async () => {
   const r = redis();
   try {
-    const q = await http('POST', '/api/llmchat/prompts/long/api', { body: { prompt: 'slow one', llm_latency_ms: 3000 } });
+    const q = await http('POST', '/api/llmchat/prompts/long/api', {
+      body: { prompt: 'slow one', llm_latency_ms: 3000 },
+    });
     assert.equal(q.status, 202);
     const id = q.json.task_id as string;
     let consumer = '';
     for (let i = 0; i < 50 && !consumer; i++) {
-      const pending = (await r.xpending('arena:llm:tasks', 'llm-workers', '-', '+', 100)) as [string, string, number, number][];
+      const pending = (await r.xpending('arena:llm:tasks', 'llm-workers', '-', '+', 100)) as [
+        string,
+        string,
+        number,
+        number,
+      ][];
       const task = await r.hget(`arena:task:${id}`, 'status');
       for (const [entry, owner] of pending) {
         const fields = ((await r.xrange('arena:llm:tasks', entry, entry))[0]?.[1] ?? []) as string[];
@@ -554,7 +689,11 @@ test('queue: a queue worker killed (SIGKILL) mid-task is restarted, the entry is
     assert.equal(t.attempts, 2, 'delivered twice: to the killed worker, then reclaimed');
     assert.equal(t.reclaimed, true);
     assert.equal(t.completed_by, `${consumer.split('-').slice(0, -1).join('-')}-${newPid}`);
-    assert.equal(Number(((await r.xpending('arena:llm:tasks', 'llm-workers')) as unknown[])[0]), 0, 'nothing left pending');
+    assert.equal(
+      Number(((await r.xpending('arena:llm:tasks', 'llm-workers')) as unknown[])[0]),
+      0,
+      'nothing left pending',
+    );
     await sleep(300);
     assert.equal((await http('GET', `/api/llmchat/tasks/${id}`)).json.completions, 1, 'still once');
   } finally {
@@ -567,8 +706,14 @@ test('GET /metrics: Prometheus text aggregated over the workers (duration histog
   assert.equal(r.status, 200);
   assert.match(String(r.headers['content-type']), /^text\/plain/);
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(r.body)?.[1]);
-  assert.match(r.body, /^arena_http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/api\/leaderboard",status="200"\} \d+$/m);
-  assert.match(r.body, /^arena_http_request_duration_seconds_count\{method="POST",route="\/chat\/stream",status="503"\} 8$/m);
+  assert.match(
+    r.body,
+    /^arena_http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/api\/leaderboard",status="200"\} \d+$/m,
+  );
+  assert.match(
+    r.body,
+    /^arena_http_request_duration_seconds_count\{method="POST",route="\/chat\/stream",status="503"\} 8$/m,
+  );
   assert.equal(value('arena_db_pool_max'), 20, '2 workers x (5 + 5)');
   assert.equal(value('arena_llm_slots_max'), 8, '2 workers x 4');
   assert.ok(value('arena_http_requests_in_flight') >= 1);
@@ -584,9 +729,18 @@ test('GET /metrics: Prometheus text aggregated over the workers (duration histog
 test('node dist/loadtest/api/main.js on its own: SIGTERM drains an in-flight stream, refuses new work, exits 0', async () => {
   const port = await freePort();
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };
-  for (const [k, v] of Object.entries(state.apiEnv)) env[k] = v.split('<db-password>').join(k === 'DATABASE_URL' ? encodeURIComponent(password) : password);
-  Object.assign(env, { PORT: String(port), WEB_CONCURRENCY: '1', ASYNC_CONCURRENCY: '0', SHUTDOWN_GRACE_SECONDS: '10' });
-  const child = spawn(process.execPath, [repoPath('dist/loadtest/api/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const [k, v] of Object.entries(state.apiEnv))
+    env[k] = v.split('<db-password>').join(k === 'DATABASE_URL' ? encodeURIComponent(password) : password);
+  Object.assign(env, {
+    PORT: String(port),
+    WEB_CONCURRENCY: '1',
+    ASYNC_CONCURRENCY: '0',
+    SHUTDOWN_GRACE_SECONDS: '10',
+  });
+  const child = spawn(process.execPath, [repoPath('dist/loadtest/api/main.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   child.stdout.on('data', (c) => (log += c));
   child.stderr.on('data', (c) => (log += c));

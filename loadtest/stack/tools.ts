@@ -72,10 +72,12 @@ export function findTools(env: NodeJS.ProcessEnv, repoRoot: string): Tools {
     if (file[name]) return { value: file[name]!, from: `${name} in .tools/env.sh` };
     return { value: fallback, from: 'the Debian default location' };
   };
-  const missing = (tool: string, where: string) => new MissingToolError(`${tool} not found (${where}); install the Debian packages with ${SETUP_COMMAND}`);
+  const missing = (tool: string, where: string) =>
+    new MissingToolError(`${tool} not found (${where}); install the Debian packages with ${SETUP_COMMAND}`);
 
   const pgBin = pick('ARENA_PG_BIN', highestPgBin());
-  if (!pgBin.value) throw missing('PostgreSQL server (initdb, pg_ctl, postgres)', 'no /usr/lib/postgresql/*/bin/postgres');
+  if (!pgBin.value)
+    throw missing('PostgreSQL server (initdb, pg_ctl, postgres)', 'no /usr/lib/postgresql/*/bin/postgres');
   const inPg = (b: string) => {
     const p = join(pgBin.value!, b);
     if (!executable(p)) throw missing(`PostgreSQL ${b}`, `looked for ${p}, from ${pgBin.from}`);
@@ -98,12 +100,19 @@ export function findTools(env: NodeJS.ProcessEnv, repoRoot: string): Tools {
   if (process.getuid?.() === 0) {
     runAsUser = pick('ARENA_RUN_AS_USER', 'arena').value!;
     try {
-      runAsUid = Number(execFileSync('id', ['-u', runAsUser], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-      runAsGid = Number(execFileSync('id', ['-g', runAsUser], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+      runAsUid = Number(
+        execFileSync('id', ['-u', runAsUser], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+      );
+      runAsGid = Number(
+        execFileSync('id', ['-g', runAsUser], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+      );
     } catch {
-      throw new InvalidInputError(`system user '${runAsUser}' not found (PostgreSQL refuses to run as root, the stack runs the servers as that user); create it with ${SETUP_COMMAND}`);
+      throw new InvalidInputError(
+        `system user '${runAsUser}' not found (PostgreSQL refuses to run as root, the stack runs the servers as that user); create it with ${SETUP_COMMAND}`,
+      );
     }
-    if (!executable('/usr/sbin/runuser') && !executable('/sbin/runuser')) throw missing('runuser (util-linux)', 'needed to run the servers as an unprivileged user');
+    if (!executable('/usr/sbin/runuser') && !executable('/sbin/runuser'))
+      throw missing('runuser (util-linux)', 'needed to run the servers as an unprivileged user');
   }
   return { initdb, pgCtl, postgres, pgbouncer, redisServer, runAsUser, runAsUid, runAsGid };
 }

@@ -43,11 +43,30 @@ async function main(): Promise<void> {
     kubectl(['create', 'namespace', NS]);
 
     const metricsPort = await freePort();
-    const op = spawn(process.execPath, [repoPath('dist/cli/arena.js'), 'operator', 'run', '--kubeconfig', kubeconfig, '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', '0', '--log-level', 'warn'], { stdio: 'ignore' });
+    const op = spawn(
+      process.execPath,
+      [
+        repoPath('dist/cli/arena.js'),
+        'operator',
+        'run',
+        '--kubeconfig',
+        kubeconfig,
+        '--metrics-bind-address',
+        `127.0.0.1:${metricsPort}`,
+        '--health-probe-bind-address',
+        '0',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: 'ignore' },
+    );
     procs.push(op);
     const metric = async (name: string) => {
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      return text.split('\n').filter((l) => l.startsWith(name)).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith(name))
+        .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
     };
     for (;;) {
       try {
@@ -63,7 +82,9 @@ async function main(): Promise<void> {
     kc.loadFromFile(kubeconfig);
     const appsApi = kc.makeApiClient(k8s.AutoscalingV2Api);
     const seen = new Map<string, number>();
-    const inf = k8s.makeInformer(kc, `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers`, () => appsApi.listNamespacedHorizontalPodAutoscaler({ namespace: NS }));
+    const inf = k8s.makeInformer(kc, `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers`, () =>
+      appsApi.listNamespacedHorizontalPodAutoscaler({ namespace: NS }),
+    );
     inf.on('add', (o) => seen.set(o.metadata!.name!.replace(/-api$/, ''), Date.now()));
     await inf.start();
 
@@ -115,11 +136,17 @@ async function main(): Promise<void> {
     console.log(`|---|---|`);
     console.log(`| apply -> all 11 children applied, p50 (${SINGLE} sequential creates) | ${pct(latencies, 50)} ms |`);
     console.log(`| apply -> all 11 children applied, p99 | ${pct(latencies, 99)} ms |`);
-    console.log(`| operator requests per create (11 applies + status + events) | ${pct(perCreate, 50)} (min ${Math.min(...perCreate)}, max ${Math.max(...perCreate)}) |`);
+    console.log(
+      `| operator requests per create (11 applies + status + events) | ${pct(perCreate, 50)} (min ${Math.min(...perCreate)}, max ${Math.max(...perCreate)}) |`,
+    );
     console.log(`| operator requests for a no-op resync of ${SINGLE} ArenaDeployments | ${noopRequests} |`);
-    console.log(`| ${MANY} ArenaDeployments applied at once -> all children applied | ${(manyMs / 1000).toFixed(1)} s (${((MANY * 11) / (manyMs / 1000)).toFixed(0)} objects/s) |`);
+    console.log(
+      `| ${MANY} ArenaDeployments applied at once -> all children applied | ${(manyMs / 1000).toFixed(1)} s (${((MANY * 11) / (manyMs / 1000)).toFixed(0)} objects/s) |`,
+    );
     console.log(`| operator RSS after ${SINGLE + MANY} ArenaDeployments | ${(rssKb / 1024).toFixed(0)} MiB |`);
-    console.log(`\n${date}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, 4 workers`);
+    console.log(
+      `\n${date}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, 4 workers`,
+    );
   } finally {
     for (const p of procs.reverse()) p.kill('SIGTERM');
     await sleep(1000);

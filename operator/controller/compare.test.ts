@@ -11,10 +11,24 @@ test('quantities compare by value', () => {
 });
 
 test('defaults and status added by the apiserver are ignored; changed or missing fields are not', () => {
-  const desired = { spec: { replicas: 2, template: { spec: { containers: [{ name: 'a', image: 'x:1', env: [{ name: 'A', value: '1' }] }] } } } };
+  const desired = {
+    spec: {
+      replicas: 2,
+      template: { spec: { containers: [{ name: 'a', image: 'x:1', env: [{ name: 'A', value: '1' }] }] } },
+    },
+  };
   const live = {
     metadata: { resourceVersion: '5' },
-    spec: { replicas: 2, progressDeadlineSeconds: 600, template: { spec: { restartPolicy: 'Always', containers: [{ name: 'a', image: 'x:1', imagePullPolicy: 'IfNotPresent', env: [{ name: 'A', value: '1' }] }] } } },
+    spec: {
+      replicas: 2,
+      progressDeadlineSeconds: 600,
+      template: {
+        spec: {
+          restartPolicy: 'Always',
+          containers: [{ name: 'a', image: 'x:1', imagePullPolicy: 'IfNotPresent', env: [{ name: 'A', value: '1' }] }],
+        },
+      },
+    },
     status: { readyReplicas: 0 },
   };
   assert.ok(isSubset(desired, live));

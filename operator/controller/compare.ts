@@ -9,7 +9,22 @@
  * them ("2000m" is stored as "2", "2048Mi" as "2Gi").
  */
 
-const SUFFIX: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+const SUFFIX: Record<string, number> = {
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
 
 /** The value of a Kubernetes quantity string ("500m", "2Gi", "1.5"), or undefined if it is not one. */
 export function quantityValue(s: string): number | undefined {
@@ -35,7 +50,9 @@ export function isSubset(desired: unknown, live: unknown): boolean {
   }
   if (desired !== null && typeof desired === 'object') {
     if (live === null || typeof live !== 'object' || Array.isArray(live)) return false;
-    return Object.entries(desired).every(([k, v]) => v === undefined || isSubset(v, (live as Record<string, unknown>)[k]));
+    return Object.entries(desired).every(
+      ([k, v]) => v === undefined || isSubset(v, (live as Record<string, unknown>)[k]),
+    );
   }
   return sameScalar(desired, live);
 }

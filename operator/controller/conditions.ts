@@ -9,7 +9,11 @@ import type { Condition } from '../api/v1alpha1/schema.js';
 export type ConditionType = 'Ready' | 'Planned' | 'Progressing' | 'Degraded';
 
 /** Return a new list with `next` set; `now` is an RFC 3339 timestamp (seconds precision, as the apiserver stores it). */
-export function setCondition(list: Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: string): Condition[] {
+export function setCondition(
+  list: Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: string,
+): Condition[] {
   const out = (list ?? []).map((c) => ({ ...c }));
   const i = out.findIndex((c) => c.type === next.type);
   if (i < 0) {
@@ -42,10 +46,14 @@ export function microTime(d: Date): V1MicroTime {
  * Degraded turning True (Warning). A condition appearing for the first time with status
  * False (Degraded, Progressing) or Progressing flapping is not an Event.
  */
-export function transitionEvent(before: Condition | undefined, after: Condition): { type: 'Normal' | 'Warning'; reason: string; message: string } | undefined {
+export function transitionEvent(
+  before: Condition | undefined,
+  after: Condition,
+): { type: 'Normal' | 'Warning'; reason: string; message: string } | undefined {
   if (before?.status === after.status) return undefined;
   const message = `${after.type}=${after.status}: ${after.message}`;
-  if (after.type === 'Planned') return { type: after.status === 'False' ? 'Warning' : 'Normal', reason: after.reason, message };
+  if (after.type === 'Planned')
+    return { type: after.status === 'False' ? 'Warning' : 'Normal', reason: after.reason, message };
   if (after.type === 'Degraded' && after.status === 'True') return { type: 'Warning', reason: after.reason, message };
   if (after.type === 'Ready' && before !== undefined) return { type: 'Normal', reason: after.reason, message };
   if (after.type === 'Ready' && after.status === 'True') return { type: 'Normal', reason: after.reason, message };

@@ -88,7 +88,13 @@ export class Kube implements ReconcileWriter {
   }
 
   /** Record a core/v1 Event about an object. */
-  async event(about: KubeObj, type: 'Normal' | 'Warning', reason: string, message: string, instance: string): Promise<void> {
+  async event(
+    about: KubeObj,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    instance: string,
+  ): Promise<void> {
     this.count('create-event');
     const now = new Date();
     const ns = about.metadata?.namespace ?? 'default';
@@ -123,7 +129,16 @@ export class Kube implements ReconcileWriter {
   lister(kind: KindInfo, namespace?: string, labelSelector?: string): () => Promise<k8s.KubernetesListObject<KubeObj>> {
     return async () => {
       const { apiVersion, kind: k } = kind;
-      const list = await this.objects.list<KubeObj>(apiVersion, k, namespace, undefined, undefined, undefined, undefined, labelSelector);
+      const list = await this.objects.list<KubeObj>(
+        apiVersion,
+        k,
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        labelSelector,
+      );
       // List items come without apiVersion/kind; the cache and the reconciler want them.
       for (const item of list.items) {
         item.apiVersion = kind.apiVersion;

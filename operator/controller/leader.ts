@@ -21,7 +21,8 @@ export interface LeaderOptions {
   retryPeriodMs?: number;
 }
 
-const status = (e: unknown) => (e as { code?: number; statusCode?: number })?.code ?? (e as { statusCode?: number })?.statusCode;
+const status = (e: unknown) =>
+  (e as { code?: number; statusCode?: number })?.code ?? (e as { statusCode?: number })?.statusCode;
 
 export class LeaderElector {
   private readonly leaseMs: number;
@@ -60,7 +61,13 @@ export class LeaderElector {
     if (!lease) {
       try {
         this.kube.count('create-lease');
-        await api.createNamespacedLease({ namespace: this.o.namespace, body: { metadata: { name: this.o.name, namespace: this.o.namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } } });
+        await api.createNamespacedLease({
+          namespace: this.o.namespace,
+          body: {
+            metadata: { name: this.o.name, namespace: this.o.namespace },
+            spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
+          },
+        });
         return true;
       } catch (e) {
         if (status(e) === 409) return false;
@@ -78,8 +85,19 @@ export class LeaderElector {
         name: this.o.name,
         namespace: this.o.namespace,
         body: {
-          metadata: { name: this.o.name, namespace: this.o.namespace, resourceVersion: lease.metadata?.resourceVersion },
-          spec: { ...spec, acquireTime: mine && lease.spec?.acquireTime ? microTime(new Date(lease.spec.acquireTime as unknown as string)) : microTime(now), leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1) },
+          metadata: {
+            name: this.o.name,
+            namespace: this.o.namespace,
+            resourceVersion: lease.metadata?.resourceVersion,
+          },
+          spec: {
+            ...spec,
+            acquireTime:
+              mine && lease.spec?.acquireTime
+                ? microTime(new Date(lease.spec.acquireTime as unknown as string))
+                : microTime(now),
+            leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1),
+          },
         },
       });
       return true;
@@ -91,7 +109,10 @@ export class LeaderElector {
 
   /** Block until we are the leader. */
   async acquire(): Promise<void> {
-    this.log.info({ lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity }, 'waiting for the leader lease');
+    this.log.info(
+      { lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity },
+      'waiting for the leader lease',
+    );
     while (!this.stopped) {
       try {
         if (await this.tryAcquireOrRenew()) {
@@ -132,13 +153,28 @@ export class LeaderElector {
     this.stopped = true;
     this.metrics.isLeader.set(0);
     try {
-      const lease = await this.kube.coordination.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+      const lease = await this.kube.coordination.readNamespacedLease({
+        name: this.o.name,
+        namespace: this.o.namespace,
+      });
       if (lease.spec?.holderIdentity !== this.o.identity) return;
       this.kube.count('update-lease');
       await this.kube.coordination.replaceNamespacedLease({
         name: this.o.name,
         namespace: this.o.namespace,
-        body: { metadata: { name: this.o.name, namespace: this.o.namespace, resourceVersion: lease.metadata?.resourceVersion }, spec: { holderIdentity: undefined, leaseDurationSeconds: 1, leaseTransitions: lease.spec?.leaseTransitions, renewTime: microTime(new Date()) } },
+        body: {
+          metadata: {
+            name: this.o.name,
+            namespace: this.o.namespace,
+            resourceVersion: lease.metadata?.resourceVersion,
+          },
+          spec: {
+            holderIdentity: undefined,
+            leaseDurationSeconds: 1,
+            leaseTransitions: lease.spec?.leaseTransitions,
+            renewTime: microTime(new Date()),
+          },
+        },
       });
     } catch {
       // best effort: the lease expires on its own

@@ -68,7 +68,8 @@ export class Manager {
 
   private enqueueOwner(obj: KubeObj): void {
     for (const ref of obj.metadata?.ownerReferences ?? []) {
-      if (ref.kind === ARENA.kind && ref.apiVersion === ARENA.apiVersion) this.queue.add(`${obj.metadata!.namespace}/${ref.name}`);
+      if (ref.kind === ARENA.kind && ref.apiVersion === ARENA.apiVersion)
+        this.queue.add(`${obj.metadata!.namespace}/${ref.name}`);
     }
     this.metrics.queueDepth.set(this.queue.depth);
   }
@@ -94,12 +95,17 @@ export class Manager {
           // A standby is ready: it is healthy and takes over when the leader goes, so a rolling
           // update (new pod waits for the Lease the old pod holds) can proceed.
           const ok = this.phase === 'ready' || this.phase === 'standby';
-          res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(this.phase === 'ready' ? 'ok' : this.phase);
+          res
+            .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' })
+            .end(this.phase === 'ready' ? 'ok' : this.phase);
           return;
         }
         res.writeHead(404).end();
       });
-    for (const [kind, addr] of [['metrics', this.o.metricsBindAddress], ['probes', this.o.healthProbeBindAddress]] as const) {
+    for (const [kind, addr] of [
+      ['metrics', this.o.metricsBindAddress],
+      ['probes', this.o.healthProbeBindAddress],
+    ] as const) {
       if (addr === '0') continue;
       const { host, port } = parseAddr(addr);
       const s = handler(kind);
@@ -118,7 +124,12 @@ export class Manager {
     await this.serve();
     if (this.o.leaderElect) {
       this.phase = 'standby';
-      this.leader = new LeaderElector(this.kube, { namespace: this.o.leaderElectionNamespace, name: this.o.leaderElectionId, identity: this.identity }, this.metrics, this.log);
+      this.leader = new LeaderElector(
+        this.kube,
+        { namespace: this.o.leaderElectionNamespace, name: this.o.leaderElectionId, identity: this.identity },
+        this.metrics,
+        this.log,
+      );
       await this.leader.acquire();
       if (this.stopping) return;
       this.leader.renewLoop(() => {
@@ -143,7 +154,14 @@ export class Manager {
       const selector = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
       this.informers.set(
         kindKey(k.apiVersion, k.kind),
-        new SupervisedInformer({ ...common, name: k.plural, path: collectionPath(k, ns), list: this.kube.lister(k, ns, selector), labelSelector: selector, onEvent: (obj) => this.enqueueOwner(obj) }),
+        new SupervisedInformer({
+          ...common,
+          name: k.plural,
+          path: collectionPath(k, ns),
+          list: this.kube.lister(k, ns, selector),
+          labelSelector: selector,
+          onEvent: (obj) => this.enqueueOwner(obj),
+        }),
       );
     }
     // Children first, so the first reconciles see them (WaitForCacheSync).
@@ -153,7 +171,8 @@ export class Manager {
     this.phase = 'ready';
     this.log.info({ workers: this.o.workers, namespace: ns ?? '(all)' }, 'caches synced; starting workers');
     this.resyncTimer = setInterval(() => {
-      for (const obj of this.arenaInformer?.list() ?? []) this.queue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
+      for (const obj of this.arenaInformer?.list() ?? [])
+        this.queue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
     }, this.o.resyncPeriodMs);
     this.resyncTimer.unref();
     const reconciler = new Reconciler(this.kube, this.caches(), this.metrics, this.log, this.identity);
@@ -164,7 +183,8 @@ export class Manager {
         try {
           const r = await reconciler.reconcile(key);
           this.metrics.reconcileTotal.inc({ result: 'success' });
-          if (r.applied.length || r.pruned.length || r.statusWritten) this.log.info({ key, applied: r.applied, pruned: r.pruned, statusWritten: r.statusWritten }, 'reconciled');
+          if (r.applied.length || r.pruned.length || r.statusWritten)
+            this.log.info({ key, applied: r.applied, pruned: r.pruned, statusWritten: r.statusWritten }, 'reconciled');
           else this.log.debug({ key }, 'reconciled: no change');
         } finally {
           end();

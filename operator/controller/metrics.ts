@@ -7,25 +7,57 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class OperatorMetrics {
   readonly registry = new Registry();
-  readonly reconcileTotal = new Counter({ name: 'arena_operator_reconcile_total', help: 'Reconciles by result (success, error, requeue).', labelNames: ['result'], registers: [this.registry] });
-  readonly reconcileErrors = new Counter({ name: 'arena_operator_reconcile_errors_total', help: 'Reconciles that failed and were retried with backoff.', registers: [this.registry] });
+  readonly reconcileTotal = new Counter({
+    name: 'arena_operator_reconcile_total',
+    help: 'Reconciles by result (success, error, requeue).',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: 'arena_operator_reconcile_errors_total',
+    help: 'Reconciles that failed and were retried with backoff.',
+    registers: [this.registry],
+  });
   readonly reconcileDuration = new Histogram({
     name: 'arena_operator_reconcile_duration_seconds',
     help: 'Time per reconcile, seconds.',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  readonly queueDepth = new Gauge({ name: 'arena_operator_workqueue_depth', help: 'Keys waiting in the work queue.', registers: [this.registry] });
-  readonly watchRestarts = new Counter({ name: 'arena_operator_watch_restarts_total', help: 'Informer restarts by resource and reason (error, relist).', labelNames: ['resource', 'reason'], registers: [this.registry] });
-  readonly kubeRequests = new Counter({ name: 'arena_operator_kube_requests_total', help: 'Requests the operator sent to the apiserver (not counting list/watch of informers), by verb.', labelNames: ['verb'], registers: [this.registry] });
-  readonly isLeader = new Gauge({ name: 'arena_operator_leader', help: '1 when this process holds the leader lease.', registers: [this.registry] });
+  readonly queueDepth = new Gauge({
+    name: 'arena_operator_workqueue_depth',
+    help: 'Keys waiting in the work queue.',
+    registers: [this.registry],
+  });
+  readonly watchRestarts = new Counter({
+    name: 'arena_operator_watch_restarts_total',
+    help: 'Informer restarts by resource and reason (error, relist).',
+    labelNames: ['resource', 'reason'],
+    registers: [this.registry],
+  });
+  readonly kubeRequests = new Counter({
+    name: 'arena_operator_kube_requests_total',
+    help: 'Requests the operator sent to the apiserver (not counting list/watch of informers), by verb.',
+    labelNames: ['verb'],
+    registers: [this.registry],
+  });
+  readonly isLeader = new Gauge({
+    name: 'arena_operator_leader',
+    help: '1 when this process holds the leader lease.',
+    registers: [this.registry],
+  });
   readonly planUtilization = new Gauge({
     name: 'arena_plan_utilization',
     help: 'Planned utilisation (0..1+) at the target of each connection budget and queue of an ArenaDeployment.',
     labelNames: ['namespace', 'name', 'resource'],
     registers: [this.registry],
   });
-  readonly planFindings = new Gauge({ name: 'arena_plan_findings', help: 'Findings of the current plan by severity.', labelNames: ['namespace', 'name', 'severity'], registers: [this.registry] });
+  readonly planFindings = new Gauge({
+    name: 'arena_plan_findings',
+    help: 'Findings of the current plan by severity.',
+    labelNames: ['namespace', 'name', 'severity'],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'arena_operator_' });

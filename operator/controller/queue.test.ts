@@ -42,7 +42,10 @@ test('a key is never processed twice at once, and an add during processing runs 
 
 test('failures back off exponentially and a success resets the backoff', async () => {
   const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 40 });
-  assert.deepEqual([q.addRateLimited('k'), q.addRateLimited('k'), q.addRateLimited('k'), q.addRateLimited('k')], [10, 20, 40, 40]);
+  assert.deepEqual(
+    [q.addRateLimited('k'), q.addRateLimited('k'), q.addRateLimited('k'), q.addRateLimited('k')],
+    [10, 20, 40, 40],
+  );
   q.forget('k');
   assert.equal(q.addRateLimited('k'), 10);
   q.shutDown();

@@ -114,7 +114,11 @@ export class WorkQueue {
    * is retried with backoff; one that resolves resets the backoff.
    * Resolves when the queue is shut down and every worker has finished.
    */
-  async run(workers: number, handler: Handler, onError?: (key: string, err: unknown, retryInMs: number) => void): Promise<void> {
+  async run(
+    workers: number,
+    handler: Handler,
+    onError?: (key: string, err: unknown, retryInMs: number) => void,
+  ): Promise<void> {
     const loop = async () => {
       for (;;) {
         const key = await this.get();

@@ -49,7 +49,14 @@ export interface ReconcileResult {
 /** The ownerReference every child carries (controller=true: one controlling owner). */
 export function ownerReference(ad: KubeObj) {
   const { name, uid } = ad.metadata!;
-  return { apiVersion: ARENA.apiVersion, kind: ARENA.kind, name: name!, uid: uid!, controller: true, blockOwnerDeletion: true };
+  return {
+    apiVersion: ARENA.apiVersion,
+    kind: ARENA.kind,
+    name: name!,
+    uid: uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
 /** True when `obj` is controlled by the ArenaDeployment with this uid. */
@@ -59,7 +66,9 @@ export function ownedBy(obj: KubeObj, uid: string): boolean {
 
 /** The children a feasible plan calls for, in apply order, each with the ownerReference to `live`. */
 export function desiredChildren(live: KubeObj, ad: ArenaDeployment, p: CapacityPlan): KubeObject[] {
-  return render(ad, p).map((o) => ({ ...o, metadata: { ...o.metadata, ownerReferences: [ownerReference(live)] } }) as KubeObject);
+  return render(ad, p).map(
+    (o) => ({ ...o, metadata: { ...o.metadata, ownerReferences: [ownerReference(live)] } }) as KubeObject,
+  );
 }
 
 const label = (o: { kind: string; metadata: { name?: string } }) => `${o.kind}/${o.metadata.name}`;
@@ -92,7 +101,11 @@ export class Reconciler {
     if (!checked.object) {
       const errors = checked.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
       const conditions = computeConditions({ generation, outcome: 'invalid', errors }, prev.conditions, now);
-      result.statusWritten = await this.writeStatus(live, prev, { ...prev, observedGeneration: generation, conditions });
+      result.statusWritten = await this.writeStatus(live, prev, {
+        ...prev,
+        observedGeneration: generation,
+        conditions,
+      });
       return result;
     }
 
@@ -114,7 +127,14 @@ export class Reconciler {
       result.pruned = await this.prune(desired, namespace, uid);
       const readiness = this.readiness(ad, namespace);
       const counts = { applied: applied.length, pruned: result.pruned.length, conflicts };
-      inputs = { generation, outcome: 'feasible', replicas: p.replicas, warnings: p.findings.length, ...counts, readiness };
+      inputs = {
+        generation,
+        outcome: 'feasible',
+        replicas: p.replicas,
+        warnings: p.findings.length,
+        ...counts,
+        readiness,
+      };
     }
 
     // 5. Status.
@@ -130,7 +150,13 @@ export class Reconciler {
     };
     result.statusWritten = await this.writeStatus(live, prev, status);
     if (result.pruned.length > 0) {
-      await this.writer.event(live, 'Normal', 'Pruned', `deleted children no longer desired: ${result.pruned.join(', ')}`, this.instance);
+      await this.writer.event(
+        live,
+        'Normal',
+        'Pruned',
+        `deleted children no longer desired: ${result.pruned.join(', ')}`,
+        this.instance,
+      );
     }
     return result;
   }
@@ -140,7 +166,11 @@ export class Reconciler {
    * every desired field. An object of a child's name that this ArenaDeployment (uid) does not control is
    * not touched: it is returned as a conflict (`Kind/name`).
    */
-  private async apply(desired: readonly KubeObject[], namespace: string, uid: string): Promise<{ applied: string[]; conflicts: string[] }> {
+  private async apply(
+    desired: readonly KubeObject[],
+    namespace: string,
+    uid: string,
+  ): Promise<{ applied: string[]; conflicts: string[] }> {
     const applied: string[] = [];
     const conflicts: string[] = [];
     for (const obj of desired) {
@@ -167,7 +197,11 @@ export class Reconciler {
       for (const obj of this.caches.children(k.apiVersion, k.kind, namespace)) {
         if (!ownedBy(obj, uid) || obj.metadata?.labels?.['app.kubernetes.io/managed-by'] !== MANAGED_BY) continue;
         if (wanted.has(kindKey(k.apiVersion, k.kind) + '/' + obj.metadata!.name)) continue;
-        await this.writer.delete({ apiVersion: k.apiVersion, kind: k.kind, metadata: { name: obj.metadata!.name, namespace } });
+        await this.writer.delete({
+          apiVersion: k.apiVersion,
+          kind: k.kind,
+          metadata: { name: obj.metadata!.name, namespace },
+        });
         pruned.push(`${k.kind}/${obj.metadata!.name}`);
       }
     }
@@ -189,14 +223,16 @@ export class Reconciler {
       const s = obj.status ?? {};
       const stale = (s.observedGeneration ?? 0) < (obj.metadata?.generation ?? 0);
       if (stale || (s.updatedReplicas ?? 0) < (obj.spec?.replicas ?? 1)) rolledOut = false;
-      if ((s[readyField] ?? 0) < 1) waiting.push(`${what} has no ${readyField === 'availableReplicas' ? 'available' : 'ready'} replica`);
+      if ((s[readyField] ?? 0) < 1)
+        waiting.push(`${what} has no ${readyField === 'availableReplicas' ? 'available' : 'ready'} replica`);
     };
     const api = workload('Deployment', 'api');
     check(api, `Deployment ${objectName(ad, 'api')}`, 'availableReplicas');
     if (ad.spec.pgbouncer.enabled) {
       check(workload('Deployment', 'pgbouncer'), `Deployment ${objectName(ad, 'pgbouncer')}`, 'availableReplicas');
     }
-    if (ad.spec.redis.managed) check(workload('StatefulSet', 'redis'), `StatefulSet ${objectName(ad, 'redis')}`, 'readyReplicas');
+    if (ad.spec.redis.managed)
+      check(workload('StatefulSet', 'redis'), `StatefulSet ${objectName(ad, 'redis')}`, 'readyReplicas');
     const message = waiting.length === 0 ? 'all children are ready' : waiting.join('; ');
     return { ready: waiting.length === 0, rolledOut, replicas: api?.status?.readyReplicas ?? 0, message };
   }
@@ -230,14 +266,18 @@ export class Reconciler {
     for (const [resource, v] of values) this.metrics.planUtilization.set({ namespace, name, resource }, v);
     this.published.set(key, new Set(values.keys()));
     for (const severity of ['error', 'warning'] as const) {
-      this.metrics.planFindings.set({ namespace, name, severity }, p.findings.filter((f) => f.severity === severity).length);
+      this.metrics.planFindings.set(
+        { namespace, name, severity },
+        p.findings.filter((f) => f.severity === severity).length,
+      );
     }
   }
 
   /** Remove the series of a deleted ArenaDeployment (and only its series). */
   private forgetPlanMetrics(namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
-    for (const resource of this.published.get(key) ?? []) this.metrics.planUtilization.remove({ namespace, name, resource });
+    for (const resource of this.published.get(key) ?? [])
+      this.metrics.planUtilization.remove({ namespace, name, resource });
     this.published.delete(key);
     for (const severity of ['error', 'warning']) this.metrics.planFindings.remove({ namespace, name, severity });
   }

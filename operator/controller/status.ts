@@ -61,7 +61,11 @@ export type DecidedCondition = Omit<Condition, 'lastTransitionTime'> & { type: C
  * turn (lastTransitionTime = `now` only where the status changed; a new type is
  * appended). Conditions an outcome does not decide keep their previous value.
  */
-export function computeConditions(input: ConditionInputs, previous: readonly Condition[] | undefined, now: string): Condition[] {
+export function computeConditions(
+  input: ConditionInputs,
+  previous: readonly Condition[] | undefined,
+  now: string,
+): Condition[] {
   let list = (previous ?? []) as Condition[];
   for (const c of decideConditions(input)) list = setCondition(list, c, now);
   return list;
@@ -103,10 +107,16 @@ function infeasibleConditions(input: Outcome<'infeasible'>, cond: Cond): Decided
 
 function feasibleConditions(input: Outcome<'feasible'>, cond: Cond): DecidedCondition[] {
   const { replicas, warnings, applied, pruned, conflicts, readiness } = input;
-  const planned = cond('Planned', true, 'PlanComputed', `maxReplicas ${replicas.max}, minReplicas ${replicas.min}, ${warnings} warning(s)`);
+  const planned = cond(
+    'Planned',
+    true,
+    'PlanComputed',
+    `maxReplicas ${replicas.max}, minReplicas ${replicas.min}, ${warnings} warning(s)`,
+  );
 
   let progressing: DecidedCondition;
-  if (applied + pruned > 0) progressing = cond('Progressing', true, 'ChildrenApplied', `applied ${applied}, pruned ${pruned}`);
+  if (applied + pruned > 0)
+    progressing = cond('Progressing', true, 'ChildrenApplied', `applied ${applied}, pruned ${pruned}`);
   else if (!readiness.rolledOut) progressing = cond('Progressing', true, 'RollingOut', readiness.message);
   else progressing = cond('Progressing', false, 'Stable', 'every child matches the plan');
 
@@ -119,7 +129,12 @@ function feasibleConditions(input: Outcome<'feasible'>, cond: Cond): DecidedCond
   }
 
   // A conflicting object stands where one of our children should be: not Ready, whatever the others say.
-  return [planned, progressing, degraded, readyCondition(readiness.ready && conflicts.length === 0, readiness.message, cond)];
+  return [
+    planned,
+    progressing,
+    degraded,
+    readyCondition(readiness.ready && conflicts.length === 0, readiness.message, cond),
+  ];
 }
 
 function readyCondition(ready: boolean, message: string, cond: Cond): DecidedCondition {

@@ -67,7 +67,9 @@ test('helm template with default values: the operator objects, every one valid a
     'ServiceAccount/arena-operator',
   ]);
   for (const o of objs) await validateK8s(o);
-  for (const o of objs) if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') assert.equal(o.metadata.namespace, 'arena-system', `${o.kind} namespace`);
+  for (const o of objs)
+    if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding')
+      assert.equal(o.metadata.namespace, 'arena-system', `${o.kind} namespace`);
   // the check can fail: a broken Deployment is rejected
   const broken = structuredClone(one(objs, 'Deployment'));
   broken.spec.replicas = 'two';
@@ -82,11 +84,27 @@ test('the Deployment: arena operator run with leader election, probes, metrics p
   assert.equal(c.image, 'ghcr.io/example/arena-operator:0.1.0', 'the tag defaults to the appVersion');
   assert.deepEqual(c.command, ['arena']);
   assert.deepEqual(c.args.slice(0, 2), ['operator', 'run']);
-  for (const a of ['--leader-elect', '--leader-election-namespace=$(POD_NAMESPACE)', '--leader-election-id=arena-operator', '--metrics-bind-address=:8080', '--health-probe-bind-address=:8081', '--workers=4', '--log-level=info']) {
+  for (const a of [
+    '--leader-elect',
+    '--leader-election-namespace=$(POD_NAMESPACE)',
+    '--leader-election-id=arena-operator',
+    '--metrics-bind-address=:8080',
+    '--health-probe-bind-address=:8081',
+    '--workers=4',
+    '--log-level=info',
+  ]) {
     assert.ok(c.args.includes(a), `args ${JSON.stringify(c.args)} lack ${a}`);
   }
-  assert.deepEqual(c.env.find((e: any) => e.name === 'POD_NAMESPACE').valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
-  assert.deepEqual(c.ports.map((p: any) => [p.name, p.containerPort]), [['metrics', 8080], ['health', 8081]]);
+  assert.deepEqual(c.env.find((e: any) => e.name === 'POD_NAMESPACE').valueFrom, {
+    fieldRef: { fieldPath: 'metadata.namespace' },
+  });
+  assert.deepEqual(
+    c.ports.map((p: any) => [p.name, p.containerPort]),
+    [
+      ['metrics', 8080],
+      ['health', 8081],
+    ],
+  );
   assert.equal(c.livenessProbe.httpGet.path, '/healthz');
   // /readyz is 200 on a leader that has synced and on a standby waiting for the Lease
   assert.equal(c.readinessProbe.httpGet.path, '/readyz');
@@ -133,7 +151,8 @@ test('helm template with non-default values: replicas, resources, ServiceMonitor
   assert.equal(dep.spec.replicas, 2);
   assert.deepEqual(c.resources, NON_DEFAULT.resources);
   assert.equal(c.image, `registry.example.com/platform/arena-operator@sha256:${'a'.repeat(64)}`);
-  for (const a of ['--namespace=arena', '--workers=8', '--log-level=debug', '--leader-election-id=arena-operator-blue']) assert.ok(c.args.includes(a), `args lack ${a}`);
+  for (const a of ['--namespace=arena', '--workers=8', '--log-level=debug', '--leader-election-id=arena-operator-blue'])
+    assert.ok(c.args.includes(a), `args lack ${a}`);
   assert.deepEqual(dep.spec.template.spec.imagePullSecrets, [{ name: 'regcred' }]);
   assert.ok(dep.spec.template.spec.affinity.podAntiAffinity, 'two replicas are spread over nodes');
   assert.equal(one(objs, 'PodDisruptionBudget').spec.minAvailable, 1);
@@ -152,10 +171,19 @@ test('the PrometheusRule alerts on reconcile errors, planned saturation (> thres
   const rules: any[] = one(template(NON_DEFAULT), 'PrometheusRule').spec.groups.flatMap((g: any) => g.rules);
   const byName = Object.fromEntries(rules.map((r) => [r.alert, r]));
   const job = 'job="arena-operator-metrics"';
-  assert.match(byName['ArenaOperatorReconcileErrors'].expr, /^sum\(rate\(arena_operator_reconcile_errors_total\{job="arena-operator-metrics"\}\[5m\]\)\) > 0$/);
-  assert.equal(byName['ArenaPlanNearSaturation'].expr, `max by (namespace, name, resource) (arena_plan_utilization{${job}}) > 0.85`);
+  assert.match(
+    byName['ArenaOperatorReconcileErrors'].expr,
+    /^sum\(rate\(arena_operator_reconcile_errors_total\{job="arena-operator-metrics"\}\[5m\]\)\) > 0$/,
+  );
+  assert.equal(
+    byName['ArenaPlanNearSaturation'].expr,
+    `max by (namespace, name, resource) (arena_plan_utilization{${job}}) > 0.85`,
+  );
   assert.equal(byName['ArenaPlanNearSaturation'].for, '10m');
-  assert.equal(byName['ArenaPlanInfeasible'].expr, `max by (namespace, name) (arena_plan_findings{${job}, severity="error"}) > 0`);
+  assert.equal(
+    byName['ArenaPlanInfeasible'].expr,
+    `max by (namespace, name) (arena_plan_findings{${job}, severity="error"}) > 0`,
+  );
   assert.ok(byName['ArenaOperatorDown'], 'an alert when the operator is not scraped');
   for (const r of rules) {
     assert.equal(r.labels.team, 'platform', `${r.alert}: alertLabels`);
@@ -163,7 +191,10 @@ test('the PrometheusRule alerts on reconcile errors, planned saturation (> thres
     assert.ok(r.annotations.summary && r.annotations.description, `${r.alert}: annotations`);
   }
   // Prometheus templates survive Helm's templating
-  assert.match(byName['ArenaPlanNearSaturation'].annotations.summary, /\{\{ \$labels\.namespace \}\}\/\{\{ \$labels\.name \}\}/);
+  assert.match(
+    byName['ArenaPlanNearSaturation'].annotations.summary,
+    /\{\{ \$labels\.namespace \}\}\/\{\{ \$labels\.name \}\}/,
+  );
 });
 
 /** Bad values, and what the error must name. */
@@ -171,28 +202,74 @@ const BAD: [string, Record<string, unknown>, RegExp][] = [
   ['negative replicas', { replicaCount: -1 }, /at '\/replicaCount': minimum: got -1, want 0/],
   ['replicas as a string', { replicaCount: 'two' }, /at '\/replicaCount': got string, want integer/],
   ['unknown top-level key (typo)', { replicas: 2 }, /additional properties 'replicas' not allowed/],
-  ['unknown nested key', { 'metrics.serviceMonitor.enable': true }, /at '\/metrics\/serviceMonitor': additional properties 'enable' not allowed/],
-  ['log level', { 'operator.logLevel': 'verbose' }, /at '\/operator\/logLevel': value must be one of 'debug', 'info', 'warn', 'error'/],
+  [
+    'unknown nested key',
+    { 'metrics.serviceMonitor.enable': true },
+    /at '\/metrics\/serviceMonitor': additional properties 'enable' not allowed/,
+  ],
+  [
+    'log level',
+    { 'operator.logLevel': 'verbose' },
+    /at '\/operator\/logLevel': value must be one of 'debug', 'info', 'warn', 'error'/,
+  ],
   ['workers 0', { 'operator.workers': 0 }, /at '\/operator\/workers': minimum: got 0, want 1/],
-  ['resync period', { 'operator.resyncPeriod': 'soon' }, /at '\/operator\/resyncPeriod': 'soon' does not match pattern/],
-  ['memory quantity', { 'resources.limits.memory': 'lots' }, /at '\/resources\/limits\/memory': 'lots' does not match pattern/],
+  [
+    'resync period',
+    { 'operator.resyncPeriod': 'soon' },
+    /at '\/operator\/resyncPeriod': 'soon' does not match pattern/,
+  ],
+  [
+    'memory quantity',
+    { 'resources.limits.memory': 'lots' },
+    /at '\/resources\/limits\/memory': 'lots' does not match pattern/,
+  ],
   ['privileged port', { 'metrics.port': 80 }, /at '\/metrics\/port': minimum: got 80, want 1,?024/],
-  ['privilege escalation', { 'securityContext.allowPrivilegeEscalation': true }, /at '\/securityContext\/allowPrivilegeEscalation': value must be false/],
+  [
+    'privilege escalation',
+    { 'securityContext.allowPrivilegeEscalation': true },
+    /at '\/securityContext\/allowPrivilegeEscalation': value must be false/,
+  ],
   ['root', { 'podSecurityContext.runAsNonRoot': false }, /at '\/podSecurityContext\/runAsNonRoot': value must be true/],
-  ['scrape interval', { 'metrics.serviceMonitor.interval': 'often' }, /at '\/metrics\/serviceMonitor\/interval': 'often' does not match pattern/],
-  ['threshold 0', { 'metrics.prometheusRule.planUtilizationThreshold': 0 }, /at '\/metrics\/prometheusRule\/planUtilizationThreshold': exclusiveMinimum/],
+  [
+    'scrape interval',
+    { 'metrics.serviceMonitor.interval': 'often' },
+    /at '\/metrics\/serviceMonitor\/interval': 'often' does not match pattern/,
+  ],
+  [
+    'threshold 0',
+    { 'metrics.prometheusRule.planUtilizationThreshold': 0 },
+    /at '\/metrics\/prometheusRule\/planUtilizationThreshold': exclusiveMinimum/,
+  ],
   ['digest', { 'image.digest': 'sha256:xyz' }, /at '\/image\/digest': 'sha256:xyz' does not match pattern/],
-  ['service type', { 'metrics.service.type': 'Ingress' }, /at '\/metrics\/service\/type': value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer'/],
+  [
+    'service type',
+    { 'metrics.service.type': 'Ingress' },
+    /at '\/metrics\/service\/type': value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer'/,
+  ],
   // checks in the templates (a relation between values, or a friendlier message than the schema's)
   ['latest tag', { 'image.tag': 'latest' }, /image\.tag: 'latest' is not allowed: pin a version/],
-  ['two replicas without leader election', { replicaCount: 2, 'leaderElection.enabled': false }, /replicaCount is 2 but leaderElection\.enabled is false/],
-  ['PDB with one replica', { 'podDisruptionBudget.enabled': true }, /podDisruptionBudget\.enabled needs replicaCount >= 2/],
+  [
+    'two replicas without leader election',
+    { replicaCount: 2, 'leaderElection.enabled': false },
+    /replicaCount is 2 but leaderElection\.enabled is false/,
+  ],
+  [
+    'PDB with one replica',
+    { 'podDisruptionBudget.enabled': true },
+    /podDisruptionBudget\.enabled needs replicaCount >= 2/,
+  ],
   ['same port twice', { 'health.port': 8080 }, /metrics\.port and health\.port are both 8080/],
-  ['no ServiceAccount name', { 'serviceAccount.create': false }, /serviceAccount\.name is required when serviceAccount\.create is false/],
+  [
+    'no ServiceAccount name',
+    { 'serviceAccount.create': false },
+    /serviceAccount\.name is required when serviceAccount\.create is false/,
+  ],
 ];
 
 test('bad values are rejected at template time with a message naming the value', async () => {
-  const results = await Promise.all(BAD.map(([, values]) => helmAsync(['template', 'x', CHART_DIR, ...setArgs(values)])));
+  const results = await Promise.all(
+    BAD.map(([, values]) => helmAsync(['template', 'x', CHART_DIR, ...setArgs(values)])),
+  );
   BAD.forEach(([what, , message], i) => {
     const r = results[i]!;
     assert.notEqual(r.code, 0, `${what}: helm template accepted ${JSON.stringify(BAD[i]![1])}`);
@@ -209,11 +286,14 @@ test("the chart's CRD and RBAC files are copies of crds/ and operator/rbac/ (mak
   assert.deepEqual(bad, [], 'run make chart-sync');
 });
 
-test("the rendered RBAC has exactly the rules of operator/rbac/ and the rendered CRD is crds/arenadeployment.yaml", () => {
+test('the rendered RBAC has exactly the rules of operator/rbac/ and the rendered CRD is crds/arenadeployment.yaml', () => {
   const objs = template({}, ['--include-crds']);
   assert.deepEqual(one(objs, 'ClusterRole').rules, rulesOf('operator/rbac/role.yaml'));
   assert.deepEqual(one(objs, 'Role').rules, rulesOf('operator/rbac/leader-election-role.yaml'));
-  assert.deepEqual(one(objs, 'CustomResourceDefinition'), parse(readFileSync(repoPath('crds/arenadeployment.yaml'), 'utf8')));
+  assert.deepEqual(
+    one(objs, 'CustomResourceDefinition'),
+    parse(readFileSync(repoPath('crds/arenadeployment.yaml'), 'utf8')),
+  );
   // the bindings give those rules to the operator's ServiceAccount in the release namespace
   for (const b of [one(objs, 'ClusterRoleBinding'), one(objs, 'RoleBinding')]) {
     assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'arena-operator', namespace: 'arena-system' }]);
@@ -224,10 +304,24 @@ test("the rendered RBAC has exactly the rules of operator/rbac/ and the rendered
 
 test("the chart README's values table matches values.yaml (make chart-sync), and every value is documented", () => {
   const readme = chartReadme();
-  assert.deepEqual(stale([readme]).map((g) => g.path), [], 'run make chart-sync');
+  assert.deepEqual(
+    stale([readme]).map((g) => g.path),
+    [],
+    'run make chart-sync',
+  );
   const docs = valuesDocs(readFileSync(`${CHART_DIR}/values.yaml`, 'utf8'));
-  for (const key of ['replicaCount', 'image.repository', 'leaderElection.enabled', 'metrics.serviceMonitor.enabled', 'metrics.prometheusRule.planUtilizationThreshold', 'resources']) {
-    assert.ok(docs.some((d) => d.key === key), `${key} is not in the README`);
+  for (const key of [
+    'replicaCount',
+    'image.repository',
+    'leaderElection.enabled',
+    'metrics.serviceMonitor.enabled',
+    'metrics.prometheusRule.planUtilizationThreshold',
+    'resources',
+  ]) {
+    assert.ok(
+      docs.some((d) => d.key === key),
+      `${key} is not in the README`,
+    );
   }
   // the generator refuses an undocumented value, so the table cannot silently miss one
   assert.throws(() => valuesDocs('# -- documented\na: 1\nb: 2\n'), /values\.yaml: b has no "# --" description/);

@@ -31,7 +31,12 @@ function runStep(id: string, specs: string) {
   dirs.push(cwd);
   symlinkSync(repoPath('dist'), join(cwd, 'dist'), 'dir');
   symlinkSync(repoPath('samples'), join(cwd, 'samples'), 'dir');
-  const r = spawnSync('bash', ['-e', '-c', step(id)], { cwd, encoding: 'utf8', env: { ...process.env, ARENA_SPECS: specs }, timeout: 60_000 });
+  const r = spawnSync('bash', ['-e', '-c', step(id)], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, ARENA_SPECS: specs },
+    timeout: 60_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr, cwd };
 }
 
@@ -50,7 +55,11 @@ test('the validate and gate steps pass on the samples and write one CapacityPlan
   assert.equal(v.out.trim().split('\n').length, SAMPLES.length);
   const g = runStep('gate', wf.env.ARENA_SPECS);
   assert.equal(g.code, 0, `${g.out}\n${g.err}`);
-  assert.deepEqual(readdirSync(join(g.cwd, 'plans')).sort(), ['arena-10k.json', 'arena-medium.json', 'arena-small.json']);
+  assert.deepEqual(readdirSync(join(g.cwd, 'plans')).sort(), [
+    'arena-10k.json',
+    'arena-medium.json',
+    'arena-small.json',
+  ]);
   for (const f of readdirSync(join(g.cwd, 'plans'))) {
     const p = JSON.parse(readFileSync(join(g.cwd, 'plans', f), 'utf8'));
     assert.equal(p.kind, 'CapacityPlan');

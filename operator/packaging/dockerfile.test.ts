@@ -37,7 +37,9 @@ interface Stage {
 
 /** Instructions grouped by stage (FROM ... up to the next FROM), with ARG defaults expanded in FROM. */
 function stages(df: Dockerfile): Stage[] {
-  const argDefaults = new Map(df.getInitialARGs().map((a) => [a.getProperty()!.getName(), a.getProperty()!.getValue() ?? '']));
+  const argDefaults = new Map(
+    df.getInitialARGs().map((a) => [a.getProperty()!.getName(), a.getProperty()!.getValue() ?? '']),
+  );
   const out: Stage[] = [];
   for (const i of df.getInstructions()) {
     if (i.getKeyword() === 'FROM') {
@@ -59,7 +61,10 @@ for (const img of IMAGES) {
   const final = all[all.length - 1]!;
 
   test(`${img.file}: parses and lints clean (dockerfile-utils)`, () => {
-    assert.deepEqual(validate(text).map((d) => `line ${d.range.start.line + 1}: ${d.message}`), []);
+    assert.deepEqual(
+      validate(text).map((d) => `line ${d.range.start.line + 1}: ${d.message}`),
+      [],
+    );
     // the linter can fail
     assert.ok(validate(`${text}\nCOPYY a b\n`).length > 0);
   });
@@ -74,7 +79,11 @@ for (const img of IMAGES) {
         assert.ok(m, `${s.name}: cannot read the image ${s.from}`);
         assert.ok(m[2] || s.from.includes('@sha256:'), `${s.name}: ${s.from} has no tag or digest`);
         assert.notEqual(m[2], 'latest', `${s.name}: ${s.from} uses latest`);
-        assert.match(s.from, /^node:\d+(\.\d+)*-(bookworm|bullseye)-slim|^gcr\.io\/distroless\/nodejs/, `${s.name}: a small Node.js base (${s.from})`);
+        assert.match(
+          s.from,
+          /^node:\d+(\.\d+)*-(bookworm|bullseye)-slim|^gcr\.io\/distroless\/nodejs/,
+          `${s.name}: a small Node.js base (${s.from})`,
+        );
       }
       if (s.name) names.add(s.name);
     }
@@ -84,14 +93,21 @@ for (const img of IMAGES) {
   test(`${img.file}: npm ci + tsc in the build stage; the runtime gets node_modules from \`npm ci --omit=dev\` and only dist/ from the build`, () => {
     const build = all.find((s) => runs(s).some((r) => /\bnpx tsc\b/.test(r)));
     assert.ok(build, 'a stage runs npx tsc');
-    assert.ok(runs(build).some((r) => /^npm ci\b/.test(r) && !r.includes('--omit=dev')), 'the build stage installs all dependencies with npm ci');
+    assert.ok(
+      runs(build).some((r) => /^npm ci\b/.test(r) && !r.includes('--omit=dev')),
+      'the build stage installs all dependencies with npm ci',
+    );
     const prod = all.find((s) => runs(s).some((r) => /\bnpm ci\b.*--omit=dev/.test(r)));
     assert.ok(prod, 'a stage runs npm ci --omit=dev');
     assert.ok(!all.some((s) => runs(s).some((r) => /\bnpm (install|i)\b/.test(r))), 'npm ci, never npm install');
-    const copies = of(final, 'COPY').map((c) => ({ from: (c as any).getFromFlag()?.getValue() as string | undefined, args: args(c).filter((a) => !a.startsWith('--')) }));
+    const copies = of(final, 'COPY').map((c) => ({
+      from: (c as any).getFromFlag()?.getValue() as string | undefined,
+      args: args(c).filter((a) => !a.startsWith('--')),
+    }));
     const nm = copies.find((c) => c.args.some((a) => a.includes('node_modules')));
     assert.equal(nm?.from, prod.name, 'node_modules come from the --omit=dev stage');
-    for (const c of copies.filter((c) => c.from === build.name)) assert.deepEqual(c.args.slice(0, -1), ['/src/dist'], `only dist/ is copied from the build stage: ${c.args}`);
+    for (const c of copies.filter((c) => c.from === build.name))
+      assert.deepEqual(c.args.slice(0, -1), ['/src/dist'], `only dist/ is copied from the build stage: ${c.args}`);
   });
 
   test(`${img.file}: runs as a numeric non-root user, with an exec-form ENTRYPOINT and a HEALTHCHECK`, () => {
@@ -118,8 +134,14 @@ test('operator.Dockerfile matches the chart: `arena` on PATH points at the compi
   const all = stages(DockerfileParser.parse(read('operator.Dockerfile')));
   const final = all[all.length - 1]!;
   const workdir = args(of(final, 'WORKDIR')[0]!)[0];
-  assert.ok(runs(final).some((r) => r === `ln -s ${workdir}/dist/cli/arena.js /usr/local/bin/arena`), runs(final).join('\n'));
-  assert.ok(runs(all.find((s) => s.name === 'build')!).some((r) => r.includes('chmod +x dist/cli/arena.js')), 'the CLI is executable');
+  assert.ok(
+    runs(final).some((r) => r === `ln -s ${workdir}/dist/cli/arena.js /usr/local/bin/arena`),
+    runs(final).join('\n'),
+  );
+  assert.ok(
+    runs(all.find((s) => s.name === 'build')!).some((r) => r.includes('chmod +x dist/cli/arena.js')),
+    'the CLI is executable',
+  );
   assert.match(read('cli/arena.ts'), /^#!\/usr\/bin\/env node\n/, 'the CLI has a node shebang');
   const values = parse(read('charts/arena-operator/values.yaml'));
   const dep = readFileSync(repoPath('charts/arena-operator/templates/deployment.yaml'), 'utf8');
@@ -148,7 +170,14 @@ function dockerignore(): RegExp[] {
       const re = p
         .replace(/^\/+|\/+$/g, '')
         .split('/')
-        .map((seg) => (seg === '**' ? '(?:.*)' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')))
+        .map((seg) =>
+          seg === '**'
+            ? '(?:.*)'
+            : seg
+                .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                .replace(/\*/g, '[^/]*')
+                .replace(/\?/g, '[^/]'),
+        )
         .join('/')
         .replace(/\(\?:\.\*\)\//g, '(?:.*/)?');
       return new RegExp(`^${re}(?:/.*)?$`);
@@ -177,8 +206,26 @@ after(() => {
 
 test('.dockerignore keeps dependencies, build output, tools and tests out of the build context', () => {
   const files = contextFiles();
-  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'cli/arena.ts', 'operator/controller/manager.ts', 'loadtest/api/main.ts']) assert.ok(files.includes(f), `${f} is in the context`);
-  for (const prefix of ['node_modules/', 'dist/', '.tools/', '.git/', 'charts/', 'operator/testenv/', 'operator/packaging/', 'operator/testing/']) assert.ok(!files.some((f) => f.startsWith(prefix)), `${prefix} is not in the context`);
+  for (const f of [
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'cli/arena.ts',
+    'operator/controller/manager.ts',
+    'loadtest/api/main.ts',
+  ])
+    assert.ok(files.includes(f), `${f} is in the context`);
+  for (const prefix of [
+    'node_modules/',
+    'dist/',
+    '.tools/',
+    '.git/',
+    'charts/',
+    'operator/testenv/',
+    'operator/packaging/',
+    'operator/testing/',
+  ])
+    assert.ok(!files.some((f) => f.startsWith(prefix)), `${prefix} is not in the context`);
   assert.ok(!files.some((f) => f.endsWith('.test.ts')), 'no tests in the context');
 });
 
@@ -193,9 +240,14 @@ test('the build stage compiles from the context .dockerignore leaves, and the ru
     cpSync(repoPath(f), join(work, f));
   }
   symlinkSync(repoPath('node_modules'), join(work, 'node_modules'), 'dir'); // stands in for `npm ci`
-  const tsc = spawnSync(process.execPath, [repoPath('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: work, encoding: 'utf8', timeout: 120_000 });
+  const tsc = spawnSync(process.execPath, [repoPath('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+    cwd: work,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   assert.equal(tsc.status, 0, `tsc in the build context failed:\n${tsc.stdout}${tsc.stderr}`);
-  for (const entry of ['dist/cli/arena.js', 'dist/loadtest/api/main.js']) assert.ok(existsSync(join(work, entry)), `${entry} is built`);
+  for (const entry of ['dist/cli/arena.js', 'dist/loadtest/api/main.js'])
+    assert.ok(existsSync(join(work, entry)), `${entry} is built`);
 
   const pkg = JSON.parse(read('package.json'));
   const allowed = new Set([...Object.keys(pkg.dependencies), ...builtinModules]);
@@ -206,7 +258,9 @@ test('the build stage compiles from the context .dockerignore leaves, and the ru
       if (e.isDirectory()) scan(p);
       else if (p.endsWith('.js')) {
         const src = readFileSync(p, 'utf8');
-        for (const m of src.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)) {
+        for (const m of src.matchAll(
+          /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm,
+        )) {
           const spec = (m[1] ?? m[2] ?? m[3])!;
           if (spec.startsWith('.') || spec.startsWith('node:')) continue;
           const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;

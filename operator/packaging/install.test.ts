@@ -36,9 +36,14 @@ const CRD = 'customresourcedefinition/arenadeployments.arena.dev';
 const cp = new ControlPlane();
 let operator: { proc: ChildProcess; metrics: number; probes: number; log: string[] } | undefined;
 
-const ok = (r: { code: number | null; out: string; err: string }, what: string) => assert.equal(r.code, 0, `${what}: ${r.err || r.out}`);
+const ok = (r: { code: number | null; out: string; err: string }, what: string) =>
+  assert.equal(r.code, 0, `${what}: ${r.err || r.out}`);
 /** `kubectl create namespace` that succeeds when it exists. */
-const ensureNamespace = (ns: string) => ok(cp.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })), `namespace ${ns}`);
+const ensureNamespace = (ns: string) =>
+  ok(
+    cp.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })),
+    `namespace ${ns}`,
+  );
 const sampleName = (file: string) => validateText(readFileSync(repoPath(file), 'utf8'))[0]!.object!.metadata.name;
 
 /** The operator's objects, as `kind/name` with the namespace flag they need. */
@@ -64,7 +69,16 @@ after(async () => {
 });
 
 test('helm install rejects bad values before it creates the operator objects', () => {
-  const r = cp.helm(['install', RELEASE, repoPath('charts/arena-operator'), '-n', NS, '--create-namespace', '--set', 'operator.logLevel=verbose']);
+  const r = cp.helm([
+    'install',
+    RELEASE,
+    repoPath('charts/arena-operator'),
+    '-n',
+    NS,
+    '--create-namespace',
+    '--set',
+    'operator.logLevel=verbose',
+  ]);
   assert.notEqual(r.code, 0);
   assert.match(r.err, /at '\/operator\/logLevel': value must be one of 'debug', 'info', 'warn', 'error'/);
   for (const [obj, ns] of OPERATOR_OBJECTS) assert.equal(cp.get([obj, ...ns]), undefined, `${obj} was created`);
@@ -81,8 +95,16 @@ test('kubectl apply -f crds/ && kubectl apply -f samples/<each>.yaml: the apiser
     ok(r, file);
     assert.match(r.out, /arenadeployment\.arena\.dev\/\S+ created/);
   }
-  const listed = cp.get(['arena', '-n', APP_NS]).items.map((o: any) => [o.metadata.name, o.spec.load.targetConcurrency]);
-  assert.deepEqual(listed.sort(), SAMPLES.map((f) => [sampleName(f), validateText(readFileSync(repoPath(f), 'utf8'))[0]!.object!.spec.load.targetConcurrency]).sort());
+  const listed = cp
+    .get(['arena', '-n', APP_NS])
+    .items.map((o: any) => [o.metadata.name, o.spec.load.targetConcurrency]);
+  assert.deepEqual(
+    listed.sort(),
+    SAMPLES.map((f) => [
+      sampleName(f),
+      validateText(readFileSync(repoPath(f), 'utf8'))[0]!.object!.spec.load.targetConcurrency,
+    ]).sort(),
+  );
   // server-side validation is on, so the check can fail: an unknown field is refused
   const bad = parse(readFileSync(repoPath(SAMPLES[0]!), 'utf8'));
   bad.metadata.name = 'typo';
@@ -109,12 +131,23 @@ test('helm install creates the CRD and the operator objects, and the operator po
     assert.equal(o.metadata.annotations?.['meta.helm.sh/release-name'], RELEASE, `${obj} belongs to the release`);
   }
   // the ReplicaSet controller creates the pod only if PodSecurity admission lets it
-  const pods = await waitFor('the operator pod', () => cp.get(['pods', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`]).items.length > 0 && cp.get(['pods', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`]).items, 30_000);
+  const pods = await waitFor(
+    'the operator pod',
+    () =>
+      cp.get(['pods', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`]).items.length > 0 &&
+      cp.get(['pods', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`]).items,
+    30_000,
+  );
   assert.equal(pods.length, 1);
   assert.equal(pods[0].spec.serviceAccountName, 'arena-operator');
   // and the admission does reject a pod that is not restricted, so the check can fail
   const dep = cp.get(['deployment/arena-operator', '-n', NS]);
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'not-restricted', namespace: NS }, spec: structuredClone(dep.spec.template.spec) };
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'not-restricted', namespace: NS },
+    spec: structuredClone(dep.spec.template.spec),
+  };
   delete pod.spec.containers[0].securityContext.allowPrivilegeEscalation;
   const denied = cp.kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(pod));
   assert.notEqual(denied.code, 0);
@@ -122,7 +155,10 @@ test('helm install creates the CRD and the operator objects, and the operator po
 });
 
 test("the chart's ServiceAccount is enough for the operator: run with the Deployment's arguments and its token, it reconciles every sample", async () => {
-  const can = (verb: string, resource: string, ns: string) => cp.kubectl(['auth', 'can-i', verb, resource, '-n', ns, `--as=system:serviceaccount:${NS}:arena-operator`]).out.trim();
+  const can = (verb: string, resource: string, ns: string) =>
+    cp
+      .kubectl(['auth', 'can-i', verb, resource, '-n', ns, `--as=system:serviceaccount:${NS}:arena-operator`])
+      .out.trim();
   assert.equal(can('patch', 'deployments.apps', APP_NS), 'yes');
   assert.equal(can('update', 'leases.coordination.k8s.io', NS), 'yes');
   assert.equal(can('update', 'leases.coordination.k8s.io', 'kube-system'), 'no');
@@ -136,7 +172,14 @@ test("the chart's ServiceAccount is enough for the operator: run with the Deploy
   const saKubeconfig = join(cp.dir, 'arena-operator.kubeconfig');
   writeFileSync(
     saKubeconfig,
-    stringify({ apiVersion: 'v1', kind: 'Config', clusters: admin.clusters, users: [{ name: 'sa', user: { token: token.out.trim() } }], contexts: [{ name: 'sa', context: { cluster: admin.clusters[0].name, user: 'sa' } }], 'current-context': 'sa' }),
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: admin.clusters,
+      users: [{ name: 'sa', user: { token: token.out.trim() } }],
+      contexts: [{ name: 'sa', context: { cluster: admin.clusters[0].name, user: 'sa' } }],
+      'current-context': 'sa',
+    }),
     { mode: 0o600 },
   );
 
@@ -152,14 +195,21 @@ test("the chart's ServiceAccount is enough for the operator: run with the Deploy
       .replace(/^--health-probe-bind-address=.*/, `--health-probe-bind-address=127.0.0.1:${probes}`),
   );
   assert.ok(args.includes('--leader-elect'));
-  const proc = spawn(process.execPath, [repoPath('dist/cli/arena.js'), ...args, '--kubeconfig', saKubeconfig], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAMESPACE: NS } });
+  const proc = spawn(process.execPath, [repoPath('dist/cli/arena.js'), ...args, '--kubeconfig', saKubeconfig], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, POD_NAMESPACE: NS },
+  });
   const op = { proc, metrics, probes, log: [] as string[] };
   operator = op;
   proc.stdout!.on('data', (d) => op.log.push(String(d)));
   proc.stderr!.on('data', (d) => op.log.push(String(d)));
   const logs = () => op.log.join('').slice(-4000);
   await waitFor('the operator /healthz', async () => (await fetch(`http://127.0.0.1:${probes}/healthz`)).ok, 20_000);
-  await waitFor('the operator to lead and sync (/readyz says ok)', async () => (await (await fetch(`http://127.0.0.1:${probes}/readyz`)).text()) === 'ok', 30_000).catch((e) => assert.fail(`${e.message}\n${logs()}`));
+  await waitFor(
+    'the operator to lead and sync (/readyz says ok)',
+    async () => (await (await fetch(`http://127.0.0.1:${probes}/readyz`)).text()) === 'ok',
+    30_000,
+  ).catch((e) => assert.fail(`${e.message}\n${logs()}`));
   const lease = cp.get(['lease', 'arena-operator', '-n', NS]);
   assert.ok(lease?.spec.holderIdentity, 'the Lease in the release namespace has a holder');
 
@@ -174,7 +224,11 @@ test("the chart's ServiceAccount is enough for the operator: run with the Deploy
     const ad = validateText(readFileSync(repoPath(file), 'utf8'))[0]!.object!;
     const p = plan(ad);
     const hpa = await waitFor(`${name}: the HPA`, () => cp.get(['hpa', `${name}-api`, '-n', APP_NS]));
-    assert.deepEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas], [p.replicas.min, p.replicas.max], `${name}: HPA min/max = the plan`);
+    assert.deepEqual(
+      [hpa.spec.minReplicas, hpa.spec.maxReplicas],
+      [p.replicas.min, p.replicas.max],
+      `${name}: HPA min/max = the plan`,
+    );
     const ini = cp.get(['cm', `${name}-pgbouncer`, '-n', APP_NS]).data['pgbouncer.ini'];
     assert.match(ini, new RegExp(`^max_client_conn = ${p.pgbouncer.maxClientConn}$`, 'm'));
   }
@@ -182,20 +236,29 @@ test("the chart's ServiceAccount is enough for the operator: run with the Deploy
   // the series the PrometheusRule uses are published (so the alerts can fire), and no reconcile failed (no RBAC error)
   const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
   const rule = template({ 'metrics.prometheusRule.enabled': true }).find((o) => o.kind === 'PrometheusRule')!;
-  const used = new Set<string>(rule.spec.groups.flatMap((g: any) => g.rules.flatMap((r: any) => [...(r.expr as string).matchAll(/\b(arena_[a-z_]+)\{/g)].map((m) => m[1]!))));
+  const used = new Set<string>(
+    rule.spec.groups.flatMap((g: any) =>
+      g.rules.flatMap((r: any) => [...(r.expr as string).matchAll(/\b(arena_[a-z_]+)\{/g)].map((m) => m[1]!)),
+    ),
+  );
   assert.ok(used.size >= 3, [...used].join(', '));
   for (const name of used) assert.match(text, new RegExp(`^${name}(\\{[^}]*\\})? `, 'm'), `${name} is not on /metrics`);
   const sample = (re: RegExp) => [...text.matchAll(re)].map((m) => Number(m[1]));
   assert.deepEqual(sample(/^arena_operator_reconcile_errors_total (\S+)$/gm), [0], logs());
   assert.deepEqual(sample(/^arena_operator_leader (\S+)$/gm), [1]);
   const tenK = plan(validateText(readFileSync(repoPath('samples/arena-10k.yaml'), 'utf8'))[0]!.object!);
-  const published = sample(/^arena_plan_utilization\{namespace="arena",name="arena-10k",resource="appToPgbouncer"\} (\S+)$/gm);
+  const published = sample(
+    /^arena_plan_utilization\{namespace="arena",name="arena-10k",resource="appToPgbouncer"\} (\S+)$/gm,
+  );
   assert.equal(published.length, 1);
   assert.ok(Math.abs(published[0]! - tenK.connections.appToPgbouncer!.utilization) < 1e-9);
   // the samples are sized below the alert threshold, and have no error findings
   const utilizations = sample(/^arena_plan_utilization\{[^}]*\} (\S+)$/gm);
   assert.ok(utilizations.length >= SAMPLES.length * 4);
-  assert.ok(Math.max(...utilizations) < 0.9, `a sample would fire ArenaPlanNearSaturation: ${Math.max(...utilizations)}`);
+  assert.ok(
+    Math.max(...utilizations) < 0.9,
+    `a sample would fire ArenaPlanNearSaturation: ${Math.max(...utilizations)}`,
+  );
   assert.ok(sample(/^arena_plan_findings\{[^}]*severity="error"\} (\S+)$/gm).every((v) => v === 0));
   assert.doesNotMatch(op.log.join(''), /forbidden/i);
 
@@ -207,7 +270,19 @@ test("the chart's ServiceAccount is enough for the operator: run with the Deploy
 });
 
 test('helm upgrade with non-default values: two replicas and a PodDisruptionBudget', () => {
-  const r = cp.helm(['upgrade', RELEASE, repoPath('charts/arena-operator'), '-n', NS, '--set', 'replicaCount=2', '--set', 'podDisruptionBudget.enabled=true', '--set', 'resources.limits.memory=1Gi']);
+  const r = cp.helm([
+    'upgrade',
+    RELEASE,
+    repoPath('charts/arena-operator'),
+    '-n',
+    NS,
+    '--set',
+    'replicaCount=2',
+    '--set',
+    'podDisruptionBudget.enabled=true',
+    '--set',
+    'resources.limits.memory=1Gi',
+  ]);
   ok(r, 'helm upgrade');
   const dep = cp.get(['deployment/arena-operator', '-n', NS]);
   assert.equal(dep.spec.replicas, 2);
@@ -222,10 +297,17 @@ test('helm upgrade with non-default values: two replicas and a PodDisruptionBudg
 
 test('helm uninstall removes the operator objects; the CRD and the ArenaDeployments stay (Helm never deletes CRDs)', async () => {
   ok(cp.helm(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '60s']), 'helm uninstall');
-  for (const [obj, ns] of [...OPERATOR_OBJECTS, ['poddisruptionbudget/arena-operator', ['-n', NS]] as [string, string[]]]) {
+  for (const [obj, ns] of [
+    ...OPERATOR_OBJECTS,
+    ['poddisruptionbudget/arena-operator', ['-n', NS]] as [string, string[]],
+  ]) {
     await waitFor(`${obj} to be deleted`, () => cp.get([obj, ...ns]) === undefined, 30_000);
   }
-  await waitFor('the operator pods to be deleted', () => cp.get(['pods', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`]).items.length === 0, 30_000);
+  await waitFor(
+    'the operator pods to be deleted',
+    () => cp.get(['pods', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`]).items.length === 0,
+    30_000,
+  );
   assert.ok(cp.get([CRD]), 'the CRD stays');
   assert.equal(cp.get(['arena', '-n', APP_NS]).items.length, SAMPLES.length, 'the ArenaDeployments stay');
 });

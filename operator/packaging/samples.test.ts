@@ -31,7 +31,12 @@ for (const file of SAMPLES) {
   test(`${file}: the plan summary in its comment matches plan() (make samples-sync refreshes it)`, () => {
     const g = sampleWithSummary(file);
     // stale() compares the whole file; the assertion shows the lines that differ
-    if (stale([g]).length) assert.equal(readFileSync(g.path, 'utf8'), g.content, `${file}: the plan summary comment is stale; run make samples-sync`);
+    if (stale([g]).length)
+      assert.equal(
+        readFileSync(g.path, 'utf8'),
+        g.content,
+        `${file}: the plan summary comment is stale; run make samples-sync`,
+      );
     const text = readFileSync(g.path, 'utf8');
     assert.match(text, /^# arena plan summary/m);
     assert.match(text, /^# {3}findings: +none$/m);
@@ -41,7 +46,9 @@ for (const file of SAMPLES) {
     const ad = load(file);
     const p = plan(ad);
     assert.deepEqual(p.findings, []);
-    const r = spawnSync(process.execPath, [ARENA, 'plan', '-f', repoPath(file), '--fail-on', 'warning', '-o', 'json'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [ARENA, 'plan', '-f', repoPath(file), '--fail-on', 'warning', '-o', 'json'], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     const json = JSON.parse(r.stdout);
     assert.equal(json.kind, 'CapacityPlan');
@@ -58,5 +65,8 @@ test('the summary follows the spec: a different pool size gives a different summ
   changed.spec.api.db.poolSize += 5;
   const after = planSummaryLines(changed, plan(changed));
   assert.notDeepEqual(after, before);
-  assert.ok(after.some((l) => /connections per pod: +80 DB \(4 x \(15 \+ 5\)\)/.test(l)), after.join('\n'));
+  assert.ok(
+    after.some((l) => /connections per pod: +80 DB \(4 x \(15 \+ 5\)\)/.test(l)),
+    after.join('\n'),
+  );
 });

@@ -65,7 +65,18 @@ export interface ValueDoc {
   description: string;
 }
 
-const typeOf = (v: unknown) => (Array.isArray(v) ? 'list' : v === null ? 'null' : typeof v === 'number' ? (Number.isInteger(v) ? 'int' : 'float') : typeof v === 'object' ? 'object' : typeof v);
+const typeOf = (v: unknown) =>
+  Array.isArray(v)
+    ? 'list'
+    : v === null
+      ? 'null'
+      : typeof v === 'number'
+        ? Number.isInteger(v)
+          ? 'int'
+          : 'float'
+        : typeof v === 'object'
+          ? 'object'
+          : typeof v;
 
 function getPath(obj: unknown, path: string[]): unknown {
   let cur: any = obj;
@@ -115,7 +126,12 @@ export function valuesDocs(text: string): ValueDoc[] {
     const path = stack.map((s) => s.key);
     const value = getPath(values, path);
     if (pending) {
-      docs.push({ key: path.join('.'), type: typeOf(value), default: JSON.stringify(value), description: pending.join(' ') });
+      docs.push({
+        key: path.join('.'),
+        type: typeOf(value),
+        default: JSON.stringify(value),
+        description: pending.join(' '),
+      });
       documented.add(path.join('.'));
       pending = null;
     } else if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length === 0) {
@@ -142,7 +158,11 @@ export function chartReadme(): Generated {
   const e = readme.indexOf(END);
   if (b < 0 || e < b) throw new Error(`${relative(repoPath(), path)}: missing the ${BEGIN} ... ${END} markers`);
   const table = valuesTable(valuesDocs(read(`${CHART}/values.yaml`)));
-  return { path, content: readme.slice(0, b) + table + readme.slice(e + END.length), source: 'charts/arena-operator/values.yaml' };
+  return {
+    path,
+    content: readme.slice(0, b) + table + readme.slice(e + END.length),
+    source: 'charts/arena-operator/values.yaml',
+  };
 }
 
 // ---------------------------------------------------------------- samples: plan summaries
@@ -156,16 +176,39 @@ export function planSummaryLines(ad: ArenaDeployment, p: CapacityPlan): string[]
   const c = p.connections;
   const out: string[] = [];
   const row = (k: string, v: string) => out.push(`#   ${`${k}:`.padEnd(26)}${v}`);
-  row('replicas', `min ${p.replicas.min}, max ${p.replicas.max}${p.hpa.enabled ? ` (HPA, CPU target ${p.hpa.targetCPUUtilizationPercentage}%)` : ' (fixed)'}; ${p.replicas.neededForTarget} needed for the target`);
-  row('per pod', `${api.workersPerPod} workers x ${api.concurrencyPerWorker} = ${n(p.replicas.perPodConcurrency)} in flight`);
-  row('connections per pod', `${n(c.perPod)} DB (${api.workersPerPod} x (${api.db.poolSize} + ${api.db.maxOverflow})), ${n(c.redisPerPod)} Redis`);
+  row(
+    'replicas',
+    `min ${p.replicas.min}, max ${p.replicas.max}${p.hpa.enabled ? ` (HPA, CPU target ${p.hpa.targetCPUUtilizationPercentage}%)` : ' (fixed)'}; ${p.replicas.neededForTarget} needed for the target`,
+  );
+  row(
+    'per pod',
+    `${api.workersPerPod} workers x ${api.concurrencyPerWorker} = ${n(p.replicas.perPodConcurrency)} in flight`,
+  );
+  row(
+    'connections per pod',
+    `${n(c.perPod)} DB (${api.workersPerPod} x (${api.db.poolSize} + ${api.db.maxOverflow})), ${n(c.redisPerPod)} Redis`,
+  );
   if (p.pgbouncer.enabled) {
     const pg = p.pgbouncer;
-    row('PgBouncer', `${pg.replicas} x pool_mode=${pg.poolMode} max_client_conn=${pg.maxClientConn} default_pool_size=${pg.defaultPoolSize} reserve_pool_size=${pg.reservePoolSize}`);
-    if (c.appToPgbouncer) row('app -> PgBouncer', `${n(c.appToPgbouncer.atMaxReplicas)} of ${n(c.appToPgbouncer.limit)} (${pct(c.appToPgbouncer.utilization)})`);
-    if (c.pgbouncerToPostgres) row('PgBouncer -> PostgreSQL', `${n(c.pgbouncerToPostgres.total)} of ${n(c.pgbouncerToPostgres.limit)} (${pct(c.pgbouncerToPostgres.utilization)})`);
+    row(
+      'PgBouncer',
+      `${pg.replicas} x pool_mode=${pg.poolMode} max_client_conn=${pg.maxClientConn} default_pool_size=${pg.defaultPoolSize} reserve_pool_size=${pg.reservePoolSize}`,
+    );
+    if (c.appToPgbouncer)
+      row(
+        'app -> PgBouncer',
+        `${n(c.appToPgbouncer.atMaxReplicas)} of ${n(c.appToPgbouncer.limit)} (${pct(c.appToPgbouncer.utilization)})`,
+      );
+    if (c.pgbouncerToPostgres)
+      row(
+        'PgBouncer -> PostgreSQL',
+        `${n(c.pgbouncerToPostgres.total)} of ${n(c.pgbouncerToPostgres.limit)} (${pct(c.pgbouncerToPostgres.utilization)})`,
+      );
   } else if (c.appToPostgres) {
-    row('app -> PostgreSQL', `${n(c.appToPostgres.atMaxReplicas)} of ${n(c.appToPostgres.limit)} (${pct(c.appToPostgres.utilization)})`);
+    row(
+      'app -> PostgreSQL',
+      `${n(c.appToPostgres.atMaxReplicas)} of ${n(c.appToPostgres.limit)} (${pct(c.appToPostgres.utilization)})`,
+    );
   }
   row('Redis clients', `${n(c.redis.atMaxReplicas)} of maxclients ${n(c.redis.limit)} (${pct(c.redis.utilization)})`);
   const busiest = Object.entries(p.queues).sort((a, b) => b[1].utilization - a[1].utilization)[0];
@@ -183,7 +226,8 @@ export function sampleWithSummary(file: string): Generated {
   const text = read(path);
   const docs = validateText(text);
   const d = docs[0];
-  if (docs.length !== 1 || !d?.object) throw new Error(`${file}: expected one valid ArenaDeployment: ${JSON.stringify(d?.errors ?? [])}`);
+  if (docs.length !== 1 || !d?.object)
+    throw new Error(`${file}: expected one valid ArenaDeployment: ${JSON.stringify(d?.errors ?? [])}`);
   const head = `${SUMMARY_HEAD} (\`arena plan -f ${file}\`; checked by operator/packaging/samples.test.ts, refreshed by \`make samples-sync\`):`;
   const lines = text.split('\n');
   const start = lines.findIndex((l) => l.startsWith(SUMMARY_HEAD));
@@ -191,7 +235,11 @@ export function sampleWithSummary(file: string): Generated {
   let end = start + 1;
   while (end < lines.length && lines[end]!.startsWith('#   ')) end++;
   const block = [head, ...planSummaryLines(d.object, plan(d.object))];
-  return { path, content: [...lines.slice(0, start), ...block, ...lines.slice(end)].join('\n'), source: `plan() of ${file}` };
+  return {
+    path,
+    content: [...lines.slice(0, start), ...block, ...lines.slice(end)].join('\n'),
+    source: `plan() of ${file}`,
+  };
 }
 
 export function generated(group: 'chart' | 'samples' | 'all'): Generated[] {
@@ -232,4 +280,5 @@ function main(argv: string[]): number {
   return check && bad.length ? 1 : 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = main(process.argv.slice(2));
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
+  process.exitCode = main(process.argv.slice(2));

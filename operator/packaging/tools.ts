@@ -29,7 +29,12 @@ function helmEnv(): NodeJS.ProcessEnv {
     helmHome = mkdtempSync(join(tmpdir(), 'arena-helm-home-'));
     process.once('exit', () => rmSync(helmHome, { recursive: true, force: true }));
   }
-  return { ...process.env, HELM_CACHE_HOME: join(helmHome, 'cache'), HELM_CONFIG_HOME: join(helmHome, 'config'), HELM_DATA_HOME: join(helmHome, 'data') };
+  return {
+    ...process.env,
+    HELM_CACHE_HOME: join(helmHome, 'cache'),
+    HELM_CONFIG_HOME: join(helmHome, 'config'),
+    HELM_DATA_HOME: join(helmHome, 'data'),
+  };
 }
 
 export function helmAvailable(): string | undefined {
@@ -77,7 +82,15 @@ export function parseObjects(text: string): KubeObject[] {
 
 /** `helm template` of the chart; throws with helm's stderr when it fails. */
 export function template(values: Record<string, unknown> = {}, extra: string[] = []): KubeObject[] {
-  const r = helm(['template', 'arena-operator', CHART_DIR, '--namespace', 'arena-system', ...setArgs(values), ...extra]);
+  const r = helm([
+    'template',
+    'arena-operator',
+    CHART_DIR,
+    '--namespace',
+    'arena-system',
+    ...setArgs(values),
+    ...extra,
+  ]);
   if (r.code !== 0) throw new Error(`helm template failed (${r.code}): ${r.err}`);
   return parseObjects(r.out);
 }
@@ -88,7 +101,9 @@ export function template(values: Record<string, unknown> = {}, extra: string[] =
  * the prometheus-operator CRDs) for ServiceMonitor and PrometheusRule.
  */
 export async function validateK8s(o: KubeObject): Promise<void> {
-  const [group, version] = o.apiVersion.includes('/') ? (o.apiVersion.split('/') as [string, string]) : ['', o.apiVersion];
+  const [group, version] = o.apiVersion.includes('/')
+    ? (o.apiVersion.split('/') as [string, string])
+    : ['', o.apiVersion];
   const mod =
     group === 'monitoring.coreos.com'
       ? await import(`@kubernetes-models/prometheus-operator/${group}/${version}/${o.kind}`)

@@ -22,7 +22,10 @@ test('bad percentiles throw', () => {
 });
 
 test('mixture of two constants: 50/50 of 10 ms and 30 ms has mean 20 and cv2 0.25', () => {
-  const m = mixture([{ weight: 1, meanMs: 10, cv2: 0 }, { weight: 1, meanMs: 30, cv2: 0 }]);
+  const m = mixture([
+    { weight: 1, meanMs: 10, cv2: 0 },
+    { weight: 1, meanMs: 30, cv2: 0 },
+  ]);
   assert.equal(m.meanMs, 20);
   // E[S^2] = (100 + 900)/2 = 500; 500/400 - 1 = 0.25
   assert.ok(Math.abs(m.cv2 - 0.25) < 1e-12);

@@ -56,7 +56,14 @@ test('invariant: computed pools always fit the PostgreSQL budget when it allows 
       fc.double({ min: 0.1, max: 200, noNaN: true }),
       (replicas, pairs, budget, tps, ms) => {
         fc.pre(Math.floor(budget / (replicas * pairs)) >= 2);
-        const s = sizePgBouncer({ ...base, replicas, databaseUserPairs: pairs, postgresBudget: budget, transactionsPerSecond: tps, transactionTimeMs: ms });
+        const s = sizePgBouncer({
+          ...base,
+          replicas,
+          databaseUserPairs: pairs,
+          postgresBudget: budget,
+          transactionsPerSecond: tps,
+          transactionTimeMs: ms,
+        });
         assert.ok(pgbouncerServerConnections(replicas, s.defaultPoolSize, s.reservePoolSize, pairs) <= budget);
         assert.ok(s.defaultPoolSize >= 1 && s.reservePoolSize >= 0 && s.maxClientConn >= 100);
       },
@@ -66,9 +73,20 @@ test('invariant: computed pools always fit the PostgreSQL budget when it allows 
 });
 
 test('no floating-point noise in the rounding: 30 * 0.1 is a reserve of 3, 1500 * 1.2 rounds to 1800', () => {
-  const s = sizePgBouncer({ ...base, defaultPoolSize: undefined, transactionsPerSecond: 0, appClientConnections: 3000, replicas: 2 });
+  const s = sizePgBouncer({
+    ...base,
+    defaultPoolSize: undefined,
+    transactionsPerSecond: 0,
+    appClientConnections: 3000,
+    replicas: 2,
+  });
   assert.equal(s.maxClientConn, 1800);
-  const t = sizePgBouncer({ ...base, postgresBudget: 10_000, transactionsPerSecond: 2 * 1000 * 30, transactionTimeMs: 0.4 });
+  const t = sizePgBouncer({
+    ...base,
+    postgresBudget: 10_000,
+    transactionsPerSecond: 2 * 1000 * 30,
+    transactionTimeMs: 0.4,
+  });
   // 12 Erlangs per PgBouncer -> serversNeeded >= 13; reserve = ceil(0.1 * need) computed without noise
   assert.equal(t.reservePoolSize, Math.max(1, Math.round(Math.max(t.serversNeeded, 5) * 0.1 + 0.4999999)));
 });

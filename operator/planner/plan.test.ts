@@ -12,7 +12,12 @@ const load = (file: string) => validateText(readFileSync(repoPath(file), 'utf8')
 
 /** A valid ArenaDeployment from a partial spec (defaults filled by the schema). */
 function ad(spec: Record<string, unknown>): ArenaDeployment {
-  const r = validateObject({ apiVersion: 'arena.dev/v1alpha1', kind: 'ArenaDeployment', metadata: { name: 't', namespace: 'n' }, spec });
+  const r = validateObject({
+    apiVersion: 'arena.dev/v1alpha1',
+    kind: 'ArenaDeployment',
+    metadata: { name: 't', namespace: 'n' },
+    spec,
+  });
   assert.deepEqual(r.errors, []);
   return r.object!;
 }
@@ -34,7 +39,7 @@ test('design notes: 8 workers x (20 + 10) on one instance without PgBouncer over
   assert.match(f!.message, /240 connections exceed PostgreSQL max_connections - reserved = 97/);
 });
 
-test('the issue sample: Little\'s law numbers by hand', () => {
+test("the issue sample: Little's law numbers by hand", () => {
   const p = plan(load('samples/debate-arena.yaml'));
   // LLM mean (lognormal p50 8000, p99 30000) = 9401.31 ms; T_llm = 5 + 10 + 9401.31 = 9416.31 ms; T_read = 20 ms
   // mean T = 0.7*20 + 0.3*9416.31 = 2838.89 ms -> lambda = 10000 / 2.83889 = 3522.5/s
@@ -67,8 +72,17 @@ test('the sized sample holds its target with no findings', () => {
 test('a budget set too small caps maxReplicas and says which budget binds', () => {
   const p = plan(
     ad({
-      load: { targetConcurrency: 10000, requestMix: [{ name: 'stream', weight: 1, kind: 'stream', llmTimeMs: { p50: 1000, p99: 1000 } }] },
-      api: { image: 'x', workersPerPod: 4, concurrencyPerWorker: 100, llmSlotsPerWorker: 100, db: { poolSize: 10, maxOverflow: 0 } },
+      load: {
+        targetConcurrency: 10000,
+        requestMix: [{ name: 'stream', weight: 1, kind: 'stream', llmTimeMs: { p50: 1000, p99: 1000 } }],
+      },
+      api: {
+        image: 'x',
+        workersPerPod: 4,
+        concurrencyPerWorker: 100,
+        llmSlotsPerWorker: 100,
+        db: { poolSize: 10, maxOverflow: 0 },
+      },
       pgbouncer: { maxClientConn: 200 },
       postgres,
     }),
@@ -113,7 +127,20 @@ test('session pooling warns and needs a server connection per client', () => {
 
 test('--explain records a derivation for every number in the JSON contract', () => {
   const p = plan(load('samples/debate-arena.yaml'), { explain: true });
-  for (const key of ['replicas.min', 'replicas.max', 'connections.perPod', 'connections.appToPgbouncer.atMaxReplicas', 'connections.appToPgbouncer.limit', 'connections.pgbouncerToPostgres.total', 'connections.redis.atMaxReplicas', 'pgbouncer.maxClientConn', 'pgbouncer.defaultPoolSize', 'pgbouncer.reservePoolSize', 'queues.appDbPool.p99WaitMs', 'queues.llmSlots.p99WaitMs']) {
+  for (const key of [
+    'replicas.min',
+    'replicas.max',
+    'connections.perPod',
+    'connections.appToPgbouncer.atMaxReplicas',
+    'connections.appToPgbouncer.limit',
+    'connections.pgbouncerToPostgres.total',
+    'connections.redis.atMaxReplicas',
+    'pgbouncer.maxClientConn',
+    'pgbouncer.defaultPoolSize',
+    'pgbouncer.reservePoolSize',
+    'queues.appDbPool.p99WaitMs',
+    'queues.llmSlots.p99WaitMs',
+  ]) {
     const d = p.derivations![key];
     assert.ok(d, `no derivation for ${key}`);
     assert.ok(d.formula.length > 0 && d.source.length > 0);
@@ -153,9 +180,23 @@ const specArb = fc
       load: {
         targetConcurrency: g.target,
         baselineConcurrency: Math.floor((g.target * g.baselinePct) / 100),
-        requestMix: g.mix.map((k, i) => ({ name: `k${i}`, weight: k.weight, kind: k.kind, serviceTimeMs: k.serviceTimeMs, dbTimeMs: k.dbTimeMs, ...(k.kind === 'sync' ? {} : { llmTimeMs: { p50: k.p50, p99: k.p50 * 3 } }) })),
+        requestMix: g.mix.map((k, i) => ({
+          name: `k${i}`,
+          weight: k.weight,
+          kind: k.kind,
+          serviceTimeMs: k.serviceTimeMs,
+          dbTimeMs: k.dbTimeMs,
+          ...(k.kind === 'sync' ? {} : { llmTimeMs: { p50: k.p50, p99: k.p50 * 3 } }),
+        })),
       },
-      api: { image: 'x', workersPerPod: g.workers, concurrencyPerWorker: g.cpw, llmSlotsPerWorker: g.slots, db: { poolSize: g.pool, maxOverflow: g.overflow }, redis: { maxConnections: g.redisConns } },
+      api: {
+        image: 'x',
+        workersPerPod: g.workers,
+        concurrencyPerWorker: g.cpw,
+        llmSlotsPerWorker: g.slots,
+        db: { poolSize: g.pool, maxOverflow: g.overflow },
+        redis: { maxConnections: g.redisConns },
+      },
       llm: g.rpm === undefined ? {} : { requestsPerMinute: g.rpm },
       pgbouncer: { enabled: g.pgbEnabled, replicas: g.pgbReplicas },
       postgres: { ...postgres, maxConnections: g.maxConn },
@@ -171,17 +212,26 @@ test('invariants over generated specs', () => {
       assert.ok(p.replicas.max <= Math.max(1, p.replicas.neededForTarget));
       // a budget over its limit always comes with an error finding naming it
       const has = (code: string) => p.findings.some((f) => f.code === code && f.severity === 'error');
-      if (p.connections.appToPgbouncer && p.connections.appToPgbouncer.utilization > 1) assert.ok(has('ConnectionBudgetExceeded'));
-      if (p.connections.appToPostgres && p.connections.appToPostgres.utilization > 1) assert.ok(has('PostgresConnectionsExceeded'));
+      if (p.connections.appToPgbouncer && p.connections.appToPgbouncer.utilization > 1)
+        assert.ok(has('ConnectionBudgetExceeded'));
+      if (p.connections.appToPostgres && p.connections.appToPostgres.utilization > 1)
+        assert.ok(has('PostgresConnectionsExceeded'));
       if (p.connections.redis.utilization > 1) assert.ok(has('RedisMaxClientsExceeded'));
       // an unstable queue is always an error; a plan without errors holds the target
       for (const [name, q] of Object.entries(p.queues)) {
-        if (!q.stable) assert.ok(has(name === 'llmRateLimit' ? 'LLMRateLimitBound' : 'QueueUnstable'), `${name} unstable without finding`);
+        if (!q.stable)
+          assert.ok(
+            has(name === 'llmRateLimit' ? 'LLMRateLimitBound' : 'QueueUnstable'),
+            `${name} unstable without finding`,
+          );
         assert.ok(q.pWait >= 0 && q.pWait <= 1);
       }
       if (!p.findings.some((f) => f.severity === 'error')) assert.ok(p.replicas.max >= p.replicas.neededForTarget);
       // computed PgBouncer pools fit PostgreSQL when it has room for 2 per pool
-      if (p.connections.pgbouncerToPostgres && Math.floor(p.connections.pgbouncerToPostgres.limit / spec.spec.pgbouncer.replicas) >= 2) {
+      if (
+        p.connections.pgbouncerToPostgres &&
+        Math.floor(p.connections.pgbouncerToPostgres.limit / spec.spec.pgbouncer.replicas) >= 2
+      ) {
         assert.ok(p.connections.pgbouncerToPostgres.utilization <= 1);
       }
       // deterministic
@@ -205,10 +255,28 @@ test('more load never needs fewer replicas', () => {
 test('the JSON contract keys exist', () => {
   const p = JSON.parse(JSON.stringify(plan(load('samples/debate-arena.yaml'))));
   const get = (path: string) => path.split('.').reduce((o, k) => (o === undefined ? undefined : o[k]), p);
-  for (const k of ['replicas.min', 'replicas.max', 'connections.perPod', 'connections.appToPgbouncer.atMaxReplicas', 'connections.appToPgbouncer.limit', 'connections.appToPgbouncer.utilization', 'connections.pgbouncerToPostgres.total', 'connections.pgbouncerToPostgres.limit', 'connections.pgbouncerToPostgres.utilization', 'connections.redis.atMaxReplicas', 'connections.redis.limit', 'connections.redis.utilization', 'pgbouncer.maxClientConn', 'pgbouncer.defaultPoolSize', 'pgbouncer.reservePoolSize', 'pgbouncer.poolMode']) {
+  for (const k of [
+    'replicas.min',
+    'replicas.max',
+    'connections.perPod',
+    'connections.appToPgbouncer.atMaxReplicas',
+    'connections.appToPgbouncer.limit',
+    'connections.appToPgbouncer.utilization',
+    'connections.pgbouncerToPostgres.total',
+    'connections.pgbouncerToPostgres.limit',
+    'connections.pgbouncerToPostgres.utilization',
+    'connections.redis.atMaxReplicas',
+    'connections.redis.limit',
+    'connections.redis.utilization',
+    'pgbouncer.maxClientConn',
+    'pgbouncer.defaultPoolSize',
+    'pgbouncer.reservePoolSize',
+    'pgbouncer.poolMode',
+  ]) {
     assert.notEqual(get(k), undefined, k);
   }
-  for (const q of Object.values(p.queues) as any[]) for (const k of ['servers', 'utilization', 'pWait', 'meanWaitMs', 'p99WaitMs']) assert.ok(k in q, k);
+  for (const q of Object.values(p.queues) as any[])
+    for (const k of ['servers', 'utilization', 'pWait', 'meanWaitMs', 'p99WaitMs']) assert.ok(k in q, k);
   for (const f of p.findings) assert.deepEqual(Object.keys(f).sort(), ['code', 'message', 'severity']);
   void parse;
 });

@@ -19,7 +19,9 @@ test("Little's law, hand-computed: 3:1 mix of 20 ms and 1000 ms at 1000 in fligh
 });
 
 test('async kinds hold the API only while submitting, the LLM call goes to the task queue', () => {
-  const w = workloadAt(100, [{ name: 'a', weight: 1, kind: 'async', serviceTimeMs: 10, dbTimeMs: 0, llmTimeMs: { p50: 990, p99: 990 } }]);
+  const w = workloadAt(100, [
+    { name: 'a', weight: 1, kind: 'async', serviceTimeMs: 10, dbTimeMs: 0, llmTimeMs: { p50: 990, p99: 990 } },
+  ]);
   // T = 10 + 990 = 1000 ms -> lambda = 100/s; API holds 100/s * 10 ms = 1
   assert.ok(Math.abs(w.arrivalRatePerSecond - 100) < 1e-9);
   assert.ok(Math.abs(w.apiConcurrency - 1) < 1e-9);
@@ -38,7 +40,14 @@ test('invariant: kind concurrencies add up to the total and scale linearly', () 
   });
   fc.assert(
     fc.property(fc.array(kind, { minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 100_000 }), (ks, n) => {
-      const mix: RequestKind[] = ks.map((k, i) => ({ name: `k${i}`, weight: k.weight, kind: k.kind, serviceTimeMs: k.serviceTimeMs, dbTimeMs: k.dbTimeMs, ...(k.kind === 'sync' ? {} : { llmTimeMs: { p50: k.p50, p99: k.p50 * 3 } }) }));
+      const mix: RequestKind[] = ks.map((k, i) => ({
+        name: `k${i}`,
+        weight: k.weight,
+        kind: k.kind,
+        serviceTimeMs: k.serviceTimeMs,
+        dbTimeMs: k.dbTimeMs,
+        ...(k.kind === 'sync' ? {} : { llmTimeMs: { p50: k.p50, p99: k.p50 * 3 } }),
+      }));
       const w = workloadAt(n, mix);
       const sum = w.kinds.reduce((s, k) => s + k.concurrency, 0);
       assert.ok(Math.abs(sum - n) < 1e-6 * n);

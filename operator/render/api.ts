@@ -16,7 +16,9 @@ import { containerSecurityContext, podSecurityContext } from './security.js';
 /** Where the API reaches PostgreSQL: the PgBouncer Service when enabled, else PostgreSQL itself. */
 function dbEndpoint(ad: ArenaDeployment): { host: string; port: number } {
   const { pgbouncer, postgres } = ad.spec;
-  return pgbouncer.enabled ? { host: objectName(ad, 'pgbouncer'), port: pgbouncer.port } : { host: postgres.host, port: postgres.port };
+  return pgbouncer.enabled
+    ? { host: objectName(ad, 'pgbouncer'), port: pgbouncer.port }
+    : { host: postgres.host, port: postgres.port };
 }
 
 /** Where the API reaches Redis. */
@@ -37,7 +39,10 @@ export function apiEnv(ad: ArenaDeployment): IEnvVar[] {
   const redis = redisEndpoint(ad);
   const llmTime = dominantLlm(ad);
   const v = (name: string, value: string | number): IEnvVar => ({ name, value: String(value) });
-  const secret = (name: string, key: string): IEnvVar => ({ name, valueFrom: { secretKeyRef: { name: postgres.credentialsSecret, key } } });
+  const secret = (name: string, key: string): IEnvVar => ({
+    name,
+    valueFrom: { secretKeyRef: { name: postgres.credentialsSecret, key } },
+  });
   return [
     v(ENV.port, api.port),
     v(ENV.workers, api.workersPerPod),
@@ -86,7 +91,12 @@ export function apiDeployment(ad: ArenaDeployment, plan: CapacityPlan): IDeploym
               ports: [{ name: 'http', containerPort: api.port, protocol: 'TCP' }],
               env: apiEnv(ad),
               resources: plan.api.resources,
-              readinessProbe: { httpGet: { path: api.healthPath, port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
+              readinessProbe: {
+                httpGet: { path: api.healthPath, port: 'http' },
+                periodSeconds: 5,
+                timeoutSeconds: 2,
+                failureThreshold: 3,
+              },
               livenessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 6 },
               startupProbe: { httpGet: { path: api.healthPath, port: 'http' }, periodSeconds: 2, failureThreshold: 60 },
               securityContext: containerSecurityContext(),
@@ -105,7 +115,11 @@ export function apiService(ad: ArenaDeployment, plan: CapacityPlan): IService {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: objectName(ad, 'api'), namespace: plan.metadata.namespace, labels: labels(ad, 'api') },
-    spec: { type: 'ClusterIP', selector: selectorLabels(ad, 'api'), ports: [{ name: 'http', port: ad.spec.api.port, targetPort: 'http', protocol: 'TCP' }] },
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(ad, 'api'),
+      ports: [{ name: 'http', port: ad.spec.api.port, targetPort: 'http', protocol: 'TCP' }],
+    },
   };
 }
 
@@ -128,7 +142,15 @@ export function apiHorizontalPodAutoscaler(ad: ArenaDeployment, plan: CapacityPl
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
       minReplicas: plan.hpa.minReplicas,
       maxReplicas: plan.hpa.maxReplicas,
-      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: plan.hpa.targetCPUUtilizationPercentage } } }],
+      metrics: [
+        {
+          type: 'Resource',
+          resource: {
+            name: 'cpu',
+            target: { type: 'Utilization', averageUtilization: plan.hpa.targetCPUUtilizationPercentage },
+          },
+        },
+      ],
       behavior: plan.hpa.behavior,
     },
   };

@@ -6,7 +6,12 @@
 import type { ArenaDeployment } from '../api/v1alpha1/schema.js';
 import type { CapacityPlan } from '../planner/types.js';
 import { apiDeployment, apiHorizontalPodAutoscaler, apiPodDisruptionBudget, apiService } from './api.js';
-import { pgbouncerConfigMap, pgbouncerDeployment, pgbouncerPodDisruptionBudget, pgbouncerService } from './pgbouncer.js';
+import {
+  pgbouncerConfigMap,
+  pgbouncerDeployment,
+  pgbouncerPodDisruptionBudget,
+  pgbouncerService,
+} from './pgbouncer.js';
 import { redisConfigMap, redisService, redisStatefulSet } from './redis.js';
 
 /** The least every rendered object has. */

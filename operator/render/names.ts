@@ -19,10 +19,18 @@ export function objectName(ad: ArenaDeployment, component: Component): string {
 
 /** The labels that select a component's pods (stable: never change them, selectors are immutable). */
 export function selectorLabels(ad: ArenaDeployment, component: Component): Record<string, string> {
-  return { 'app.kubernetes.io/name': component === 'api' ? 'arena-api' : component, 'app.kubernetes.io/instance': ad.metadata.name, 'app.kubernetes.io/component': component };
+  return {
+    'app.kubernetes.io/name': component === 'api' ? 'arena-api' : component,
+    'app.kubernetes.io/instance': ad.metadata.name,
+    'app.kubernetes.io/component': component,
+  };
 }
 
 /** All labels of a component's objects. */
 export function labels(ad: ArenaDeployment, component: Component): Record<string, string> {
-  return { ...selectorLabels(ad, component), 'app.kubernetes.io/part-of': 'arena', 'app.kubernetes.io/managed-by': MANAGED_BY };
+  return {
+    ...selectorLabels(ad, component),
+    'app.kubernetes.io/part-of': 'arena',
+    'app.kubernetes.io/managed-by': MANAGED_BY,
+  };
 }

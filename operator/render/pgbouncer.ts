@@ -31,13 +31,23 @@ export const PGBOUNCER_AUTH_DIR = '/etc/pgbouncer-auth';
 export function pgbouncerIni(
   ad: ArenaDeployment,
   plan: CapacityPlan,
-  where: { listenAddr: string; listenPort: number; authDir: string; postgresHost: string; postgresPort: number; extra?: Record<string, string | number> },
+  where: {
+    listenAddr: string;
+    listenPort: number;
+    authDir: string;
+    postgresHost: string;
+    postgresPort: number;
+    extra?: Record<string, string | number>;
+  },
 ): string {
   const { postgres } = ad.spec;
   const p = plan.pgbouncer;
   return (
     renderIni([
-      ['databases', { [postgres.database]: `host=${where.postgresHost} port=${where.postgresPort} dbname=${postgres.database}` }],
+      [
+        'databases',
+        { [postgres.database]: `host=${where.postgresHost} port=${where.postgresPort} dbname=${postgres.database}` },
+      ],
       [
         'pgbouncer',
         {
@@ -61,11 +71,21 @@ export function pgbouncerIni(
 }
 
 export function pgbouncerConfigMap(ad: ArenaDeployment, plan: CapacityPlan): IConfigMap {
-  const ini = pgbouncerIni(ad, plan, { listenAddr: '0.0.0.0', listenPort: ad.spec.pgbouncer.port, authDir: PGBOUNCER_AUTH_DIR, postgresHost: ad.spec.postgres.host, postgresPort: ad.spec.postgres.port });
+  const ini = pgbouncerIni(ad, plan, {
+    listenAddr: '0.0.0.0',
+    listenPort: ad.spec.pgbouncer.port,
+    authDir: PGBOUNCER_AUTH_DIR,
+    postgresHost: ad.spec.postgres.host,
+    postgresPort: ad.spec.postgres.port,
+  });
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: objectName(ad, 'pgbouncer'), namespace: plan.metadata.namespace, labels: labels(ad, 'pgbouncer') },
+    metadata: {
+      name: objectName(ad, 'pgbouncer'),
+      namespace: plan.metadata.namespace,
+      labels: labels(ad, 'pgbouncer'),
+    },
     data: { 'pgbouncer.ini': ini },
   };
 }
@@ -82,16 +102,26 @@ const START = [
 export function pgbouncerDeployment(ad: ArenaDeployment, plan: CapacityPlan): IDeployment {
   const { pgbouncer, postgres } = ad.spec;
   const cm = pgbouncerConfigMap(ad, plan);
-  const secret = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: postgres.credentialsSecret, key } } });
+  const secret = (name: string, key: string) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: postgres.credentialsSecret, key } },
+  });
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: objectName(ad, 'pgbouncer'), namespace: plan.metadata.namespace, labels: labels(ad, 'pgbouncer') },
+    metadata: {
+      name: objectName(ad, 'pgbouncer'),
+      namespace: plan.metadata.namespace,
+      labels: labels(ad, 'pgbouncer'),
+    },
     spec: {
       replicas: pgbouncer.replicas,
       selector: { matchLabels: selectorLabels(ad, 'pgbouncer') },
       template: {
-        metadata: { labels: labels(ad, 'pgbouncer'), annotations: { [CONFIG_HASH_ANNOTATION]: configHash(cm.data!['pgbouncer.ini']!) } },
+        metadata: {
+          labels: labels(ad, 'pgbouncer'),
+          annotations: { [CONFIG_HASH_ANNOTATION]: configHash(cm.data!['pgbouncer.ini']!) },
+        },
         spec: {
           securityContext: podSecurityContext(SIDE_SERVICE_UID),
           containers: [
@@ -125,8 +155,16 @@ export function pgbouncerService(ad: ArenaDeployment, plan: CapacityPlan): IServ
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: objectName(ad, 'pgbouncer'), namespace: plan.metadata.namespace, labels: labels(ad, 'pgbouncer') },
-    spec: { type: 'ClusterIP', selector: selectorLabels(ad, 'pgbouncer'), ports: [{ name: 'pgbouncer', port: ad.spec.pgbouncer.port, targetPort: 'pgbouncer', protocol: 'TCP' }] },
+    metadata: {
+      name: objectName(ad, 'pgbouncer'),
+      namespace: plan.metadata.namespace,
+      labels: labels(ad, 'pgbouncer'),
+    },
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(ad, 'pgbouncer'),
+      ports: [{ name: 'pgbouncer', port: ad.spec.pgbouncer.port, targetPort: 'pgbouncer', protocol: 'TCP' }],
+    },
   };
 }
 
@@ -134,7 +172,11 @@ export function pgbouncerPodDisruptionBudget(ad: ArenaDeployment, plan: Capacity
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
-    metadata: { name: objectName(ad, 'pgbouncer'), namespace: plan.metadata.namespace, labels: labels(ad, 'pgbouncer') },
+    metadata: {
+      name: objectName(ad, 'pgbouncer'),
+      namespace: plan.metadata.namespace,
+      labels: labels(ad, 'pgbouncer'),
+    },
     spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(ad, 'pgbouncer') } },
   };
 }

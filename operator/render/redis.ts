@@ -12,7 +12,10 @@ import { CONFIG_HASH_ANNOTATION, labels, objectName, selectorLabels } from './na
 import { containerSecurityContext, podSecurityContext, SIDE_SERVICE_UID } from './security.js';
 
 /** redis.conf for a plan; `bind`, `port` and `dir` are parameters so the local stack can reuse it. */
-export function redisConf(plan: CapacityPlan, where: { bind: string; port: number; dir: string; extra?: Record<string, string | number> }): string {
+export function redisConf(
+  plan: CapacityPlan,
+  where: { bind: string; port: number; dir: string; extra?: Record<string, string | number> },
+): string {
   return renderRedisConf({
     appendonly: 'no',
     bind: where.bind,
@@ -81,6 +84,10 @@ export function redisService(ad: ArenaDeployment, plan: CapacityPlan): IService 
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: objectName(ad, 'redis'), namespace: plan.metadata.namespace, labels: labels(ad, 'redis') },
-    spec: { type: 'ClusterIP', selector: selectorLabels(ad, 'redis'), ports: [{ name: 'redis', port: ad.spec.redis.port, targetPort: 'redis', protocol: 'TCP' }] },
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(ad, 'redis'),
+      ports: [{ name: 'redis', port: ad.spec.redis.port, targetPort: 'redis', protocol: 'TCP' }],
+    },
   };
 }

@@ -61,7 +61,12 @@ for (const [name, ad] of variants()) {
 test('children follow the spec: PgBouncer and Redis objects only when enabled/managed', () => {
   const kinds = (ad: ArenaDeployment) => render(ad, plan(ad)).map((o) => `${o.kind}/${o.metadata.name}`);
   const v = Object.fromEntries(variants());
-  const [base, noPgb, external, fixed] = [v['sample'], v['pgbouncer disabled'], v['external redis'], v['fixed replicas']];
+  const [base, noPgb, external, fixed] = [
+    v['sample'],
+    v['pgbouncer disabled'],
+    v['external redis'],
+    v['fixed replicas'],
+  ];
   assert.deepEqual(kinds(base!), [
     'ConfigMap/debate-arena-pgbouncer',
     'ConfigMap/debate-arena-redis',
@@ -83,8 +88,13 @@ test('children follow the spec: PgBouncer and Redis objects only when enabled/ma
 test('the API Deployment carries the pool settings; replicas only without an HPA', () => {
   const v = Object.fromEntries(variants());
   const [base, fixed] = [v['sample'], v['fixed replicas']];
-  const dep = (ad: ArenaDeployment) => render(ad, plan(ad)).find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-api')) as any;
-  const env = Object.fromEntries(dep(base!).spec.template.spec.containers[0].env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+  const dep = (ad: ArenaDeployment) =>
+    render(ad, plan(ad)).find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-api')) as any;
+  const env = Object.fromEntries(
+    dep(base!)
+      .spec.template.spec.containers[0].env.filter((e: any) => 'value' in e)
+      .map((e: any) => [e.name, e.value]),
+  );
   assert.equal(env.DB_POOL_SIZE, '20');
   assert.equal(env.DB_MAX_OVERFLOW, '10');
   assert.equal(env.DB_POOL_TIMEOUT, '30');
@@ -102,7 +112,8 @@ test('the API Deployment carries the pool settings; replicas only without an HPA
 test('credentials come only from the Secret: no ConfigMap or env value holds them', () => {
   const ad = load('samples/debate-arena.yaml');
   const objs = render(ad, plan(ad));
-  for (const o of objs.filter((x) => x.kind === 'ConfigMap')) assert.doesNotMatch(JSON.stringify(o), /password|PGPASSWORD|secret/i);
+  for (const o of objs.filter((x) => x.kind === 'ConfigMap'))
+    assert.doesNotMatch(JSON.stringify(o), /password|PGPASSWORD|secret/i);
   const refs = JSON.stringify(objs).match(/"secretKeyRef":\{[^}]*\}/g) ?? [];
   assert.ok(refs.length >= 4);
   for (const r of refs) assert.match(r, /"name":"arena-db"/);
@@ -110,14 +121,23 @@ test('credentials come only from the Secret: no ConfigMap or env value holds the
 
 test('pgbouncer.ini is deterministic with sorted parameters, and its hash rolls pods only when it changes', () => {
   const ad = load('samples/debate-arena.yaml');
-  const ini = (a: ArenaDeployment) => (render(a, plan(a)).find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('pgbouncer')) as any).data['pgbouncer.ini'] as string;
+  const ini = (a: ArenaDeployment) =>
+    (render(a, plan(a)).find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('pgbouncer')) as any).data[
+      'pgbouncer.ini'
+    ] as string;
   const text = ini(ad);
-  const keys = text.split('[pgbouncer]')[1]!.split('\n').filter((l) => l.includes(' = ')).map((l) => l.split(' = ')[0]!);
+  const keys = text
+    .split('[pgbouncer]')[1]!
+    .split('\n')
+    .filter((l) => l.includes(' = '))
+    .map((l) => l.split(' = ')[0]!);
   assert.deepEqual(keys, [...keys].sort());
   assert.match(text, /^max_client_conn = 1300$/m);
   assert.match(text, /^pool_mode = transaction$/m);
   assert.equal(ini(ad), text);
-  const hash = (a: ArenaDeployment) => (render(a, plan(a)).find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('pgbouncer')) as any).spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
+  const hash = (a: ArenaDeployment) =>
+    (render(a, plan(a)).find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('pgbouncer')) as any).spec
+      .template.metadata.annotations[CONFIG_HASH_ANNOTATION];
   const same = structuredClone(ad);
   same.spec.api.image = 'other:2';
   assert.equal(hash(same), hash(ad), 'an unrelated change must not roll PgBouncer');
@@ -143,7 +163,9 @@ test('pods meet the restricted Pod Security Standard', () => {
 
 test('the golden files parse back to the same objects', () => {
   const ad = load('samples/debate-arena.yaml');
-  const docs = parseAllDocuments(readFileSync(repoPath('operator/render/testdata/debate-arena.golden.yaml'), 'utf8')).map((d) => d.toJS());
+  const docs = parseAllDocuments(
+    readFileSync(repoPath('operator/render/testdata/debate-arena.golden.yaml'), 'utf8'),
+  ).map((d) => d.toJS());
   assert.deepEqual(docs, JSON.parse(JSON.stringify(render(ad, plan(ad)))));
   void parse;
 });

@@ -25,7 +25,8 @@ test('the CRD schema is structural: no additionalProperties:false, const or nume
     assert.ok(!('const' in n), `${path} has const`);
     if ('exclusiveMinimum' in n) assert.equal(typeof n['exclusiveMinimum'], 'boolean', `${path}.exclusiveMinimum`);
     if (n['properties'] && Array.isArray(n['required'])) {
-      for (const r of n['required'] as string[]) assert.ok(!('default' in (n['properties'] as any)[r]), `${path}: ${r} is required but has a default`);
+      for (const r of n['required'] as string[])
+        assert.ok(!('default' in (n['properties'] as any)[r]), `${path}: ${r} is required but has a default`);
     }
   });
 });
@@ -42,7 +43,14 @@ test('the CRD carries every CEL rule the CLI evaluates, plus the metadata.name r
 
 test('printer columns, short name and subresources', () => {
   const v = (arenaDeploymentCrd() as any).spec.versions[0];
-  assert.deepEqual(v.subresources.scale, { specReplicasPath: '.spec.api.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' });
-  assert.deepEqual(v.additionalPrinterColumns.map((c: any) => c.name), ['Target', 'Min', 'Max', 'Replicas', 'Ready', 'Age']);
+  assert.deepEqual(v.subresources.scale, {
+    specReplicasPath: '.spec.api.replicas',
+    statusReplicasPath: '.status.replicas',
+    labelSelectorPath: '.status.selector',
+  });
+  assert.deepEqual(
+    v.additionalPrinterColumns.map((c: any) => c.name),
+    ['Target', 'Min', 'Max', 'Replicas', 'Ready', 'Age'],
+  );
   assert.deepEqual((arenaDeploymentCrd() as any).spec.names.shortNames, ['arena']);
 });

@@ -12,7 +12,16 @@
  *   with the name length checked by a CEL rule.
  */
 import { stringify } from 'yaml';
-import { ArenaDeploymentSpecSchema, ArenaDeploymentStatusSchema, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from './schema.js';
+import {
+  ArenaDeploymentSpecSchema,
+  ArenaDeploymentStatusSchema,
+  GROUP,
+  KIND,
+  PLURAL,
+  SHORT_NAMES,
+  SINGULAR,
+  VERSION,
+} from './schema.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -47,7 +56,10 @@ export function toStructural(node: unknown): Json {
       if (req.length > 0) out['required'] = req;
       continue;
     }
-    out[key] = key === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([k, s]) => [k, toStructural(s)])) : toStructural(v);
+    out[key] =
+      key === 'properties'
+        ? Object.fromEntries(Object.entries(v as object).map(([k, s]) => [k, toStructural(s)]))
+        : toStructural(v);
   }
   return out;
 }
@@ -61,7 +73,14 @@ export function arenaDeploymentCrd(): Record<string, Json> {
     spec: {
       group: GROUP,
       scope: 'Namespaced',
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, categories: ['arena'] },
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: SINGULAR,
+        shortNames: SHORT_NAMES,
+        categories: ['arena'],
+      },
       versions: [
         {
           name: VERSION,
@@ -69,10 +88,19 @@ export function arenaDeploymentCrd(): Record<string, Json> {
           storage: true,
           subresources: {
             status: {},
-            scale: { specReplicasPath: '.spec.api.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
+            scale: {
+              specReplicasPath: '.spec.api.replicas',
+              statusReplicasPath: '.status.replicas',
+              labelSelectorPath: '.status.selector',
+            },
           },
           additionalPrinterColumns: [
-            { name: 'Target', type: 'integer', jsonPath: '.spec.load.targetConcurrency', description: 'Peak in-flight requests to hold' },
+            {
+              name: 'Target',
+              type: 'integer',
+              jsonPath: '.spec.load.targetConcurrency',
+              description: 'Peak in-flight requests to hold',
+            },
             { name: 'Min', type: 'integer', jsonPath: '.status.plan.minReplicas' },
             { name: 'Max', type: 'integer', jsonPath: '.status.plan.maxReplicas' },
             { name: 'Replicas', type: 'integer', jsonPath: '.status.replicas' },
@@ -82,7 +110,8 @@ export function arenaDeploymentCrd(): Record<string, Json> {
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              description: 'ArenaDeployment: an LLM-backed API with PgBouncer and Redis, sized by the arena capacity planner.',
+              description:
+                'ArenaDeployment: an LLM-backed API with PgBouncer and Redis, sized by the arena capacity planner.',
               required: ['spec'],
               properties: {
                 apiVersion: { type: 'string' },
@@ -91,7 +120,12 @@ export function arenaDeploymentCrd(): Record<string, Json> {
                 spec: toStructural(ArenaDeploymentSpecSchema),
                 status: toStructural(ArenaDeploymentStatusSchema),
               },
-              'x-kubernetes-validations': [{ rule: 'self.metadata.name.size() <= 40', message: 'metadata.name must be at most 40 characters so derived object names stay within 63' }],
+              'x-kubernetes-validations': [
+                {
+                  rule: 'self.metadata.name.size() <= 40',
+                  message: 'metadata.name must be at most 40 characters so derived object names stay within 63',
+                },
+              ],
             },
           },
         },

@@ -49,23 +49,52 @@ export const LlmTimeSchema = Obj(
     p50: Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: 'Median LLM call time, ms.' }),
     p99: Type.Number({ exclusiveMinimum: 0, maximum: 3_600_000, description: '99th percentile LLM call time, ms.' }),
   },
-  { description: 'LLM call latency percentiles, ms.', ...cel({ rule: 'self.p50 <= self.p99', message: 'p50 must be <= p99', fieldPath: '.p50' }) },
+  {
+    description: 'LLM call latency percentiles, ms.',
+    ...cel({ rule: 'self.p50 <= self.p99', message: 'p50 must be <= p99', fieldPath: '.p50' }),
+  },
 );
 
 /** One kind of request in the workload mix. `weight` is its share of arrivals (requests), not of concurrency. */
 export const RequestKindSchema = Obj(
   {
-    name: Type.String({ minLength: 1, maxLength: 63, pattern: DNS_LABEL, description: 'Name of this request kind (a DNS label).' }),
-    weight: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: 'Relative share of arrivals (requests), normalised over the mix.' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 63,
+      pattern: DNS_LABEL,
+      description: 'Name of this request kind (a DNS label).',
+    }),
+    weight: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1_000_000,
+      description: 'Relative share of arrivals (requests), normalised over the mix.',
+    }),
     kind: StringEnum(['sync', 'stream', 'async'], {
       default: 'sync',
-      description: 'sync: held until the response; stream: SSE held for the LLM call, guarded by the LLM semaphore; async: 202 + task queue, the LLM call runs in a stream consumer.',
+      description:
+        'sync: held until the response; stream: SSE held for the LLM call, guarded by the LLM semaphore; async: 202 + task queue, the LLM call runs in a stream consumer.',
     }),
-    serviceTimeMs: Type.Number({ minimum: 0, maximum: 3_600_000, default: 5, description: 'App time outside the database and the LLM, ms.' }),
-    dbTimeMs: Type.Number({ minimum: 0, maximum: 3_600_000, default: 0, description: 'Time one request holds a database connection (its transactions), ms.' }),
+    serviceTimeMs: Type.Number({
+      minimum: 0,
+      maximum: 3_600_000,
+      default: 5,
+      description: 'App time outside the database and the LLM, ms.',
+    }),
+    dbTimeMs: Type.Number({
+      minimum: 0,
+      maximum: 3_600_000,
+      default: 0,
+      description: 'Time one request holds a database connection (its transactions), ms.',
+    }),
     llmTimeMs: Type.Optional(LlmTimeSchema),
   },
-  { ...cel({ rule: "self.kind == 'sync' || has(self.llmTimeMs)", message: 'stream and async kinds need llmTimeMs', fieldPath: '.llmTimeMs' }) },
+  {
+    ...cel({
+      rule: "self.kind == 'sync' || has(self.llmTimeMs)",
+      message: 'stream and async kinds need llmTimeMs',
+      fieldPath: '.llmTimeMs',
+    }),
+  },
 );
 
 const ResourceListSchema = Obj({
@@ -80,36 +109,107 @@ const ResourcesSchema = Obj(
 export const ApiSchema = Obj({
   image: Type.String({ minLength: 1, maxLength: 512, description: 'Container image of the API.' }),
   port: Int32({ minimum: 1, maximum: 65535, default: 8000, description: 'HTTP port the API listens on.' }),
-  replicas: Type.Optional(Int32({ minimum: 0, maximum: 10000, description: 'Fixed replica count, used only when autoscaling.enabled is false (scale subresource).' })),
-  workersPerPod: Int32({ minimum: 1, maximum: 1024, default: 1, description: 'Worker processes per pod (gunicorn -w / uvicorn --workers).' }),
-  concurrencyPerWorker: Int32({ minimum: 1, maximum: 1_000_000, default: 100, description: 'In-flight requests one async worker holds at once.' }),
-  llmSlotsPerWorker: Int32({ minimum: 1, maximum: 1_000_000, default: 3, description: 'MAX_CONCURRENT_REQUESTS: LLM semaphore slots per worker.' }),
-  llmSlotWaitTimeoutSeconds: Int32({ minimum: 1, maximum: 86400, default: 300, description: 'How long a request waits for an LLM slot before 503.' }),
-  asyncConcurrencyPerPod: Int32({ minimum: 0, maximum: 1_000_000, default: 8, description: 'Task-queue entries (Redis Streams consumer) processed at once per pod.' }),
-  rateLimitPerMinute: Int32({ minimum: 1, maximum: 100_000_000, default: 100, description: 'Per-client sliding-window rate limit, requests per minute.' }),
-  healthPath: Type.String({ pattern: '^/', maxLength: 256, default: '/health', description: 'Readiness endpoint path.' }),
+  replicas: Type.Optional(
+    Int32({
+      minimum: 0,
+      maximum: 10000,
+      description: 'Fixed replica count, used only when autoscaling.enabled is false (scale subresource).',
+    }),
+  ),
+  workersPerPod: Int32({
+    minimum: 1,
+    maximum: 1024,
+    default: 1,
+    description: 'Worker processes per pod (gunicorn -w / uvicorn --workers).',
+  }),
+  concurrencyPerWorker: Int32({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 100,
+    description: 'In-flight requests one async worker holds at once.',
+  }),
+  llmSlotsPerWorker: Int32({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 3,
+    description: 'MAX_CONCURRENT_REQUESTS: LLM semaphore slots per worker.',
+  }),
+  llmSlotWaitTimeoutSeconds: Int32({
+    minimum: 1,
+    maximum: 86400,
+    default: 300,
+    description: 'How long a request waits for an LLM slot before 503.',
+  }),
+  asyncConcurrencyPerPod: Int32({
+    minimum: 0,
+    maximum: 1_000_000,
+    default: 8,
+    description: 'Task-queue entries (Redis Streams consumer) processed at once per pod.',
+  }),
+  rateLimitPerMinute: Int32({
+    minimum: 1,
+    maximum: 100_000_000,
+    default: 100,
+    description: 'Per-client sliding-window rate limit, requests per minute.',
+  }),
+  healthPath: Type.String({
+    pattern: '^/',
+    maxLength: 256,
+    default: '/health',
+    description: 'Readiness endpoint path.',
+  }),
   db: Obj(
     {
-      poolSize: Int32({ minimum: 1, maximum: 10000, default: 5, description: 'SQLAlchemy pool_size per worker process.' }),
-      maxOverflow: Int32({ minimum: 0, maximum: 10000, default: 10, description: 'SQLAlchemy max_overflow per worker process.' }),
-      poolTimeoutSeconds: Int32({ minimum: 1, maximum: 3600, default: 30, description: 'SQLAlchemy pool_timeout: wait for a connection before an error, s.' }),
+      poolSize: Int32({
+        minimum: 1,
+        maximum: 10000,
+        default: 5,
+        description: 'SQLAlchemy pool_size per worker process.',
+      }),
+      maxOverflow: Int32({
+        minimum: 0,
+        maximum: 10000,
+        default: 10,
+        description: 'SQLAlchemy max_overflow per worker process.',
+      }),
+      poolTimeoutSeconds: Int32({
+        minimum: 1,
+        maximum: 3600,
+        default: 30,
+        description: 'SQLAlchemy pool_timeout: wait for a connection before an error, s.',
+      }),
     },
     { default: {} },
   ),
   redis: Obj(
-    { maxConnections: Int32({ minimum: 1, maximum: 1_000_000, default: 50, description: 'Redis connection pool size per worker process.' }) },
+    {
+      maxConnections: Int32({
+        minimum: 1,
+        maximum: 1_000_000,
+        default: 50,
+        description: 'Redis connection pool size per worker process.',
+      }),
+    },
     { default: {} },
   ),
   autoscaling: Obj(
     {
       enabled: Type.Boolean({ default: true, description: 'Create a HorizontalPodAutoscaler (autoscaling/v2).' }),
-      minReplicas: Type.Optional(Int32({ minimum: 1, maximum: 10000, description: 'Override the computed minReplicas.' })),
-      maxReplicas: Type.Optional(Int32({ minimum: 1, maximum: 10000, description: 'Override the computed maxReplicas.' })),
+      minReplicas: Type.Optional(
+        Int32({ minimum: 1, maximum: 10000, description: 'Override the computed minReplicas.' }),
+      ),
+      maxReplicas: Type.Optional(
+        Int32({ minimum: 1, maximum: 10000, description: 'Override the computed maxReplicas.' }),
+      ),
       targetCPUUtilizationPercentage: Int32({ minimum: 1, maximum: 100, default: 70 }),
     },
     {
       default: {},
-      ...cel({ rule: '!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas', message: 'minReplicas must be <= maxReplicas', fieldPath: '.minReplicas' }),
+      ...cel({
+        rule: '!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas',
+        message: 'minReplicas must be <= maxReplicas',
+        fieldPath: '.minReplicas',
+      }),
     },
   ),
   resources: Type.Optional(ResourcesSchema),
@@ -118,12 +218,21 @@ export const ApiSchema = Obj({
 export const LoadSchema = Obj(
   {
     targetConcurrency: Int32({ minimum: 1, maximum: 10_000_000, description: 'Peak in-flight requests to hold.' }),
-    baselineConcurrency: Type.Optional(Int32({ minimum: 0, maximum: 10_000_000, description: 'Steady in-flight requests; drives HPA minReplicas (default 10% of target).' })),
+    baselineConcurrency: Type.Optional(
+      Int32({
+        minimum: 0,
+        maximum: 10_000_000,
+        description: 'Steady in-flight requests; drives HPA minReplicas (default 10% of target).',
+      }),
+    ),
     requestMix: Type.Array(RequestKindSchema, {
       minItems: 1,
       maxItems: 16,
       description: 'The request kinds and their share of arrivals.',
-      ...cel({ rule: 'self.all(x, self.exists_one(y, y.name == x.name))', message: 'request kind names must be unique' }),
+      ...cel({
+        rule: 'self.all(x, self.exists_one(y, y.name == x.name))',
+        message: 'request kind names must be unique',
+      }),
     }),
   },
   {
@@ -137,7 +246,13 @@ export const LoadSchema = Obj(
 
 export const LlmSchema = Obj(
   {
-    requestsPerMinute: Type.Optional(Int32({ minimum: 1, maximum: 1_000_000_000, description: 'Provider rate limit (RPM) shared by all LLM calls; unlimited when unset.' })),
+    requestsPerMinute: Type.Optional(
+      Int32({
+        minimum: 1,
+        maximum: 1_000_000_000,
+        description: 'Provider rate limit (RPM) shared by all LLM calls; unlimited when unset.',
+      }),
+    ),
   },
   { default: {} },
 );
@@ -148,11 +263,29 @@ export const PgBouncerSchema = Obj(
     image: Type.String({ minLength: 1, default: 'ghcr.io/cloudnative-pg/pgbouncer:1.24.1' }),
     replicas: Int32({ minimum: 1, maximum: 64, default: 2 }),
     port: Int32({ minimum: 1, maximum: 65535, default: 6432 }),
-    poolMode: StringEnum(['session', 'transaction', 'statement'], { default: 'transaction', description: 'PgBouncer pool_mode.' }),
-    maxClientConn: Type.Optional(Int32({ minimum: 1, maximum: 1_000_000, description: 'max_client_conn per PgBouncer; computed when unset.' })),
-    defaultPoolSize: Type.Optional(Int32({ minimum: 1, maximum: 100_000, description: 'default_pool_size per database/user pair per PgBouncer; computed when unset.' })),
-    reservePoolSize: Type.Optional(Int32({ minimum: 0, maximum: 100_000, description: 'reserve_pool_size; computed when unset.' })),
-    databaseUserPairs: Int32({ minimum: 1, maximum: 1000, default: 1, description: 'Distinct database/user pairs served (each gets its own server pool).' }),
+    poolMode: StringEnum(['session', 'transaction', 'statement'], {
+      default: 'transaction',
+      description: 'PgBouncer pool_mode.',
+    }),
+    maxClientConn: Type.Optional(
+      Int32({ minimum: 1, maximum: 1_000_000, description: 'max_client_conn per PgBouncer; computed when unset.' }),
+    ),
+    defaultPoolSize: Type.Optional(
+      Int32({
+        minimum: 1,
+        maximum: 100_000,
+        description: 'default_pool_size per database/user pair per PgBouncer; computed when unset.',
+      }),
+    ),
+    reservePoolSize: Type.Optional(
+      Int32({ minimum: 0, maximum: 100_000, description: 'reserve_pool_size; computed when unset.' }),
+    ),
+    databaseUserPairs: Int32({
+      minimum: 1,
+      maximum: 1000,
+      default: 1,
+      description: 'Distinct database/user pairs served (each gets its own server pool).',
+    }),
   },
   { default: {} },
 );
@@ -162,22 +295,47 @@ export const PostgresSchema = Obj(
     host: Type.String({ minLength: 1, maxLength: 253 }),
     port: Int32({ minimum: 1, maximum: 65535, default: 5432 }),
     database: Type.String({ minLength: 1, maxLength: 63 }),
-    credentialsSecret: Type.String({ minLength: 1, maxLength: 253, pattern: DNS_LABEL, description: 'Secret with keys username and password.' }),
+    credentialsSecret: Type.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: DNS_LABEL,
+      description: 'Secret with keys username and password.',
+    }),
     maxConnections: Int32({ minimum: 1, maximum: 262143, default: 100, description: 'PostgreSQL max_connections.' }),
-    reservedConnections: Int32({ minimum: 0, maximum: 262143, default: 3, description: 'superuser_reserved_connections + reserved_connections.' }),
+    reservedConnections: Int32({
+      minimum: 0,
+      maximum: 262143,
+      default: 3,
+      description: 'superuser_reserved_connections + reserved_connections.',
+    }),
   },
-  { ...cel({ rule: 'self.reservedConnections < self.maxConnections', message: 'reservedConnections must be < maxConnections', fieldPath: '.reservedConnections' }) },
+  {
+    ...cel({
+      rule: 'self.reservedConnections < self.maxConnections',
+      message: 'reservedConnections must be < maxConnections',
+      fieldPath: '.reservedConnections',
+    }),
+  },
 );
 
 export const RedisSchema = Obj(
   {
     managed: Type.Boolean({ default: true, description: 'Run Redis as a StatefulSet owned by this ArenaDeployment.' }),
     image: Type.String({ minLength: 1, default: 'docker.io/library/redis:7.4-alpine' }),
-    host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'External Redis host (when managed is false).' })),
+    host: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 253, description: 'External Redis host (when managed is false).' }),
+    ),
     port: Int32({ minimum: 1, maximum: 65535, default: 6379 }),
     maxClients: Int32({ minimum: 1, maximum: 10_000_000, default: 10000, description: 'Redis maxclients.' }),
   },
-  { default: {}, ...cel({ rule: '!has(self.managed) || self.managed || has(self.host)', message: 'host is required when managed is false', fieldPath: '.host' }) },
+  {
+    default: {},
+    ...cel({
+      rule: '!has(self.managed) || self.managed || has(self.host)',
+      message: 'host is required when managed is false',
+      fieldPath: '.host',
+    }),
+  },
 );
 
 export const ArenaDeploymentSpecSchema = Obj({
@@ -207,7 +365,9 @@ export const FindingSchema = Obj({
 
 export const ArenaDeploymentStatusSchema = Obj({
   observedGeneration: Type.Optional(Int64({ minimum: 0 })),
-  conditions: Type.Optional(Type.Array(ConditionSchema, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })),
+  conditions: Type.Optional(
+    Type.Array(ConditionSchema, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  ),
   replicas: Type.Optional(Int32({ minimum: 0, description: 'Ready API replicas (scale subresource).' })),
   selector: Type.Optional(Type.String({ description: 'Label selector of the API pods (scale subresource).' })),
   plan: Type.Optional(
@@ -225,7 +385,12 @@ export const ArenaDeploymentStatusSchema = Obj({
 
 const ObjectMetaSchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 40, pattern: DNS_LABEL, description: 'Name (a DNS label of at most 40 characters so derived names stay within 63).' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 40,
+      pattern: DNS_LABEL,
+      description: 'Name (a DNS label of at most 40 characters so derived names stay within 63).',
+    }),
     namespace: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: DNS_LABEL })),
     labels: Type.Optional(Type.Record(Type.String(), Type.String())),
     annotations: Type.Optional(Type.Record(Type.String(), Type.String())),

@@ -14,7 +14,10 @@ import { parseAllDocuments } from 'yaml';
 import { API_VERSION, ArenaDeploymentSchema, celRules, KIND, type ArenaDeployment } from './schema.js';
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv, formats?: string[]) => Ajv;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  ajv: Ajv,
+  formats?: string[],
+) => Ajv;
 
 /** One problem with one field: `path` is the dotted field path (`spec.api.db.poolSize`), `message` says what is wrong. */
 export interface FieldError {
@@ -38,9 +41,13 @@ function validator(): ValidateFunction {
   if (compiled) return compiled;
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
   addFormats(ajv, ['date-time']);
-  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
+  ajv.addFormat('int32', {
+    type: 'number',
+    validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31,
+  });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
-  for (const k of ['x-kubernetes-validations', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys']) ajv.addKeyword(k);
+  for (const k of ['x-kubernetes-validations', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys'])
+    ajv.addKeyword(k);
   compiled = ajv.compile(ArenaDeploymentSchema);
   return compiled;
 }
@@ -76,7 +83,10 @@ export function describe(e: ErrorObject): FieldError | undefined {
     case 'exclusiveMaximum':
       return { path, message: `must be ${String(p['comparison'])} ${String(p['limit'])}` };
     case 'minLength':
-      return { path, message: Number(p['limit']) === 1 ? 'must not be empty' : `must be at least ${String(p['limit'])} characters` };
+      return {
+        path,
+        message: Number(p['limit']) === 1 ? 'must not be empty' : `must be at least ${String(p['limit'])} characters`,
+      };
     case 'maxLength':
       return { path, message: `must be at most ${String(p['limit'])} characters` };
     case 'minItems':
@@ -88,9 +98,17 @@ export function describe(e: ErrorObject): FieldError | undefined {
     case 'const':
       return { path, message: `must be ${String(p['allowedValue'])}` };
     case 'pattern':
-      return { path, message: path.endsWith('name') ? 'must be a DNS label (lowercase letters, digits and -, starting and ending with a letter or digit)' : `must match ${String(p['pattern'])}` };
+      return {
+        path,
+        message: path.endsWith('name')
+          ? 'must be a DNS label (lowercase letters, digits and -, starting and ending with a letter or digit)'
+          : `must match ${String(p['pattern'])}`,
+      };
     case 'format':
-      return { path, message: p['format'] === 'int32' ? 'must be a 32-bit integer' : `must be a valid ${String(p['format'])}` };
+      return {
+        path,
+        message: p['format'] === 'int32' ? 'must be a 32-bit integer' : `must be a valid ${String(p['format'])}`,
+      };
     default:
       return { path, message: e.message ?? e.keyword };
   }
@@ -142,12 +160,19 @@ export function celErrors(obj: unknown): FieldError[] {
  */
 export function validateObject(value: unknown): { object?: ArenaDeployment; errors: FieldError[] } {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { errors: [{ path: '(document)', message: `must be a mapping with apiVersion ${API_VERSION} and kind ${KIND}` }] };
+    return {
+      errors: [{ path: '(document)', message: `must be a mapping with apiVersion ${API_VERSION} and kind ${KIND}` }],
+    };
   }
   const v = value as Record<string, unknown>;
   const head: FieldError[] = [];
-  if (v['apiVersion'] !== API_VERSION) head.push({ path: 'apiVersion', message: `must be ${API_VERSION}, got ${JSON.stringify(v['apiVersion'] ?? null)}` });
-  if (v['kind'] !== KIND) head.push({ path: 'kind', message: `must be ${KIND}, got ${JSON.stringify(v['kind'] ?? null)}` });
+  if (v['apiVersion'] !== API_VERSION)
+    head.push({
+      path: 'apiVersion',
+      message: `must be ${API_VERSION}, got ${JSON.stringify(v['apiVersion'] ?? null)}`,
+    });
+  if (v['kind'] !== KIND)
+    head.push({ path: 'kind', message: `must be ${KIND}, got ${JSON.stringify(v['kind'] ?? null)}` });
   if (head.length > 0) return { errors: head };
   const validate = validator();
   const errors: FieldError[] = [];
@@ -190,7 +215,10 @@ export function validateText(text: string): DocumentResult[] {
         errors: doc.errors.map((e) => {
           const pos = e.linePos?.[0];
           const where = pos ? `line ${pos.line}, column ${pos.col}` : `line ${line}`;
-          return { path: '(yaml)', message: `${where}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` };
+          return {
+            path: '(yaml)',
+            message: `${where}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+          };
         }),
       });
       continue;
@@ -202,6 +230,7 @@ export function validateText(text: string): DocumentResult[] {
     }
     results.push({ index, line, ...validateObject(value) });
   }
-  if (results.length === 0) results.push({ index: 1, line: 1, errors: [{ path: '(document)', message: 'the file holds no YAML document' }] });
+  if (results.length === 0)
+    results.push({ index: 1, line: 1, errors: [{ path: '(document)', message: 'the file holds no YAML document' }] });
   return results;
 }
