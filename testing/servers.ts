@@ -101,15 +101,13 @@ export async function startTestServer(o: ServerOptions = {}): Promise<TestServer
       count('/task/:id');
       if (!t) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
       const done = Date.now() >= t.done;
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            status: done ? 'done' : 'queued',
-            created_at: new Date(t.created).toISOString(),
-            started_at: new Date(t.created + 20).toISOString(),
-          }),
-        );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          status: done ? 'done' : 'queued',
+          created_at: new Date(t.created).toISOString(),
+          started_at: new Date(t.created + 20).toISOString(),
+        }),
+      );
     } else if (path.startsWith('/status/')) {
       count(path);
       res

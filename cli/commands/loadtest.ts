@@ -435,8 +435,18 @@ export function registerLoadtest(program: Command): void {
     .description(
       'drive load at a target and measure it (open or closed model, HDR histograms, thresholds, pool saturation)',
     );
-  const runCmd = lt
-    .command('run')
+  addOutputOptions(addLoadOptions(lt.command('run'))).action((opts: RunOpts) => run(opts));
+  lt.command('doctor')
+    .description(
+      'the engine version and the OS limits that cap a run (open files, local ports, backlog), with the largest in-flight count they allow',
+    )
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action((opts: { output: 'table' | 'json' }) => doctor(opts.output));
+}
+
+/** `arena loadtest run`: what to load and how (target, scenario, model, phases). */
+function addLoadOptions(cmd: Command): Command {
+  return cmd
     .description(
       'run a load test: latency from the scheduled start, TTFT/ITL for streams, pool saturation, k6-style thresholds',
     )
@@ -488,7 +498,12 @@ export function registerLoadtest(program: Command): void {
       new Option('--graceful-stop <d>', 'time in-flight iterations get after the schedule ends')
         .argParser(durationOrZero)
         .default(30_000, '30s'),
-    )
+    );
+}
+
+/** `arena loadtest run`: thresholds, sampling, output and engine settings. */
+function addOutputOptions(cmd: Command): Command {
+  return cmd
     .option(
       '--thresholds <file>',
       'k6-style thresholds (YAML/JSON): {"http_req_duration{scenario:read}": ["p(99)<500"]}',
@@ -516,15 +531,7 @@ export function registerLoadtest(program: Command): void {
       '--no-second-histograms',
       'keep only percentiles per second, not the encoded histograms (a smaller result.json)',
     )
-    .option('-q, --quiet', 'no progress on stderr')
-    .action((opts: RunOpts) => run(opts));
-  void runCmd;
-  lt.command('doctor')
-    .description(
-      'the engine version and the OS limits that cap a run (open files, local ports, backlog), with the largest in-flight count they allow',
-    )
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((opts: { output: 'table' | 'json' }) => doctor(opts.output));
+    .option('-q, --quiet', 'no progress on stderr');
 }
 
 function durationOrZero(value: string): number {

@@ -129,73 +129,75 @@ export function registerSample(program: Command): void {
     )
     .option('--out <file>', 'write the result JSON to this file (atomically)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(
-      async (
-        opts: Partial<Record<TargetKind, string>> & {
-          interval: number;
-          duration: number;
-          out?: string;
-          output: 'table' | 'json';
-          passwordFile?: string;
+    .action(sampleAction);
+}
+
+/** The options of `arena sample`. */
+type SampleOpts = Partial<Record<TargetKind, string>> & {
+  interval: number;
+  duration: number;
+  out?: string;
+  output: 'table' | 'json';
+  passwordFile?: string;
+};
+
+/** `arena sample`: check the flags, sample until the duration or Ctrl-C, print and write the result. */
+async function sampleAction(opts: SampleOpts): Promise<void> {
+  const kinds = TARGET_KINDS.filter((k) => opts[k] !== undefined);
+  let password: string | undefined;
+  if (opts.passwordFile) {
+    try {
+      password = readFileSync(opts.passwordFile, 'utf8').split('\n')[0]!.trim();
+    } catch (e) {
+      throw new UserError(
+        `--password-file: cannot read ${opts.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+  }
+  for (const k of kinds)
+    if (new URL(opts[k]!).password)
+      process.stderr.write(
+        `arena: warning: --${k}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --password-file (it is redacted in the output)\n`,
+      );
+  if (kinds.length === 0)
+    throw new UserError('sample: give at least one target: --pgbouncer, --postgres, --redis or --health URL');
+  if (opts.interval > opts.duration)
+    throw new UserError(`sample: --interval ${opts.interval} ms is longer than --duration ${opts.duration} ms`);
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let r: SampleResult;
+  try {
+    r = await sample(
+      kinds.map((k) =>
+        makeTarget(k, opts[k]!, password !== undefined && !new URL(opts[k]!).password ? { password } : {}),
+      ),
+      {
+        intervalMs: opts.interval,
+        durationMs: opts.duration,
+        signal: ac.signal,
+        onTick: (_n, tMs, errors) => {
+          for (const e of errors)
+            process.stderr.write(`[sample] ${(tMs / 1000).toFixed(1)} s: ${e.kind}: ${e.error}\n`);
         },
-      ) => {
-        const kinds = TARGET_KINDS.filter((k) => opts[k] !== undefined);
-        let password: string | undefined;
-        if (opts.passwordFile) {
-          try {
-            password = readFileSync(opts.passwordFile, 'utf8').split('\n')[0]!.trim();
-          } catch (e) {
-            throw new UserError(
-              `--password-file: cannot read ${opts.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-            );
-          }
-        }
-        for (const k of kinds)
-          if (new URL(opts[k]!).password)
-            process.stderr.write(
-              `arena: warning: --${k}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --password-file (it is redacted in the output)\n`,
-            );
-        if (kinds.length === 0)
-          throw new UserError('sample: give at least one target: --pgbouncer, --postgres, --redis or --health URL');
-        if (opts.interval > opts.duration)
-          throw new UserError(`sample: --interval ${opts.interval} ms is longer than --duration ${opts.duration} ms`);
-        const ac = new AbortController();
-        const stop = () => ac.abort();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        let r: SampleResult;
-        try {
-          r = await sample(
-            kinds.map((k) =>
-              makeTarget(k, opts[k]!, password !== undefined && !new URL(opts[k]!).password ? { password } : {}),
-            ),
-            {
-              intervalMs: opts.interval,
-              durationMs: opts.duration,
-              signal: ac.signal,
-              onTick: (_n, tMs, errors) => {
-                for (const e of errors)
-                  process.stderr.write(`[sample] ${(tMs / 1000).toFixed(1)} s: ${e.kind}: ${e.error}\n`);
-              },
-            },
-          );
-        } finally {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-        }
-        const json = `${JSON.stringify(r, null, 2)}\n`;
-        if (opts.out) {
-          const f = resolve(opts.out);
-          writeFilesAtomically(dirname(f), [{ name: basename(f), content: json }]);
-        }
-        process.stdout.write(opts.output === 'json' ? json : sampleText(r));
-        const silent = Object.entries(r.targets).filter(([, t]) => t && t.ok === 0 && r.ticks > 0);
-        if (silent.length > 0) {
-          process.stderr.write(
-            `arena: sample: ${silent.map(([k]) => `--${k}`).join(', ')} answered no tick (${silent.map(([, t]) => t!.errors[0]?.error).join('; ')})\n`,
-          );
-          process.exitCode = 1;
-        }
       },
     );
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  const json = `${JSON.stringify(r, null, 2)}\n`;
+  if (opts.out) {
+    const f = resolve(opts.out);
+    writeFilesAtomically(dirname(f), [{ name: basename(f), content: json }]);
+  }
+  process.stdout.write(opts.output === 'json' ? json : sampleText(r));
+  const silent = Object.entries(r.targets).filter(([, t]) => t && t.ok === 0 && r.ticks > 0);
+  if (silent.length > 0) {
+    process.stderr.write(
+      `arena: sample: ${silent.map(([k]) => `--${k}`).join(', ')} answered no tick (${silent.map(([, t]) => t!.errors[0]?.error).join('; ')})\n`,
+    );
+    process.exitCode = 1;
+  }
 }

@@ -135,14 +135,8 @@ export function registerStack(program: Command): void {
   const stack = program
     .command('stack')
     .description('run the local stack (PostgreSQL, PgBouncer, Redis, the reference API) sized by the plan');
-  const sub = (name: string, description: string) =>
-    stack
-      .command(name)
-      .description(description)
-      .exitOverride()
-      .configureOutput({
-        writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena stack ${name}: ${s.slice(7)}` : s),
-      });
+  // parse errors are one line `arena stack <name>: ...` (cli/arena.ts prefixes every subcommand)
+  const sub = (name: string, description: string) => stack.command(name).description(description);
   const output = () => new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
 
   sub('up', 'start PostgreSQL, PgBouncer, Redis and the API on 127.0.0.1 with the plan scaled to this machine')
@@ -170,33 +164,7 @@ export function registerStack(program: Command): void {
         .default(60_000, '60s'),
     )
     .addOption(output())
-    .action(
-      async (opts: {
-        file: string;
-        stateDir?: string;
-        scale: number;
-        workers?: number;
-        freePorts?: boolean;
-        keep?: boolean;
-        apiEnv: Record<string, string>;
-        timeout: number;
-        output: 'table' | 'json';
-      }) => {
-        const spec = oneSpec(opts.file);
-        const s = await stackUp(spec, {
-          file: opts.file,
-          stateDir: opts.stateDir,
-          scale: opts.scale,
-          workers: opts.workers,
-          freePorts: !!opts.freePorts,
-          keep: !!opts.keep,
-          apiEnv: opts.apiEnv,
-          waitTimeoutMs: opts.timeout,
-          progress,
-        });
-        process.stdout.write(opts.output === 'json' ? `${JSON.stringify(s, null, 2)}\n` : upText(s, opts.file));
-      },
-    );
+    .action(upAction);
 
   sub('down', 'stop the processes the stack started (by PID) and remove its state directory')
     .option('-f, --file <file>', 'the ArenaDeployment the stack was started from (finds the default state directory)')
@@ -218,4 +186,34 @@ export function registerStack(program: Command): void {
       process.stdout.write(opts.output === 'json' ? `${JSON.stringify(r, null, 2)}\n` : statusText(r));
       if (!r.healthy) process.exitCode = 1;
     });
+}
+
+/** The options of `arena stack up`. */
+interface UpOpts {
+  file: string;
+  stateDir?: string;
+  scale: number;
+  workers?: number;
+  freePorts?: boolean;
+  keep?: boolean;
+  apiEnv: Record<string, string>;
+  timeout: number;
+  output: 'table' | 'json';
+}
+
+/** `arena stack up`: start the stack of the file and print its profile, limits and endpoints. */
+async function upAction(opts: UpOpts): Promise<void> {
+  const spec = oneSpec(opts.file);
+  const s = await stackUp(spec, {
+    file: opts.file,
+    stateDir: opts.stateDir,
+    scale: opts.scale,
+    workers: opts.workers,
+    freePorts: !!opts.freePorts,
+    keep: !!opts.keep,
+    apiEnv: opts.apiEnv,
+    waitTimeoutMs: opts.timeout,
+    progress,
+  });
+  process.stdout.write(opts.output === 'json' ? `${JSON.stringify(s, null, 2)}\n` : upText(s, opts.file));
 }

@@ -28,15 +28,9 @@ const QUEUE_LABEL: Record<QueueName, string> = {
   llmRateLimit: 'LLM rate limit',
 };
 
-/** Render a plan as text tables. */
-export function planTable(p: CapacityPlan): string {
-  const out: string[] = [];
-  out.push(chalk.bold(`Capacity plan for ${p.metadata.namespace}/${p.metadata.name}`));
+/** The workload at the target: rates, latencies and concurrency per request kind. */
+function workloadLines(p: CapacityPlan): string[] {
   const w = p.workload;
-  out.push(
-    `Target ${num(w.targetConcurrency)} in flight (baseline ${num(w.baselineConcurrency)}): ${num(w.arrivalRatePerSecond, 1)} req/s, ${num(w.apiConcurrency)} in the API, ${num(w.llmCallsPerSecond, 1)} LLM calls/s`,
-  );
-
   const kinds = table(['request kind', 'kind', 'share', 'req/s', 'mean latency', 'in flight', 'in API']);
   for (const [name, k] of Object.entries(w.kinds))
     kinds.push([
@@ -48,8 +42,14 @@ export function planTable(p: CapacityPlan): string {
       num(k.concurrency),
       num(k.apiConcurrency),
     ]);
-  out.push(kinds.toString());
+  return [
+    chalk.bold(`Capacity plan for ${p.metadata.namespace}/${p.metadata.name}`),
+    `Target ${num(w.targetConcurrency)} in flight (baseline ${num(w.baselineConcurrency)}): ${num(w.arrivalRatePerSecond, 1)} req/s, ${num(w.apiConcurrency)} in the API, ${num(w.llmCallsPerSecond, 1)} LLM calls/s`,
+    kinds.toString(),
+  ];
+}
 
+function replicaLines(p: CapacityPlan): string[] {
   const r = p.replicas;
   const rep = table(['replicas', 'value']);
   rep.push(
@@ -59,42 +59,48 @@ export function planTable(p: CapacityPlan): string {
     ['connection cap', r.connectionCap === null ? 'none' : String(r.connectionCap)],
     ['per-pod concurrency', num(r.perPodConcurrency)],
   );
-  out.push(rep.toString());
+  return [rep.toString()];
+}
 
+function connectionLines(p: CapacityPlan): string[] {
   const c = p.connections;
   const conn = table(['connections at maxReplicas', 'used', 'limit', 'utilisation']);
   conn.push(['per pod (workers x (pool_size + max_overflow))', num(c.perPod), '', '']);
+  const row = (label: string, used: number, limit: number, u: number) =>
+    conn.push([label, num(used), num(limit), util(u)]);
   if (c.appToPgbouncer)
-    conn.push([
+    row(
       'app -> PgBouncer (max_client_conn)',
-      num(c.appToPgbouncer.atMaxReplicas),
-      num(c.appToPgbouncer.limit),
-      util(c.appToPgbouncer.utilization),
-    ]);
+      c.appToPgbouncer.atMaxReplicas,
+      c.appToPgbouncer.limit,
+      c.appToPgbouncer.utilization,
+    );
   if (c.pgbouncerToPostgres)
-    conn.push([
+    row(
       'PgBouncer -> PostgreSQL',
-      num(c.pgbouncerToPostgres.total),
-      num(c.pgbouncerToPostgres.limit),
-      util(c.pgbouncerToPostgres.utilization),
-    ]);
+      c.pgbouncerToPostgres.total,
+      c.pgbouncerToPostgres.limit,
+      c.pgbouncerToPostgres.utilization,
+    );
   if (c.appToPostgres)
-    conn.push([
+    row(
       'app -> PostgreSQL (no PgBouncer)',
-      num(c.appToPostgres.atMaxReplicas),
-      num(c.appToPostgres.limit),
-      util(c.appToPostgres.utilization),
-    ]);
-  conn.push(['app -> Redis (maxclients)', num(c.redis.atMaxReplicas), num(c.redis.limit), util(c.redis.utilization)]);
-  out.push(conn.toString());
-
+      c.appToPostgres.atMaxReplicas,
+      c.appToPostgres.limit,
+      c.appToPostgres.utilization,
+    );
+  row('app -> Redis (maxclients)', c.redis.atMaxReplicas, c.redis.limit, c.redis.utilization);
+  const out = [conn.toString()];
   if (p.pgbouncer.enabled) {
     const b = p.pgbouncer;
     out.push(
       `PgBouncer x${b.replicas}: pool_mode=${b.poolMode} max_client_conn=${b.maxClientConn} default_pool_size=${b.defaultPoolSize} reserve_pool_size=${b.reservePoolSize} (fds ${num(b.fileDescriptors)}); Redis maxclients=${num(p.redis.maxClients)} (fds ${num(p.redis.fileDescriptors)})`,
     );
   }
+  return out;
+}
 
+function queueLines(p: CapacityPlan): string[] {
   const q = table([
     'queue at target',
     'servers',
@@ -117,28 +123,42 @@ export function planTable(p: CapacityPlan): string {
       ms(v.p99WaitMs),
     ]);
   }
-  out.push(q.toString());
+  return [q.toString()];
+}
 
-  if (p.findings.length === 0) out.push(chalk.green('No findings: the plan holds the target.'));
-  for (const f of p.findings)
-    out.push(
+function findingLines(p: CapacityPlan): string[] {
+  if (p.findings.length === 0) return [chalk.green('No findings: the plan holds the target.')];
+  return p.findings.map(
+    (f) =>
       `${f.severity === 'error' ? chalk.red('error  ') : chalk.yellow('warning')} ${chalk.bold(f.code)}: ${f.message}`,
-    );
+  );
+}
 
-  if (p.derivations) {
-    const d = new Table({
-      head: ['value', 'formula', 'inputs', 'source'].map((h) => chalk.bold(h)),
-      style: { head: [], border: [] },
-      colWidths: [34, 44, 40, 30],
-      wordWrap: true,
-    });
-    for (const [path, v] of Object.entries(p.derivations)) {
-      const inputs = Object.entries(v.inputs)
-        .map(([k, x]) => `${k}=${x}`)
-        .join(', ');
-      d.push([`${path} = ${v.value} ${v.unit}`, v.formula, inputs, v.source]);
-    }
-    out.push(chalk.bold('Derivations'), d.toString());
+function derivationLines(p: CapacityPlan): string[] {
+  if (!p.derivations) return [];
+  const d = new Table({
+    head: ['value', 'formula', 'inputs', 'source'].map((h) => chalk.bold(h)),
+    style: { head: [], border: [] },
+    colWidths: [34, 44, 40, 30],
+    wordWrap: true,
+  });
+  for (const [path, v] of Object.entries(p.derivations)) {
+    const inputs = Object.entries(v.inputs)
+      .map(([k, x]) => `${k}=${x}`)
+      .join(', ');
+    d.push([`${path} = ${v.value} ${v.unit}`, v.formula, inputs, v.source]);
   }
-  return out.join('\n');
+  return [chalk.bold('Derivations'), d.toString()];
+}
+
+/** Render a plan as text tables: workload, replicas, connection budgets, queues, findings, and the derivations with --explain. */
+export function planTable(p: CapacityPlan): string {
+  return [
+    ...workloadLines(p),
+    ...replicaLines(p),
+    ...connectionLines(p),
+    ...queueLines(p),
+    ...findingLines(p),
+    ...derivationLines(p),
+  ].join('\n');
 }

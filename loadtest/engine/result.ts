@@ -144,7 +144,6 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
       `event-loop delay P99 ${out.loopLagP99Ms} ms > ${CLIENT_SATURATION_BOUNDS.loopLagP99Ms} ms: the engine's threads were busy`,
     );
   const saturation = i.sampler ? saturationOf(i.sampler.result, i.sampler.offsetMs) : undefined;
-  const model = c.model;
   const result: LoadTestResult = {
     apiVersion: RESULT_API_VERSION,
     kind: RESULT_KIND,
@@ -154,37 +153,7 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
     passed: true,
     startedAt: new Date(out.startAt).toISOString(),
     endedAt: new Date(out.endAt).toISOString(),
-    settings: {
-      target: i.target,
-      scenario: {
-        name: c.scenario.name,
-        source: c.scenario.source,
-        requests: c.scenario.requests.map((r) => ({
-          name: r.name,
-          kind: r.kind,
-          method: r.method,
-          path: r.path,
-          weight: r.weight,
-        })),
-      },
-      executor: executorName(c),
-      model:
-        model.type === 'open'
-          ? { type: 'open', rate: model.rate, arrivalProcess: model.process, maxVUs: model.maxVUs }
-          : { type: 'closed', vus: model.vus, thinkTimeMs: model.thinkTimeMs },
-      phases: { ...c.phases },
-      gracefulStopMs: c.gracefulStopMs,
-      seed: c.seed,
-      workers: c.workers,
-      ...(i.fromPlan ? { fromPlan: i.fromPlan } : {}),
-      thresholds: groupThresholds(i.thresholds),
-      engine: {
-        version: i.version,
-        node: process.version,
-        cores: availableParallelism(),
-        openFilesSoftLimit: i.openFilesSoftLimit,
-      },
-    },
+    settings: settingsOf(i),
     scenarios,
     all,
     series,
@@ -212,6 +181,43 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
   }));
   result.passed = outcomes.every((o) => o.status === 'pass');
   return result;
+}
+
+/** The run's settings as result.json records them. */
+function settingsOf(i: ResultInputs): LoadTestResult['settings'] {
+  const c = i.config;
+  const model = c.model;
+  return {
+    target: i.target,
+    scenario: {
+      name: c.scenario.name,
+      source: c.scenario.source,
+      requests: c.scenario.requests.map((r) => ({
+        name: r.name,
+        kind: r.kind,
+        method: r.method,
+        path: r.path,
+        weight: r.weight,
+      })),
+    },
+    executor: executorName(c),
+    model:
+      model.type === 'open'
+        ? { type: 'open', rate: model.rate, arrivalProcess: model.process, maxVUs: model.maxVUs }
+        : { type: 'closed', vus: model.vus, thinkTimeMs: model.thinkTimeMs },
+    phases: { ...c.phases },
+    gracefulStopMs: c.gracefulStopMs,
+    seed: c.seed,
+    workers: c.workers,
+    ...(i.fromPlan ? { fromPlan: i.fromPlan } : {}),
+    thresholds: groupThresholds(i.thresholds),
+    engine: {
+      version: i.version,
+      node: process.version,
+      cores: availableParallelism(),
+      openFilesSoftLimit: i.openFilesSoftLimit,
+    },
+  };
 }
 
 function groupThresholds(specs: readonly ThresholdSpec[]): Record<string, string[]> {
