@@ -1,18 +1,21 @@
 /**
  * docs/ci/example-loadtest.yml is an example for users' CI and is not run by
  * this repository's CI; this test runs the shell of its `validate` and `gate`
- * steps (as GitHub Actions would: bash, the workflow's env) on the samples, so
- * a renamed sample or a changed CLI flag breaks here and not in a user's CI.
+ * steps (as GitHub Actions would: bash, the workflow's env) on the samples, and
+ * checks the load-test job's flags and thresholds (the same run is the CI
+ * smoke test, loadtest/engine/smoke.test.ts), so a renamed sample or a changed
+ * CLI flag breaks here and not in a user's CI.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { repoPath } from '../../testing/paths.js';
 import { SAMPLES } from './sync.js';
+import { loadThresholdsFile } from '../../loadtest/engine/thresholds.js';
 
 const wf = parse(readFileSync(repoPath('docs/ci/example-loadtest.yml'), 'utf8'));
 const steps: any[] = wf.jobs['capacity-gate'].steps;
@@ -46,7 +49,23 @@ test('the example gates the three samples and uploads the plans even when the ga
   assert.equal(upload?.if, 'always()');
   assert.equal(upload.with.path, 'plans/');
   assert.equal(wf.jobs['load-test'].needs, 'capacity-gate');
-  assert.match(JSON.stringify(wf.jobs['load-test'].steps), /placeholder/i, 'the load test is marked as a placeholder');
+});
+
+test('the load-test job runs arena loadtest with thresholds that parse, and always takes the stack down', () => {
+  const lt: any[] = wf.jobs['load-test'].steps;
+  const run = lt.find((s) => s.id === 'loadtest')?.run as string;
+  assert.match(run, /arena\.js loadtest run -f "\$LOADTEST_SPEC" --scenario mixed/);
+  assert.match(run, /--thresholds docs\/ci\/loadtest-thresholds\.yaml/);
+  assert.ok(existsSync(repoPath(wf.jobs['load-test'].env.LOADTEST_SPEC)), 'the spec exists');
+  const specs = loadThresholdsFile(repoPath('docs/ci/loadtest-thresholds.yaml'));
+  assert.ok(specs.length >= 3, 'thresholds parse');
+  const down = lt.find((s) => /stack down/.test(String(s.run ?? '')));
+  assert.equal(down?.if, 'always()');
+  // the flags the job passes exist (a renamed flag fails here, not in a user's CI)
+  const help = spawnSync(process.execPath, [repoPath('dist/cli/arena.js'), 'loadtest', 'run', '--help'], {
+    encoding: 'utf8',
+  }).stdout;
+  for (const flag of run.match(/--[a-z-]+/g) ?? []) assert.ok(help.includes(flag), `arena loadtest run has ${flag}`);
 });
 
 test('the validate and gate steps pass on the samples and write one CapacityPlan per spec', () => {
