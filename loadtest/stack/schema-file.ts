@@ -1,23 +1,18 @@
 /**
- * The published JSON Schema of the stack's state.json (docs/schemas/stack-state.schema.json),
- * generated from `StackStateSchema`. `node dist/loadtest/stack/schema-file.js --write`
+ * The published JSON Schema of the local stack's state.json: docs/schemas/stack-state.schema.json,
+ * generated from `StackStateSchema`. `node dist/loadtest/stack/schema-file.js --write` (`make schemas`)
  * rewrites it; schema-file.test.ts fails when the file drifts.
  */
-import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { publishSchema } from '../../lib/schema-file.js';
 import { StackStateSchema } from './state.js';
 
-/** Path of the published schema in the repository. */
-export const STATE_SCHEMA_FILE = fileURLToPath(
+const published = publishSchema(
+  StackStateSchema,
   new URL('../../../docs/schemas/stack-state.schema.json', import.meta.url),
+  import.meta.url,
 );
 
+/** Path of the published schema in the repository. */
+export const STATE_SCHEMA_FILE = published.file;
 /** The schema as published: draft-07 JSON, two-space indented, with a trailing newline. */
-export function stateSchemaJson(): string {
-  return `${JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', ...StackStateSchema }, null, 2)}\n`;
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
-  writeFileSync(STATE_SCHEMA_FILE, stateSchemaJson());
-  process.stdout.write(`wrote ${STATE_SCHEMA_FILE}\n`);
-}
+export const stateSchemaJson = published.json;
