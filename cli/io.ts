@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { validateText, type DocumentResult } from '../operator/api/v1alpha1/validate.js';
 import type { ArenaDeployment } from '../operator/api/v1alpha1/schema.js';
+import { fileErrorText } from '../lib/errors.js';
 import { UserError } from './errors.js';
 
 /** Read a file (or stdin for `-`) as UTF-8. @throws UserError when it cannot be read. */
@@ -13,16 +14,7 @@ export function readInput(file: string): string {
   try {
     return readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : (e as Error).message;
-    throw new UserError(`cannot read ${file}: ${why}`);
+    throw new UserError(`cannot read ${file}: ${fileErrorText(e)}`);
   }
 }
 
@@ -56,5 +48,17 @@ export function writeFilesAtomically(dir: string, files: { name: string; content
     for (const { t, path } of tmp) renameSync(t, path);
   } catch (e) {
     throw new UserError(`cannot write to ${dir}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The password in the first line of `file` (a password file keeps it off the command line).
+ * @throws UserError `<flag>: cannot read <file>: <why>`.
+ */
+export function readPasswordFile(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n')[0]!.trim();
+  } catch (e) {
+    throw new UserError(`${flag}: cannot read ${file}: ${fileErrorText(e)}`);
   }
 }

@@ -51,3 +51,12 @@ export function errText(e: unknown): string {
     .split('\n')[0]!
     .slice(0, 300);
 }
+
+/** Why a file could not be read, in words: `no such file`, `is a directory`, `permission denied`, else the error's first line. */
+export function fileErrorText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return errText(e);
+}

@@ -9,7 +9,6 @@
  * line naming it, nothing written; 3 internal error.
  * Progress goes to stderr; the report (or -o json) to stdout.
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -49,7 +48,7 @@ import {
 } from '../../loadtest/engine/thresholds.js';
 import { reportText } from '../../loadtest/report/terminal.js';
 import { UserError } from '../errors.js';
-import { loadArenaDeployments } from '../io.js';
+import { loadArenaDeployments, readPasswordFile } from '../io.js';
 import { durationMs, positive, positiveInt } from '../options.js';
 import { scaleArg } from './stack.js';
 
@@ -115,7 +114,9 @@ function oneSpec(file: string): ArenaDeployment {
 /** The sampler endpoints of --sample. Passwords: the stack's own file (auto), --sample-password-file, or PGPASSWORD. */
 function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEndpoint[] {
   if (!o.sample) return [];
-  const filePassword = o.samplePasswordFile ? readPassword(o.samplePasswordFile) : undefined;
+  const filePassword = o.samplePasswordFile
+    ? readPasswordFile(o.samplePasswordFile, '--sample-password-file')
+    : undefined;
   if (o.sample === 'auto') {
     if (!ad) throw new UserError('--sample auto: needs -f FILE (the ArenaDeployment the local stack runs)');
     const s = readState(o.stateDir ?? defaultStateDir(ad));
@@ -123,7 +124,7 @@ function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEnd
       throw new UserError(
         `--sample auto: no running stack for ${o.file}${o.stateDir ? ` in ${o.stateDir}` : ''}; start one with: arena stack up -f ${o.file}`,
       );
-    const password = readPassword(s.database.passwordFile);
+    const password = readPasswordFile(s.database.passwordFile, '--sample auto');
     const list: SampleEndpoint[] = [];
     const pgb = s.components.pgbouncer;
     if (pgb)
@@ -159,16 +160,6 @@ function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEnd
       ...(pg && filePassword !== undefined && !u.password ? { password: filePassword } : {}),
     };
   });
-}
-
-function readPassword(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n')[0]!.trim();
-  } catch (e) {
-    throw new UserError(
-      `--sample-password-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
 }
 
 /** The scenario of --scenario / --scenario-file (with -f, `mixed` is the file's request mix). */

@@ -8,7 +8,6 @@
  * printed and written); 2 bad input (no target, a malformed URL or duration), one
  * line naming the flag. Ctrl-C stops early and still prints/writes the result.
  */
-import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import chalk from 'chalk';
 import Table from 'cli-table3';
@@ -22,7 +21,7 @@ import {
   type TargetKind,
 } from '../../loadtest/sampler/sampler.js';
 import { UserError } from '../errors.js';
-import { writeFilesAtomically } from '../io.js';
+import { readPasswordFile, writeFilesAtomically } from '../io.js';
 import { durationMs } from '../options.js';
 
 /** A URL flag value with one of the given schemes. */
@@ -144,16 +143,7 @@ type SampleOpts = Partial<Record<TargetKind, string>> & {
 /** `arena sample`: check the flags, sample until the duration or Ctrl-C, print and write the result. */
 async function sampleAction(opts: SampleOpts): Promise<void> {
   const kinds = TARGET_KINDS.filter((k) => opts[k] !== undefined);
-  let password: string | undefined;
-  if (opts.passwordFile) {
-    try {
-      password = readFileSync(opts.passwordFile, 'utf8').split('\n')[0]!.trim();
-    } catch (e) {
-      throw new UserError(
-        `--password-file: cannot read ${opts.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      );
-    }
-  }
+  const password = opts.passwordFile ? readPasswordFile(opts.passwordFile, '--password-file') : undefined;
   for (const k of kinds)
     if (new URL(opts[k]!).password)
       process.stderr.write(

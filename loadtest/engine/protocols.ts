@@ -158,8 +158,23 @@ async function statusReason(status: number, body: Dispatcher.ResponseData['body'
   } catch {
     // the reason is the status
   }
-  const m = /"error"\s*:\s*"([a-z0-9_]{1,40})"/.exec(text);
-  return m ? `http_${status} ${m[1]}` : `http_${status}`;
+  return reasonOf(status, text);
+}
+
+/**
+ * Record one completed request of an iteration that ends with it: counted in
+ * `http_reqs` and `iterations`, its duration from the scheduled start in
+ * `http_req_duration`, and either in `http_req_duration_expected` (no
+ * `failure`) or as a failure with that reason.
+ */
+function recordResponse(it: Iteration, failure: string | undefined): void {
+  const m = it.m;
+  const d = it.now() - it.scheduled;
+  m.count('http_reqs', it.steady);
+  m.trend('http_req_duration', d, it.steady);
+  if (failure === undefined) m.trend('http_req_duration_expected', d, it.steady);
+  else m.fail(failure, it.steady);
+  m.count('iterations', it.steady);
 }
 
 /** Record an error thrown by a request: interrupted when the engine stops, else a failure. Returns false. */
@@ -242,14 +257,7 @@ export class HttpCall {
   }
 
   onComplete(): void {
-    const it = this.it;
-    const m = it.m;
-    const d = it.now() - it.scheduled;
-    m.count('http_reqs', it.steady);
-    m.trend('http_req_duration', d, it.steady);
-    if (this.ok) m.trend('http_req_duration_expected', d, it.steady);
-    else m.fail(reasonOf(this.status, this.errorBody), it.steady);
-    m.count('iterations', it.steady);
+    recordResponse(this.it, this.ok ? undefined : reasonOf(this.status, this.errorBody));
     this.done();
   }
 
@@ -330,13 +338,7 @@ export class SseCall {
 
   onComplete(): void {
     if (this.ok) this.finish(undefined);
-    else {
-      const it = this.it;
-      it.m.count('http_reqs', it.steady);
-      it.m.trend('http_req_duration', it.now() - it.scheduled, it.steady);
-      it.m.fail(reasonOf(this.status, this.errorBody), it.steady);
-      it.m.count('iterations', it.steady);
-    }
+    else recordResponse(this.it, reasonOf(this.status, this.errorBody));
     this.done();
   }
 
@@ -382,11 +384,7 @@ export async function runTask(pool: Dispatcher, p: PreparedRequest, it: Iteratio
   try {
     res = await pool.request(options(p, it));
     if (!p.expected(res.statusCode)) {
-      const reason = await statusReason(res.statusCode, res.body);
-      m.count('http_reqs', it.steady);
-      m.trend('http_req_duration', it.now() - it.scheduled, it.steady);
-      m.fail(reason, it.steady);
-      m.count('iterations', it.steady);
+      recordResponse(it, await statusReason(res.statusCode, res.body));
       return;
     }
     json = await res.body.json();

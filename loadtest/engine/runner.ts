@@ -92,13 +92,20 @@ export function mergeData(parts: readonly MetricData[]): MetricData {
     if (hs.length === 1) trends[t] = hs[0]!;
     else if (hs.length > 1) trends[t] = encode(mergeEncoded(hs));
   }
+  return { trends, ...sumCounts(parts) };
+}
+
+/** Counters and failures of several parts, summed. */
+function sumCounts(
+  parts: readonly Pick<MetricData, 'counters' | 'failures'>[],
+): Pick<MetricData, 'counters' | 'failures'> {
   const counters = zeroCounters();
   const failures: Record<string, number> = {};
   for (const p of parts) {
     addCounters(counters, p.counters);
     addFailures(failures, p.failures);
   }
-  return { trends, counters, failures };
+  return { counters, failures };
 }
 
 /** Concatenate sample arrays. */
@@ -120,13 +127,7 @@ export function mergeSecond(parts: readonly SecondData[]): SecondData {
     const xs = parts.flatMap((p) => (p.trends[t] ? [p.trends[t]!] : []));
     if (xs.length > 0) trends[t] = concat(xs);
   }
-  const counters = zeroCounters();
-  const failures: Record<string, number> = {};
-  for (const p of parts) {
-    addCounters(counters, p.counters);
-    addFailures(failures, p.failures);
-  }
-  return { trends, counters, failures };
+  return { trends, ...sumCounts(parts) };
 }
 
 const scratch = newHistogram();

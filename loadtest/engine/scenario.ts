@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
-import { InvalidInputError } from '../../lib/errors.js';
+import { fileErrorText, InvalidInputError } from '../../lib/errors.js';
 import { parseDocument } from 'yaml';
 import { describe, pointerToPath } from '../../operator/api/v1alpha1/validate.js';
 import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
@@ -231,10 +231,7 @@ export function loadScenarioFile(path: string): Scenario {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ScenarioError(
-      `${path}: cannot read the scenario file (${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)})`,
-    );
+    throw new ScenarioError(`${path}: cannot read the scenario file (${fileErrorText(e)})`);
   }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {

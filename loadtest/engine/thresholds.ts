@@ -19,7 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import { InvalidInputError } from '../../lib/errors.js';
+import { fileErrorText, InvalidInputError } from '../../lib/errors.js';
 import type { MetricLookup, MetricValue } from './metric-types.js';
 
 /**
@@ -450,14 +450,7 @@ export function loadThresholdsFile(path: string): ThresholdSpec[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const problem =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : `cannot read: ${(e as Error).message}`;
-    throw new ThresholdError('', problem, path);
+    throw new ThresholdError('', fileErrorText(e), path);
   }
   const doc = parseDocument(text);
   const err = doc.errors[0];
