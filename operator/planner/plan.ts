@@ -36,12 +36,12 @@ import {
   redisReplicaCap,
   replicasWithin,
 } from './connections.js';
-import { analyzeQueue } from './erlang.js';
 import { findingsFor } from './findings.js';
 import { ceilCount, Ledger, round } from './ledger.js';
 import { sizePgBouncer, type PgBouncerSizing } from './pgbouncer.js';
-import type { Budget, CapacityPlan, KindPlan, QueueName, QueuePlan } from './types.js';
-import { workloadAt, type Demand, type Workload } from './workload.js';
+import { queueModels, queuePlanOf, type QueueModel, type Topology } from './queues.js';
+import type { Budget, CapacityPlan, KindPlan, QueuePlan } from './types.js';
+import { workloadAt, type Workload } from './workload.js';
 
 type Spec = ArenaDeploymentSpec;
 type ApiSpec = Spec['api'];
@@ -524,34 +524,14 @@ function fileDescriptors(spec: Spec, sizing: PgBouncerSizing, ledger: Ledger): {
  * Analysed by analyzeQueue (Erlang C, Allen-Cunneen; erlang.ts). Rates per second, times in ms.
  * Records queues.<name>.p99WaitMs; `how` says what the servers and partitions are.
  */
-function partitionedQueue(
-  name: QueueName,
-  servers: number,
-  partitions: number,
-  demand: Demand,
-  how: string,
-  ledger: Ledger,
-): QueuePlan {
-  const { arrivalRatePerSecond, serviceTimeMs, serviceCv2 } = demand;
-  const queue = analyzeQueue(servers, arrivalRatePerSecond / partitions, serviceTimeMs, serviceCv2);
-  const result: QueuePlan = {
-    servers: servers * partitions,
-    partitions,
-    arrivalRatePerSecond: round(arrivalRatePerSecond),
-    serviceTimeMs: round(serviceTimeMs),
-    serviceCv2: round(serviceCv2),
-    utilization: round(queue.utilization),
-    pWait: round(queue.pWait),
-    meanWaitMs: queue.meanWaitMs === null ? null : round(queue.meanWaitMs, 2),
-    p99WaitMs: queue.p99WaitMs === null ? null : round(queue.p99WaitMs, 2),
-    stable: queue.stable,
-  };
-  ledger.record(`queues.${name}.p99WaitMs`, result.p99WaitMs, {
+function partitionedQueue(q: QueueModel, ledger: Ledger): QueuePlan {
+  const result = queuePlanOf(q);
+  ledger.record(`queues.${q.name}.p99WaitMs`, result.p99WaitMs, {
     unit: 'ms',
-    formula: `M/G/c per partition: c = ${servers}, lambda = arrival / partitions, S = serviceTimeMs, cs^2 = serviceCv2; ${how}`,
+    formula: `M/G/c per partition: c = ${q.serversPerPartition}, lambda = arrival / partitions, S = serviceTimeMs, cs^2 = serviceCv2; ${q.how}`,
     inputs: {
-      servers,
-      partitions,
+      servers: q.serversPerPartition,
+      partitions: q.partitions,
       arrivalRatePerSecond: result.arrivalRatePerSecond,
       serviceTimeMs: result.serviceTimeMs,
       serviceCv2: result.serviceCv2,
@@ -561,11 +541,6 @@ function partitionedQueue(
     source: SOURCES.erlang,
   });
   return result;
-}
-
-/** LLM calls against the provider's limit as one deterministic server (M/D/1): S = 60000 / requestsPerMinute ms. */
-function rateLimitDemand(llmCallsPerSecond: number, requestsPerMinute: number): Demand {
-  return { arrivalRatePerSecond: llmCallsPerSecond, serviceTimeMs: 60_000 / requestsPerMinute, serviceCv2: 0 };
 }
 
 /**
@@ -583,33 +558,14 @@ function queuesAtTarget(
   sizing: PgBouncerSizing,
   ledger: Ledger,
 ): CapacityPlan['queues'] {
-  const { api, pgbouncer, llm } = spec;
-  const workers = maxReplicas * api.workersPerPod;
-  const queues: CapacityPlan['queues'] = {};
-  const add = (name: QueueName, servers: number, partitions: number, demand: Demand, how: string) => {
-    queues[name] = partitionedQueue(name, servers, partitions, demand, how, ledger);
+  const topology: Topology = {
+    workers: maxReplicas * spec.api.workersPerPod,
+    pgbouncers: spec.pgbouncer.replicas,
+    pgbouncerDefaultPoolSize: sizing.defaultPoolSize,
+    consumers: maxReplicas * spec.api.asyncConcurrencyPerPod,
   };
-  if (atTarget.db.arrivalRatePerSecond > 0) {
-    const how = 'one pool per worker process (replicas.max * workersPerPod partitions)';
-    add('appDbPool', api.db.poolSize + api.db.maxOverflow, workers, atTarget.db, how);
-    if (pgbouncer.enabled && pgbouncer.poolMode !== 'session') {
-      const serverPoolHow = 'one server pool per PgBouncer (reserve pool not counted)';
-      add('pgbouncerServerPool', sizing.defaultPoolSize, pgbouncer.replicas, atTarget.db, serverPoolHow);
-    }
-  }
-  if (atTarget.llmSlots.arrivalRatePerSecond > 0) {
-    const how = 'one MAX_CONCURRENT_REQUESTS semaphore per worker process';
-    add('llmSlots', api.llmSlotsPerWorker, workers, atTarget.llmSlots, how);
-  }
-  if (atTarget.asyncTasks.arrivalRatePerSecond > 0) {
-    const consumers = maxReplicas * api.asyncConcurrencyPerPod;
-    add('asyncConsumers', consumers, 1, atTarget.asyncTasks, 'one consumer group shared by all pods (Redis Streams)');
-  }
-  if (llm.requestsPerMinute !== undefined && atTarget.llmCallsPerSecond > 0) {
-    const demand = rateLimitDemand(atTarget.llmCallsPerSecond, llm.requestsPerMinute);
-    const how = 'the provider limit as one deterministic server (M/D/1), S = 60000 / requestsPerMinute';
-    add('llmRateLimit', 1, 1, demand, how);
-  }
+  const queues: CapacityPlan['queues'] = {};
+  for (const q of queueModels(spec, atTarget, topology)) queues[q.name] = partitionedQueue(q, ledger);
   return queues;
 }
 

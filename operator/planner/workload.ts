@@ -102,21 +102,49 @@ const llmComponent = (k: KindLoad): DemandComponent => ({
 export function workloadAt(concurrency: number, mix: RequestKind[]): Workload {
   if (mix.length === 0) throw new RangeError('request mix is empty');
   const totalWeight = mix.reduce((s, k) => s + k.weight, 0);
-  const base = mix.map((k) => {
-    const share = k.weight / totalWeight;
-    const llm = k.llmTimeMs ? lognormalFromPercentiles(k.llmTimeMs.p50, k.llmTimeMs.p99) : null;
-    const llmMean = llm?.meanMs ?? 0;
-    const meanLatencyMs = k.serviceTimeMs + k.dbTimeMs + llmMean;
-    const apiHoldMs = k.kind === 'async' ? k.serviceTimeMs + k.dbTimeMs : meanLatencyMs;
-    return { k, share, llm, meanLatencyMs, apiHoldMs };
-  });
+  const base = kindTimes(mix, (k) => k.weight / totalWeight);
   const meanLatency = base.reduce((s, b) => s + b.share * b.meanLatencyMs, 0);
   if (!(meanLatency > 0)) {
     throw new RangeError('every request kind has a zero end-to-end time: set serviceTimeMs, dbTimeMs or llmTimeMs');
   }
   const lambda = concurrency / (meanLatency / 1000);
-  const kinds: KindLoad[] = base.map(({ k, share, llm, meanLatencyMs, apiHoldMs }) => {
-    const rate = lambda * share;
+  return assemble(
+    concurrency,
+    base.map((b) => ({ ...b, rate: lambda * b.share })),
+  );
+}
+
+/**
+ * The workload at given arrival rates per request kind (per second), for
+ * predictions at a measured offered load: the same model as `workloadAt`, with
+ * lambda_k given instead of derived from a concurrency; kinds absent from
+ * `ratesByKind` get no arrivals. `concurrency` is the in-flight count Little's
+ * law gives, sum_k lambda_k * T_k.
+ * @throws RangeError when the mix is empty.
+ */
+export function workloadAtRates(ratesByKind: Record<string, number>, mix: RequestKind[]): Workload {
+  if (mix.length === 0) throw new RangeError('request mix is empty');
+  const total = mix.reduce((s, k) => s + (ratesByKind[k.name] ?? 0), 0);
+  const base = kindTimes(mix, (k) => (total > 0 ? (ratesByKind[k.name] ?? 0) / total : 0));
+  const withRates = base.map((b) => ({ ...b, rate: ratesByKind[b.k.name] ?? 0 }));
+  const concurrency = withRates.reduce((s, b) => s + (b.rate * b.meanLatencyMs) / 1000, 0);
+  return assemble(concurrency, withRates);
+}
+
+/** Per kind: its share, fitted LLM model, end-to-end time T_k and API hold time, ms. */
+function kindTimes(mix: RequestKind[], shareOf: (k: RequestKind) => number) {
+  return mix.map((k) => {
+    const llm = k.llmTimeMs ? lognormalFromPercentiles(k.llmTimeMs.p50, k.llmTimeMs.p99) : null;
+    const meanLatencyMs = k.serviceTimeMs + k.dbTimeMs + (llm?.meanMs ?? 0);
+    const apiHoldMs = k.kind === 'async' ? k.serviceTimeMs + k.dbTimeMs : meanLatencyMs;
+    return { k, share: shareOf(k), llm, meanLatencyMs, apiHoldMs };
+  });
+}
+
+/** The Workload from per-kind rates (lambda_k per second) and times: concurrency per kind, demands per queue. */
+function assemble(concurrency: number, base: (ReturnType<typeof kindTimes>[number] & { rate: number })[]): Workload {
+  const lambda = base.reduce((s, b) => s + b.rate, 0);
+  const kinds: KindLoad[] = base.map(({ k, share, llm, meanLatencyMs, apiHoldMs, rate }) => {
     return {
       name: k.name,
       kind: k.kind,
@@ -134,7 +162,7 @@ export function workloadAt(concurrency: number, mix: RequestKind[]): Workload {
   return {
     concurrency,
     arrivalRatePerSecond: lambda,
-    meanLatencyMs: meanLatency,
+    meanLatencyMs: lambda > 0 ? kinds.reduce((s, k) => s + k.arrivalRatePerSecond * k.meanLatencyMs, 0) / lambda : 0,
     apiConcurrency: kinds.reduce((s, k) => s + k.apiConcurrency, 0),
     kinds,
     db: demand(kinds.filter((k) => k.dbTimeMs > 0).map(dbComponent)),
