@@ -9,6 +9,7 @@
 #   pgbouncer = pgbouncer + postgresql-client
 #   redis     = redis-server + redis-tools (redis-cli)
 #   chromium  = chromium + chromium-driver + fonts-liberation
+#   xml       = libxml2-utils (xmllint: tests validate junit.xml against junit-10.xsd)
 #
 # - Packages already installed (dpkg-query) are skipped; when nothing is
 #   missing apt-get is not called at all.
@@ -38,7 +39,8 @@ for arg in "$@"; do
     pgbouncer) groups+=(pgbouncer) ;;
     redis) groups+=(redis) ;;
     chromium) groups+=(chromium) ;;
-    *) die "unknown package group '$arg' (known: db postgres pgbouncer redis chromium)" ;;
+    xml) groups+=(xml) ;;
+    *) die "unknown package group '$arg' (known: db postgres pgbouncer redis chromium xml)" ;;
   esac
 done
 [[ ${#groups[@]} -gt 0 ]] || groups=(postgres pgbouncer redis)
@@ -54,6 +56,7 @@ has_group postgres && packages+=(postgresql postgresql-client)
 has_group pgbouncer && packages+=(pgbouncer postgresql-client)
 has_group redis && packages+=(redis-server redis-tools)
 has_group chromium && packages+=(chromium chromium-driver fonts-liberation)
+has_group xml && packages+=(libxml2-utils)
 # de-duplicate, keep order
 mapfile -t packages < <(printf '%s\n' "${packages[@]}" | awk '!seen[$0]++')
 
@@ -277,6 +280,12 @@ if has_group chromium; then
   # the Debian launcher may print shell noise on stderr (/etc/chromium.d/dev-shm)
   add_summary chromium "$("$cr" --version 2>/dev/null | sed -n 's/^Chromium \([^ ]*\).*/\1/p' | head -1)" "$cr"
   add_summary chromedriver "$(first_line "$cd_" --version | awk '{print $2}')" "$cd_"
+fi
+if has_group xml; then
+  xl="$(command -v xmllint || true)"
+  [[ -n "$xl" ]] || die "xmllint not found after installing libxml2-utils"
+  env_set ARENA_XMLLINT "$xl"
+  add_summary xmllint "$(first_line "$xl" --version | sed -E 's/^.*using libxml version ([^ ]+).*/\1/')" "$xl"
 fi
 
 log "tools:"
