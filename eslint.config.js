@@ -16,6 +16,7 @@ export default tseslint.config(
       '.tools/**',
       'out/**',
       'operator/testenv/**',
+      'loadtest/export/golden/**',
       'charts/**',
       'eslint.config.js',
     ],

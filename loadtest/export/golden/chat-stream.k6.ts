@@ -1,0 +1,163 @@
+// k6 script exported by `arena loadtest export k6` from the scenario chat-stream (loadtest/scenarios/chat-stream.yaml).
+// Re-export it rather than edit it; the mapping is in arena's docs/loadtest.md, "Exporting to k6".
+// Load: open model, 20 arrivals/s in all; ramp-up 10s, steady 60s, ramp-down 0s; one k6 scenario per request.
+//
+// k6's arrival-rate executors start iterations evenly spaced (uniform arrivals), not as a
+// Poisson process as `arena loadtest run` does by default: queueing at the target shows less.
+// k6 times each request from its actual start, not from its scheduled start as arena does.
+//
+// SSE requests use the xk6-sse extension (import sse from 'k6/x/sse'); a k6 without it
+// cannot run this script. xk6-sse records http_reqs and http_req_duration, not http_req_failed.
+// Its types: loadtest/export/k6-types/xk6-sse.d.ts in arena's source tree.
+//
+// Run: k6 run -e BASE_URL=http://host:port <this file>
+import http from 'k6/http';
+import { check } from 'k6';
+import exec from 'k6/execution';
+import { Counter, Trend } from 'k6/metrics';
+import sse, { type Params } from 'k6/x/sse';
+import type { Options } from 'k6/options';
+
+const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:18000').replace(/\/+$/, '');
+
+// Thresholds arena evaluates that k6 cannot (k6 refuses to start with them):
+//   client_saturated: rate<0.2 - client_saturated is not a metric of this k6 script (arena's engine measures it)
+export const options: Options = {
+  scenarios: {
+    'chat-stream': {
+      // 20/s = 20 per 1s. Little's law: L = 20/s x 2.489 s expected duration
+      // = 49.772 in flight; preAllocatedVUs = max(1, ceil(L)), maxVUs = max(10, ceil(4 x L))
+      executor: 'ramping-arrival-rate',
+      exec: 'req_chat_stream',
+      startRate: 0,
+      timeUnit: '1s',
+      stages: [{ duration: '10s', target: 20 }, { duration: '60s', target: 20 }],
+      preAllocatedVUs: 50,
+      maxVUs: 200,
+    },
+  },
+  thresholds: {
+    'http_req_duration{scenario:read}': ['p(99)<500'],
+    http_req_failed: ['rate<0.05'],
+    dropped_iterations: ['count==0'],
+  },
+};
+
+/** Expected statuses: a status or an inclusive range (as http.expectedStatuses takes them). */
+type Expected = number | { min: number; max: number };
+
+/** One request of an iteration, its templates already filled in. */
+interface Req {
+  name: string;
+  method: string;
+  url: string;
+  body: string | null;
+  headers: Record<string, string>;
+  expect: Expected[];
+  timeout: string;
+}
+
+function isExpected(status: number, expect: Expected[]): boolean {
+  return expect.some((e) => (typeof e === 'number' ? status === e : status >= e.min && status <= e.max));
+}
+
+/** A plain HTTP request; http_req_failed counts the statuses outside req.expect. */
+function send(req: Req): void {
+  const res = http.request(req.method, req.url, req.body, {
+    headers: req.headers,
+    tags: { scenario: req.name },
+    timeout: req.timeout,
+    responseCallback: http.expectedStatuses(...req.expect),
+  });
+  check(res, { [`${req.name}: expected status`]: (r) => isExpected(r.status, req.expect) });
+}
+
+/**
+ * A draw of the lognormal with median p50 and 99th percentile p99 (ms), as
+ * arena's engine draws {{llm_latency_ms}}: sigma = ln(p99 / p50) / z99,
+ * Box-Muller, whole ms, capped at 5 x p99.
+ */
+function lognormalMs(p50: number, p99: number): number {
+  const sigma = Math.log(p99 / p50) / 2.3263478740408408;
+  const z = Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+  return Math.min(5 * p99, Math.round(p50 * Math.exp(sigma * z)));
+}
+
+// Stream metrics, named as arena names them (ms; tagged {scenario: <request>}).
+const ttft = new Trend('ttft', true);
+const itl = new Trend('itl', true);
+const tpot = new Trend('tpot', true);
+const e2eLatency = new Trend('e2e_latency', true);
+const tokens = new Counter('tokens');
+const streamsCutShort = new Counter('streams_cut_short');
+
+/** The event types of a stream: a token, the end of a complete stream, an error. */
+interface StreamSpec {
+  tokenEvent: string;
+  doneEvent: string | undefined;
+  errorEvent: string;
+}
+
+/**
+ * An SSE request through xk6-sse (blocks the VU until the stream ends).
+ * TTFT: iteration start to the first token event; ITL: gaps between token
+ * events. A stream without its done event, with an error event or a read
+ * error counts in streams_cut_short and fails the "stream complete" check.
+ */
+function stream(req: Req, spec: StreamSpec): void {
+  const tags = { scenario: req.name };
+  const start = Date.now();
+  let first = 0;
+  let last = 0;
+  let count = 0;
+  let sawDone = false;
+  let broken = false;
+  const params: Params = { method: req.method, headers: req.headers, tags, timeout: req.timeout };
+  if (req.body !== null) params.body = req.body;
+  const res = sse.open(req.url, params, (client) => {
+    client.on('event', (event) => {
+      const type = event.name === '' ? 'message' : event.name;
+      if (type === spec.errorEvent) broken = true;
+      else if (spec.doneEvent !== undefined && type === spec.doneEvent) sawDone = true;
+      else if (type === spec.tokenEvent && event.data !== '') {
+        const now = Date.now();
+        if (count === 0) {
+          first = now;
+          ttft.add(now - start, tags);
+        } else itl.add(now - last, tags);
+        last = now;
+        count++;
+      }
+    });
+    client.on('error', () => {
+      broken = true;
+    });
+  });
+  const end = Date.now();
+  e2eLatency.add(end - start, tags);
+  tokens.add(count, tags);
+  if (count >= 2) tpot.add((end - first) / (count - 1), tags);
+  const ok = isExpected(res.status, req.expect);
+  const complete = ok && !broken && res.error === '' && (spec.doneEvent === undefined || sawDone);
+  if (ok && !complete) streamsCutShort.add(1, tags);
+  check(res, {
+    [`${req.name}: expected status`]: () => ok,
+    [`${req.name}: stream complete`]: () => complete,
+  });
+}
+
+/** chat-stream (sse, weight 1): POST /chat/stream */
+export function req_chat_stream(): void {
+  const userId = `vu-${exec.vu.idInTest}`;
+  const llmLatencyMs = lognormalMs(2000, 8000);
+  const req: Req = {
+    name: 'chat-stream',
+    method: 'POST',
+    url: `${BASE_URL}/chat/stream`,
+    body: JSON.stringify({ question: 'how many replicas do I need?', session_id: userId, llm_latency_ms: llmLatencyMs }),
+    headers: { 'x-client-id': userId, 'content-type': 'application/json' },
+    expect: [{ min: 200, max: 299 }],
+    timeout: '120s',
+  };
+  stream(req, { tokenEvent: 'message', doneEvent: 'done', errorEvent: 'error' });
+}
