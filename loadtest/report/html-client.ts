@@ -1,0 +1,191 @@
+/**
+ * What the HTML report runs and looks like in the browser: the page's CSS
+ * and the client script that draws every `ChartSpec` of the embedded JSON
+ * (`<script type="application/json" id="arena-data">`, shape `ClientData`)
+ * with uPlot (the global `uPlot` of uPlot.iife.min.js, inlined before it).
+ *
+ * The script, for each chart: one uPlot plot in `#plot-<id>` with the
+ * shared x range, `cursor.sync` (key "arena": hovering one chart moves the
+ * cursor on all), a draw hook that shades the phases under the lines, and
+ * one that draws `limit` as a horizontal dashed line. When every chart has
+ * drawn once it sets `data-charts-drawn="<count>"` on <body> (tests wait for
+ * it). Plain ES2017, no network access.
+ */
+import type { ChartSpec, Phase } from './html-types.js';
+
+/** Fill colours of the shaded phases (also the legend swatches). */
+export const PHASE_FILL: Record<Phase, string> = {
+  'ramp-up': 'rgba(255, 179, 0, 0.16)',
+  steady: 'rgba(76, 175, 80, 0.07)',
+  'ramp-down': 'rgba(30, 136, 229, 0.14)',
+};
+
+/** Line colours for series without their own, by position. */
+export const PALETTE = ['#1565c0', '#c62828', '#2e7d32', '#ef6c00', '#6a1b9a', '#00838f', '#6d4c41', '#ad1457'];
+
+/** The colour of a chart's limit line. */
+export const LIMIT_COLOR = '#b71c1c';
+
+/** The JSON the page embeds for the script. */
+export interface ClientData {
+  /** The x range of every chart, seconds since the start. */
+  xRange: [number, number];
+  phaseFill: Record<Phase, string>;
+  palette: string[];
+  limitColor: string;
+  charts: ChartSpec[];
+}
+
+/** The client script (see the file comment). */
+export const CLIENT_SCRIPT = String.raw`(function () {
+  'use strict';
+  var data = JSON.parse(document.getElementById('arena-data').textContent);
+  var total = data.charts.length;
+  var drawn = {};
+  var count = 0;
+
+  function markDrawn(id) {
+    if (drawn[id]) return;
+    drawn[id] = true;
+    count++;
+    if (count === total) document.body.setAttribute('data-charts-drawn', String(total));
+  }
+
+  function shadePhases(spec) {
+    return function (u) {
+      var ctx = u.ctx;
+      var top = u.bbox.top;
+      var height = u.bbox.height;
+      var left = u.bbox.left;
+      var right = u.bbox.left + u.bbox.width;
+      ctx.save();
+      spec.phases.forEach(function (p) {
+        var x0 = Math.max(left, u.valToPos(p.from, 'x', true));
+        var x1 = Math.min(right, u.valToPos(p.to, 'x', true));
+        if (x1 <= x0) return;
+        ctx.fillStyle = data.phaseFill[p.phase] || 'rgba(0,0,0,0.04)';
+        ctx.fillRect(x0, top, x1 - x0, height);
+      });
+      ctx.restore();
+    };
+  }
+
+  function drawLimit(spec) {
+    return function (u) {
+      if (spec.limit === undefined || spec.limit === null) return;
+      var ctx = u.ctx;
+      var y = Math.round(u.valToPos(spec.limit, 'y', true)) + 0.5;
+      ctx.save();
+      ctx.strokeStyle = data.limitColor;
+      ctx.lineWidth = 2 * (window.devicePixelRatio || 1);
+      ctx.setLineDash([8, 6]);
+      ctx.beginPath();
+      ctx.moveTo(u.bbox.left, y);
+      ctx.lineTo(u.bbox.left + u.bbox.width, y);
+      ctx.stroke();
+      ctx.restore();
+    };
+  }
+
+  function yRange(spec) {
+    return function (u, min, max) {
+      var hi = max === null || max === undefined || !isFinite(max) ? 0 : max;
+      if (spec.limit !== undefined && spec.limit !== null) hi = Math.max(hi, spec.limit);
+      return [0, hi > 0 ? hi * 1.1 : 1];
+    };
+  }
+
+  function valueOf(spec) {
+    return function (u, v) {
+      if (v === null || v === undefined) return '-';
+      var d = Math.abs(v) < 10 ? 2 : Math.abs(v) < 1000 ? 1 : 0;
+      return v.toFixed(d) + ' ' + spec.unit;
+    };
+  }
+
+  function draw(spec) {
+    var el = document.getElementById('plot-' + spec.id);
+    if (!el) throw new Error('no element for chart ' + spec.id);
+    var series = [{ label: 'time', value: function (u, v) { return v === null || v === undefined ? '-' : v.toFixed(1) + ' s'; } }];
+    var columns = [spec.x];
+    spec.series.forEach(function (s, i) {
+      var line = {
+        label: s.label,
+        stroke: s.color || data.palette[i % data.palette.length],
+        width: 2,
+        spanGaps: false,
+        value: valueOf(spec),
+        points: { show: spec.x.length < 3 }
+      };
+      if (s.dash) line.dash = s.dash;
+      series.push(line);
+      columns.push(s.values);
+    });
+    var opts = {
+      width: Math.max(320, el.clientWidth || 900),
+      height: 240,
+      cursor: { sync: { key: 'arena' } },
+      scales: {
+        x: { time: false, range: function () { return [data.xRange[0], data.xRange[1]]; } },
+        y: { range: yRange(spec) }
+      },
+      axes: [
+        { label: 'seconds since the start' },
+        { label: spec.yLabel + ' (' + spec.unit + ')', size: 64 }
+      ],
+      series: series,
+      hooks: {
+        drawClear: [shadePhases(spec)],
+        draw: [drawLimit(spec), function () { markDrawn(spec.id); }]
+      }
+    };
+    return new uPlot(opts, columns, el);
+  }
+
+  if (total === 0) document.body.setAttribute('data-charts-drawn', '0');
+  data.charts.forEach(draw);
+})();
+`;
+
+/** The page's own CSS (uPlot's is inlined before it). */
+export const REPORT_CSS = `
+:root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-soft: #f6f8fa; --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Liberation Sans", Arial, sans-serif; color: var(--fg); background: #fff; }
+main { max-width: 1180px; margin: 0 auto; padding: 16px 24px 48px; }
+h1 { font-size: 22px; margin: 8px 0 4px; }
+h2 { font-size: 17px; margin: 28px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+code { font: 12.5px/1.3 ui-monospace, "Liberation Mono", Menlo, monospace; background: var(--bg-soft); padding: 1px 4px; border-radius: 4px; }
+.note { color: var(--muted); margin: 4px 0 8px; }
+.badges { margin: 6px 0 10px; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600; font-size: 13px; border: 1px solid; }
+.badge.ok { color: var(--ok); border-color: var(--ok); background: #dafbe1; }
+.badge.bad { color: var(--bad); border-color: var(--bad); background: #ffebe9; }
+.badge.warn { color: var(--warn); border-color: var(--warn); background: #fff8c5; }
+.badge.none { color: var(--muted); border-color: var(--line); background: var(--bg-soft); }
+.callout { padding: 10px 14px; border-radius: 6px; margin: 10px 0; border: 1px solid; }
+.callout.warning { background: #fff8c5; border-color: #d4a72c; font-size: 15px; }
+.callout.info { background: #ddf4ff; border-color: #54aeff; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 8px 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+table { border-collapse: collapse; margin: 6px 0 10px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+thead th { background: var(--bg-soft); font-weight: 600; white-space: nowrap; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.total th, tr.total td { font-weight: 600; border-top: 2px solid var(--line); }
+tr.fail td, tr.missing td { background: #fff5f5; }
+tr.first th { color: var(--bad); }
+td.reason { font-family: ui-monospace, "Liberation Mono", Menlo, monospace; }
+.scroll { overflow-x: auto; }
+table.summary { font-size: 13px; }
+table.summary th, table.summary td { padding: 4px 6px; }
+table.summary thead th { white-space: normal; vertical-align: bottom; }
+figure.chart { margin: 14px 0 22px; }
+figure.chart h3 { font-size: 14px; margin: 0 0 4px; }
+figcaption { color: var(--muted); font-size: 12.5px; margin-top: 2px; }
+.swatch { display: inline-block; width: 14px; height: 10px; margin: 0 4px 0 10px; border: 1px solid rgba(0,0,0,0.35); vertical-align: middle; }
+.limit-swatch { display: inline-block; width: 22px; margin: 0 4px 0 10px; border-top: 2px dashed; vertical-align: middle; }
+ul.warnings { color: var(--warn); }
+footer { color: var(--muted); margin-top: 32px; font-size: 12px; }
+`;
