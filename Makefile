@@ -33,7 +33,7 @@ helm: ## build helm from Go modules into .tools/bin/helm (scripts/build-helm.sh,
 	@scripts/build-helm.sh
 
 test: build testenv helm lint ## type-check, format check, lint, then run every test (unit, property, golden, CLI, operator e2e, local stack, load engine, Helm chart)
-	@scripts/install-debian-deps.sh db
+	@scripts/install-debian-deps.sh db chromium xml
 	@scripts/run-tests.sh
 
 lint: setup ## prettier --check and eslint (typescript-eslint, max-lines-per-function, complexity, no-floating-promises); fails on any finding

@@ -115,7 +115,11 @@ test('loadtest run: a passing run exits 0 and writes a result.json valid against
   assert.equal(result.passed, true);
   assert.ok(result.scenarios['fixed']!.metrics['http_req_duration']!.p99 >= 5);
   assert.ok(result.series.length >= 2);
-  assert.deepEqual(readdirSync(out), ['result.json'], 'nothing else (no temp file) left in DIR');
+  assert.deepEqual(
+    readdirSync(out).sort(),
+    ['junit.xml', 'report.html', 'result.json'],
+    'the result and its reports, nothing else (no temp file) left in DIR',
+  );
 
   writeFileSync(
     join(d, 'th.json'),

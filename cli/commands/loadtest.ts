@@ -47,10 +47,15 @@ import {
   type ThresholdSpec,
 } from '../../loadtest/engine/thresholds.js';
 import { reportText } from '../../loadtest/report/terminal.js';
+import type { ModelInputs } from '../../loadtest/report/model.js';
+import { plan as planOf } from '../../operator/planner/plan.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments, readPasswordFile } from '../io.js';
 import { durationMs, positive, positiveInt } from '../options.js';
 import { scaleArg } from './stack.js';
+import { registerExport } from './loadtest-export.js';
+import { registerReport, writeReports } from './loadtest-report.js';
+import { registerCompare } from './loadtest-compare.js';
 
 /** The engine's version (the package's). */
 export const ENGINE_VERSION = '0.1.0';
@@ -360,6 +365,7 @@ async function run(o: RunOpts): Promise<void> {
       limits,
       signal: ac.signal,
       stopGraceMs: 5000,
+      ...(ad ? { model: modelInputs(o, ad, target) } : {}),
       onProgress: (p) => progress.update(p),
       onLog: (l) => progress.log(l),
     });
@@ -369,8 +375,22 @@ async function run(o: RunOpts): Promise<void> {
     process.off('SIGTERM', onTerm);
   }
   process.stdout.write(o.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : reportText(result));
-  process.stderr.write(`[loadtest] wrote ${join(outDir, 'result.json')}\n`);
+  const reports = writeReports(outDir, result);
+  process.stderr.write(`[loadtest] wrote ${join(outDir, 'result.json')}, ${reports.html}, ${reports.junit}\n`);
   if (!result.passed) process.exitCode = 1;
+}
+
+/** The inputs of predicted vs measured: the running stack of -f FILE when the run targets it, else the plan's topology. */
+function modelInputs(o: RunOpts, ad: ArenaDeployment, target: string): ModelInputs {
+  const s = readState(o.stateDir ?? defaultStateDir(ad));
+  const stack = s && !s.stoppedAt && s.endpoints['api'] === target.replace(/\/$/, '') ? s.profile : undefined;
+  const p = planOf(ad);
+  return {
+    file: o.file!,
+    ad,
+    ...(stack ? { stack } : {}),
+    plan: { maxReplicas: p.replicas.max, defaultPoolSize: p.pgbouncer.defaultPoolSize },
+  };
 }
 
 function doctor(output: 'table' | 'json'): void {
@@ -433,6 +453,9 @@ export function registerLoadtest(program: Command): void {
     )
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action((opts: { output: 'table' | 'json' }) => doctor(opts.output));
+  registerExport(lt);
+  registerCompare(lt);
+  registerReport(lt);
 }
 
 /** `arena loadtest run`: what to load and how (target, scenario, model, phases). */

@@ -78,6 +78,13 @@ function mapConnectError(e: unknown, cfg: ApiConfig): Error {
   return new DbUnavailableError(`database unavailable: ${msg}`);
 }
 
+const checkoutObservers = new WeakMap<Pool, (waitSeconds: number) => void>();
+
+/** Report every checkout's wait for a connection of `pool` (seconds, timeouts included) to `observe` (/metrics). */
+export function observeCheckouts(pool: Pool, observe: (waitSeconds: number) => void): void {
+  checkoutObservers.set(pool, observe);
+}
+
 /**
  * Run `fn` with a pooled connection, released afterwards (destroyed when `fn`
  * failed on the connection itself).
@@ -85,10 +92,13 @@ function mapConnectError(e: unknown, cfg: ApiConfig): Error {
  */
 export async function withClient<T>(pool: Pool, cfg: ApiConfig, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   let client: pg.PoolClient;
+  const asked = performance.now();
   try {
     client = await pool.connect();
   } catch (e) {
     throw mapConnectError(e, cfg);
+  } finally {
+    checkoutObservers.get(pool)?.((performance.now() - asked) / 1000);
   }
   let broken: Error | undefined;
   try {

@@ -25,7 +25,7 @@ import { errText } from '../../lib/errors.js';
 import { sleep } from '../../lib/util.js';
 import type { ApiConfig } from './config.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createPool, migrate, poolStats } from './db.js';
+import { createPool, migrate, observeCheckouts, poolStats } from './db.js';
 import { SimulatedLlm } from './llm.js';
 import { clusterMetrics, Metrics, serveCollection, servePrimaryAggregation } from './metrics.js';
 import { ensureGroup, queueFigures } from './queue.js';
@@ -175,6 +175,7 @@ async function runHttpWorker(cfg: ApiConfig): Promise<void> {
   const metrics = new Metrics();
   serveCollection(metrics);
   const pool = createPool(cfg, `arena-api-${process.pid}`);
+  observeCheckouts(pool, (s) => metrics.dbPoolWait.observe(s));
   const redis = new RedisPool(cfg.redisUrl, cfg.redisMaxConnections, `arena-api-${process.pid}`);
   const slots = new Semaphore(cfg.llmSlots);
   const llm = new SimulatedLlm(cfg.llm, redis.shared);

@@ -12,6 +12,13 @@ import client from 'prom-client';
 
 const { Registry, Histogram, Gauge, Counter, AggregatorRegistry } = client;
 
+/**
+ * Buckets of the queue-wait histograms, seconds: fine below 10 ms (a pool that
+ * barely queues) up to the longest timeouts; the report interpolates inside a
+ * bucket as Prometheus' histogram_quantile does.
+ */
+export const WAIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60];
+
 /** Values the gauges read at scrape time; each process sets the ones it has. */
 export interface Probes {
   dbPool?: () => { max: number; total: number; idle: number; waiting: number };
@@ -52,7 +59,21 @@ export class Metrics {
   readonly llmPermitWait = new Histogram({
     name: 'arena_llm_permit_wait_seconds',
     help: 'wait for the provider requests-per-minute limit',
-    buckets: [0, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
+    buckets: WAIT_BUCKETS,
+    registers: [this.registry],
+  });
+  /** Queue wait for an LLM semaphore slot (timeouts observed at the time they waited), for predicted vs measured. */
+  readonly llmSlotWait = new Histogram({
+    name: 'arena_llm_slot_wait_seconds',
+    help: 'wait for an LLM semaphore slot (MAX_CONCURRENT_REQUESTS), timeouts included',
+    buckets: WAIT_BUCKETS,
+    registers: [this.registry],
+  });
+  /** Queue wait for a pooled DB connection (checkout), for predicted vs measured. */
+  readonly dbPoolWait = new Histogram({
+    name: 'arena_db_pool_wait_seconds',
+    help: 'wait for a DB connection from the worker pool (DB_POOL_SIZE + DB_MAX_OVERFLOW), timeouts included',
+    buckets: WAIT_BUCKETS,
     registers: [this.registry],
   });
   readonly slotTimeouts = new Counter({

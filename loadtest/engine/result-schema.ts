@@ -111,12 +111,125 @@ export const SaturationSchema = Type.Object({
   pools: Type.Record(Type.String(), PoolSchema, {
     description: 'pgbouncer_client, pgbouncer_server, postgres_backends, redis_clients, llm_slots, app_db_pool.',
   }),
-  saturatesFirst: Type.Union([
-    Type.Object({ pool: Type.String(), figure: Type.String(), peakUtilization: Num }),
-    Type.Null(),
-  ]),
+  saturatesFirst: Type.Union(
+    [
+      Type.Object({
+        pool: Type.String(),
+        figure: Type.String(),
+        peakUtilization: Num,
+        atMs: Type.Optional(
+          Type.Union([Num, Type.Null()], {
+            description:
+              'First saturated tick, ms since the start (null: no pool saturated; the highest peak is named).',
+          }),
+        ),
+      }),
+      Type.Null(),
+    ],
+    {
+      description:
+        'The pool whose first saturated tick (utilisation >= 95 %, or >= 75 % with waiters) came earliest; else the highest peak.',
+    },
+  ),
   cost: Type.Object({ cpuMsPerTick: Num, wallMsPerTick: Num }),
 });
+
+const NumOrNull = Type.Union([Num, Type.Null()]);
+
+const SteadyWaitSchema = Type.Object({
+  count: Count,
+  meanMs: NumOrNull,
+  p50Ms: NumOrNull,
+  p99Ms: NumOrNull,
+});
+
+/** The API's queue waits over the steady phase (two /metrics scrapes, loadtest/sampler/prometheus.ts). */
+export const ApiWaitsSchema = Type.Object(
+  {
+    fromMs: Num,
+    toMs: Num,
+    queues: Type.Object({
+      llmSlots: Type.Optional(SteadyWaitSchema),
+      appDbPool: Type.Optional(SteadyWaitSchema),
+      llmRateLimit: Type.Optional(SteadyWaitSchema),
+    }),
+    llmCalls: Type.Union([Count, Type.Null()]),
+  },
+  {
+    description:
+      "The API's steady-phase waits from /metrics histograms (bucket-interpolated quantiles, ms) and its LLM calls.",
+  },
+);
+
+const QueueFiguresSchema = Type.Object({
+  utilization: NumOrNull,
+  meanWaitMs: NumOrNull,
+  p99WaitMs: NumOrNull,
+});
+
+/** One queue the planner models: predicted at the measured offered load vs measured. */
+export const QueueComparisonSchema = Type.Object({
+  servers: Count,
+  partitions: Count,
+  arrivalRatePerSecond: Num,
+  serviceTimeMs: Num,
+  serviceCv2: Num,
+  predicted: Type.Intersect([QueueFiguresSchema, Type.Object({ pWait: Num, stable: Type.Boolean() })]),
+  measured: Type.Intersect([
+    QueueFiguresSchema,
+    Type.Object({
+      maxWaitMs: Type.Optional(NumOrNull),
+      source: Type.String({ description: 'Where the measured figures come from.' }),
+    }),
+  ]),
+  verdict: Type.Union([Type.Literal('agrees'), Type.Literal('differs'), Type.Literal('not measured')]),
+  differences: Type.Array(Type.String(), { description: 'What is beyond the tolerance, one line each.' }),
+});
+
+/** A connection budget for the topology that ran: the most the settings allow vs the peak measured. */
+export const BudgetComparisonSchema = Type.Object({
+  name: Type.String(),
+  predicted: Num,
+  limit: NumOrNull,
+  measuredPeak: NumOrNull,
+  figure: Type.String(),
+  within: Type.Union([Type.Boolean(), Type.Null()], { description: 'measuredPeak <= predicted (null: not measured).' }),
+});
+
+/** Predicted vs measured: the planner's queues and budgets at the load the run offered (-f FILE). */
+export const ModelComparisonSchema = Type.Object(
+  {
+    file: Type.String(),
+    name: Type.String(),
+    topology: Type.Object({
+      source: Type.String({ description: 'local stack (state.json) or plan (maxReplicas).' }),
+      workers: Count,
+      pgbouncers: Count,
+      pgbouncerDefaultPoolSize: Count,
+      consumers: Count,
+    }),
+    offeredRates: Type.Record(Type.String(), Num, {
+      description:
+        'Arrivals per second per request kind at the target in the steady phase (iterations started; dropped ones never arrive).',
+    }),
+    queues: Type.Record(Type.String(), QueueComparisonSchema),
+    budgets: Type.Array(BudgetComparisonSchema),
+    saturatesFirst: Type.Object({
+      predicted: Type.Union([Type.String(), Type.Null()], {
+        description: 'The queue with the highest predicted utilisation.',
+      }),
+      measured: Type.Union([Type.String(), Type.Null()], {
+        description: 'The queue with the highest measured utilisation.',
+      }),
+    }),
+    tolerance: Type.Object({
+      utilizationPoints: Num,
+      waitRatio: Num,
+      waitFloorMs: Num,
+    }),
+  },
+  { description: 'Present when the run had -f FILE and the load was at least partly its request kinds.' },
+);
 
 export const ThresholdOutcomeSchema = Type.Object({
   selector: Type.String(),
@@ -204,6 +317,8 @@ export const LoadTestResultSchema = Type.Object(
       bounds: Type.Object({ scheduleLagP99Ms: Num, loopLagP99Ms: Num }),
     }),
     saturation: Type.Optional(SaturationSchema),
+    apiWaits: Type.Optional(ApiWaitsSchema),
+    model: Type.Optional(ModelComparisonSchema),
     thresholds: Type.Array(ThresholdOutcomeSchema),
   },
   { $id: 'https://arena.dev/schemas/loadtest-result.schema.json', title: 'arena LoadTestResult (result.json)' },
@@ -213,3 +328,7 @@ export type LoadTestResult = Static<typeof LoadTestResultSchema>;
 export type ScenarioResult = Static<typeof ScenarioResultSchema>;
 export type Saturation = Static<typeof SaturationSchema>;
 export type ThresholdOutcomeJson = Static<typeof ThresholdOutcomeSchema>;
+export type ApiWaits = Static<typeof ApiWaitsSchema>;
+export type ModelComparison = Static<typeof ModelComparisonSchema>;
+export type QueueComparison = Static<typeof QueueComparisonSchema>;
+export type BudgetComparison = Static<typeof BudgetComparisonSchema>;

@@ -15,6 +15,7 @@ import {
   RESULT_API_VERSION,
   RESULT_KIND,
   RESULT_SCHEMA_VERSION,
+  type ApiWaits,
   type LoadTestResult,
   type Saturation,
   type ScenarioResult,
@@ -37,6 +38,7 @@ export const POOLS: Record<string, string> = {
   redis_clients: 'redis.connected_clients',
   llm_slots: 'health.processing_count',
   app_db_pool: 'health.db_pool_total',
+  async_consumers: 'health.queue_in_flight',
 };
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
@@ -73,6 +75,43 @@ export function secondSaturated(p: SecondPoint): boolean {
   return lag > CLIENT_SATURATION_BOUNDS.scheduleLagP99Ms || p.loopLagP99Ms > CLIENT_SATURATION_BOUNDS.loopLagP99Ms;
 }
 
+/** Per pool, the figure that counts its waiters (a pool with waiters is full, whatever its reserve). */
+export const WAITERS_OF: Record<string, string> = {
+  pgbouncer_server: 'pgbouncer.cl_waiting',
+  llm_slots: 'health.waiting_count',
+  app_db_pool: 'health.db_pool_waiting',
+};
+
+/** A tick is saturated at this utilisation, or at SATURATED_WITH_WAITERS when the pool has waiters. */
+export const SATURATED = 0.95;
+export const SATURATED_WITH_WAITERS = 0.75;
+
+/**
+ * The pool that saturates first: of the pools with a saturated tick (utilisation
+ * >= SATURATED, or >= SATURATED_WITH_WAITERS while requests wait for it), the
+ * one whose first saturated tick came earliest (ties: the higher peak); when no
+ * pool saturated, the one with the highest peak utilisation. `atMs` = the first
+ * saturated tick (ms since the engine's start), null when none saturated.
+ */
+function firstSaturated(pools: Saturation['pools'], series: Saturation['series']): Saturation['saturatesFirst'] {
+  let first: Saturation['saturatesFirst'] = null;
+  const rank = (f: NonNullable<Saturation['saturatesFirst']>) => [f.atMs ?? Infinity, -f.peakUtilization];
+  for (const [pool, p] of Object.entries(pools)) {
+    if (p.peakUtilization === null || !p.limit) continue;
+    const waiters = new Map((series[WAITERS_OF[pool] ?? ''] ?? []).map(([t, v]) => [t, v ?? 0]));
+    const hit = (series[p.figure] ?? []).find(([t, v]) => {
+      if (v === null) return false;
+      const u = v / p.limit!;
+      return u >= SATURATED || (u >= SATURATED_WITH_WAITERS && (waiters.get(t) ?? 0) > 0);
+    });
+    const cand = { pool, figure: p.figure, peakUtilization: p.peakUtilization, atMs: hit ? hit[0] : null };
+    const [a0, a1] = rank(cand);
+    const [b0, b1] = first ? rank(first) : [Infinity, Infinity];
+    if (!first || a0! < b0! || (a0 === b0 && a1! < b1!)) first = cand;
+  }
+  return first;
+}
+
 /** The sampler's result on the engine's clock, with the pools named. */
 export function saturationOf(s: SampleResult, offsetMs: number): Saturation {
   const series: Saturation['series'] = {};
@@ -82,10 +121,7 @@ export function saturationOf(s: SampleResult, offsetMs: number): Saturation {
     const sum = s.summary[figure];
     if (sum) pools[pool] = { figure, limitOf: LIMIT_OF[figure] ?? '', ...sum };
   }
-  let first: Saturation['saturatesFirst'] = null;
-  for (const [pool, p] of Object.entries(pools))
-    if (p.peakUtilization !== null && (!first || p.peakUtilization > first.peakUtilization))
-      first = { pool, figure: p.figure, peakUtilization: p.peakUtilization };
+  const first = firstSaturated(pools, series);
   const targets: Saturation['targets'] = {};
   for (const [k, t] of Object.entries(s.targets))
     if (t) targets[k] = { url: t.url, ok: t.ok, failed: t.failed, errors: t.errors.slice(0, 20) };
@@ -109,6 +145,8 @@ export interface ResultInputs {
   target: string;
   thresholds: ThresholdSpec[];
   sampler?: { result: SampleResult; offsetMs: number };
+  /** The API's steady-phase waits (two /metrics scrapes). */
+  apiWaits?: ApiWaits;
   fromPlan?: LoadTestResult['settings']['fromPlan'];
   partialReason?: string;
   version: string;
@@ -169,6 +207,7 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
       bounds: { ...CLIENT_SATURATION_BOUNDS },
     },
     ...(saturation ? { saturation } : {}),
+    ...(i.apiWaits ? { apiWaits: i.apiWaits } : {}),
     thresholds: [],
   };
   const outcomes = evaluateThresholds(i.thresholds, lookupIn(result));

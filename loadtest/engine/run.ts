@@ -13,14 +13,26 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
-import { InvalidInputError } from '../../lib/errors.js';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { fileErrorText, InvalidInputError } from '../../lib/errors.js';
+import { describe, pointerToPath } from '../../operator/api/v1alpha1/validate.js';
+import { sleep } from '../../lib/util.js';
+import { scrape, steadyWaits, type SteadyWaits } from '../sampler/prometheus.js';
+import { modelComparison, type ModelInputs } from '../report/model.js';
 import { makeTarget, redactUrl, sample, type SampleResult, type Target, type TargetKind } from '../sampler/sampler.js';
 import type { RunConfig } from './config.js';
 import { checkCapacity, readLimits, type OsLimits } from './limits.js';
 import { buildResult, POOLS } from './result.js';
-import type { LoadTestResult } from './result-schema.js';
+import { LoadTestResultSchema, RESULT_SCHEMA_VERSION, type LoadTestResult } from './result-schema.js';
 import { runEngine, type SecondPoint } from './runner.js';
 import type { ThresholdSpec } from './thresholds.js';
+
+// ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  ajv: Ajv,
+  formats?: string[],
+) => Ajv;
 
 /** A mistake the user can fix; the CLI exits 2 with this one line. */
 export class LoadTestInputError extends InvalidInputError {
@@ -151,6 +163,8 @@ export interface LoadTestOptions {
   signal?: AbortSignal;
   /** Grace for in-flight iterations after an abort, ms. */
   stopGraceMs?: number;
+  /** The ArenaDeployment the run loads (-f FILE): the result gets predicted vs measured (`model`). */
+  model?: ModelInputs;
 }
 
 /** The in-flight count a run may reach: maxVUs (open) or VUs (closed). */
@@ -181,11 +195,14 @@ export async function runLoadTest(o: LoadTestOptions): Promise<LoadTestResult> {
   let worstPool: Progress['worstPool'] = null;
   const poolOf = Object.fromEntries(Object.entries(POOLS).map(([p, f]) => [f, p]));
   let startAt = 0;
+  const health = o.sampler.find((t) => t.kind === 'health');
+  let waits: Promise<SteadyWaits | null> | undefined;
   const out = await runEngine(c, {
     signal: o.signal,
     ...(o.stopGraceMs !== undefined ? { stopGraceMs: o.stopGraceMs } : {}),
     onStart: (at) => {
       startAt = at;
+      if (health) waits = scrapeSteadyWaits(new URL('/metrics', health.url).toString(), c, at, o.onLog);
       if (o.sampler.length === 0) return;
       const wait = Math.max(0, at - (performance.timeOrigin + performance.now()));
       samplerRun = new Promise((r) => setTimeout(r, wait)).then(async () => {
@@ -212,18 +229,47 @@ export async function runLoadTest(o: LoadTestOptions): Promise<LoadTestResult> {
   });
   samplerAbort.abort();
   const sampled = samplerRun ? await samplerRun : undefined;
+  const apiWaits = waits && !o.signal?.aborted ? await waits : null;
   const result = buildResult(out, {
     config: c,
     target: redactUrl(o.target.toString()),
     thresholds: o.thresholds,
     ...(sampled ? { sampler: sampled } : {}),
+    ...(apiWaits ? { apiWaits } : {}),
     ...(o.fromPlan ? { fromPlan: o.fromPlan } : {}),
     ...(o.signal?.aborted ? { partialReason: 'interrupted (SIGINT/SIGTERM)' } : {}),
     version: o.version,
     openFilesSoftLimit: (o.limits ?? readLimits()).openFilesSoft,
   });
+  const model = o.model ? modelComparison(result, o.model) : null;
+  if (model) result.model = model;
   writeResult(o.outDir, result);
   return result;
+}
+
+/**
+ * Scrape the API's /metrics when the steady phase starts and when it ends (on
+ * the engine's clock, `startAt` epoch ms) and return the steady phase's waits;
+ * null (with a log line) when a scrape fails.
+ */
+async function scrapeSteadyWaits(
+  url: string,
+  c: RunConfig,
+  startAt: number,
+  onLog?: (line: string) => void,
+): Promise<SteadyWaits | null> {
+  const fromMs = c.phases.rampUpMs;
+  const toMs = fromMs + c.phases.steadyMs;
+  const at = (ms: number) => sleep(Math.max(0, startAt + ms - (performance.timeOrigin + performance.now())));
+  try {
+    await at(fromMs);
+    const before = await scrape(url);
+    await at(toMs);
+    return steadyWaits(before, await scrape(url), fromMs, toMs);
+  } catch (e) {
+    onLog?.(`${url}: ${(e as Error).message}; the API's queue waits are left out of the result`);
+    return null;
+  }
 }
 
 /** Write DIR/result.json atomically. @throws LoadTestInputError when DIR cannot be written. */
@@ -242,14 +288,34 @@ export function writeResult(dir: string, result: LoadTestResult): string {
   return file;
 }
 
-/** Read a result.json (for `report`, `compare` and tests). @throws LoadTestInputError when unreadable or not a result. */
+let validateResult: ValidateFunction | undefined;
+
+/**
+ * Read a result.json (for `report`, `compare` and tests) and check it against
+ * `LoadTestResultSchema` (schema version 1).
+ * @throws LoadTestInputError, one line naming the file and, for an invalid one, the first wrong field.
+ */
 export function readResult(file: string): LoadTestResult {
   let v: LoadTestResult;
   try {
     v = JSON.parse(readFileSync(file, 'utf8')) as LoadTestResult;
   } catch (e) {
-    throw new LoadTestInputError(`${file}: not a readable result.json (${(e as Error).message})`);
+    throw new LoadTestInputError(`${file}: not a readable result.json (${fileErrorText(e)})`);
   }
   if (v?.kind !== 'LoadTestResult') throw new LoadTestInputError(`${file}: not an arena LoadTestResult`);
+  if (v.schemaVersion !== RESULT_SCHEMA_VERSION)
+    throw new LoadTestInputError(
+      `${file}: result.json schema version ${JSON.stringify(v.schemaVersion)}, this arena reads version ${RESULT_SCHEMA_VERSION}`,
+    );
+  validateResult ??= addFormats(new Ajv({ strict: false, allErrors: false }), ['date-time']).compile(
+    LoadTestResultSchema,
+  );
+  if (!validateResult(v)) {
+    const e = validateResult.errors?.[0];
+    const d = e ? (describe(e) ?? { path: pointerToPath(e.instancePath), message: e.message ?? e.keyword }) : null;
+    throw new LoadTestInputError(
+      `${file}: not a valid result.json (${d ? `${d.path || '(document)'}: ${d.message}` : 'does not match the schema'})`,
+    );
+  }
   return v;
 }

@@ -160,6 +160,8 @@ export interface PgbouncerReading {
   maxwait_ms: number | null;
   total_xact_count: number | null;
   total_query_count: number | null;
+  /** Cumulative client wait summed over the pools, us (SHOW STATS total_wait_time): its per-tick delta / the delta of total_xact_count is the mean wait per transaction. */
+  total_wait_time_us: number | null;
   avg_wait_time_us: number | null;
   limits: PgbouncerLimits;
   /** Server connections one pool may open: default_pool_size + reserve_pool_size, times the pools read. */
@@ -193,6 +195,7 @@ export async function readPgbouncer(
     maxwait_ms: maxOf(pools, 'maxwait_ms'),
     total_xact_count: sumOf(stats, 'total_xact_count'),
     total_query_count: sumOf(stats, 'total_query_count'),
+    total_wait_time_us: sumOf(stats, 'total_wait_time_us'),
     avg_wait_time_us: maxOf(stats, 'avg_wait_time_us'),
     limits,
     serverLimit: perPool === null ? null : perPool * Math.max(1, pools.length),

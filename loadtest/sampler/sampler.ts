@@ -15,6 +15,7 @@ import { readHealth } from './health.js';
 import { readPgbouncer, type PgbouncerLimits } from './pgbouncer.js';
 import { readPostgres } from './postgres.js';
 import { readRedis } from './redis.js';
+import { scrape } from './prometheus.js';
 import type { FigureSummary, Point, SampleResult, TargetReport } from './result-schema.js';
 import { saturatesFirst, summarize } from './series.js';
 
@@ -36,6 +37,7 @@ export const FIGURES: Record<TargetKind, readonly string[]> = {
     'maxwait_ms',
     'avg_wait_time_us',
     'total_xact_count',
+    'total_wait_time_us',
   ],
   postgres: ['backends', 'active', 'idle', 'idle_in_transaction', 'waiting_on_locks'],
   redis: ['connected_clients', 'blocked_clients'],
@@ -47,6 +49,8 @@ export const FIGURES: Record<TargetKind, readonly string[]> = {
     'db_pool_total',
     'db_pool_idle',
     'db_pool_waiting',
+    'queue_in_flight',
+    'queue_concurrency',
   ],
 };
 
@@ -59,6 +63,7 @@ export const LIMIT_OF: Record<string, string> = {
   'redis.connected_clients': 'maxclients',
   'health.processing_count': 'sum of max_concurrent (LLM slots)',
   'health.db_pool_total': 'sum of db_pool.max',
+  'health.queue_in_flight': 'ASYNC_CONCURRENCY (queue worker consumers)',
 };
 
 /** One read of a target: values and limits by series name (`<target>.<figure>`), null where unknown. */
@@ -164,6 +169,7 @@ export function pgbouncerTarget(url: string, o: { database?: string; password?: 
           maxwait_ms: r.maxwait_ms,
           avg_wait_time_us: r.avg_wait_time_us,
           total_xact_count: r.total_xact_count,
+          total_wait_time_us: r.total_wait_time_us,
         };
         return {
           values: prefixed('pgbouncer', values),
@@ -242,9 +248,30 @@ export function redisTarget(url: string): Target {
   };
 }
 
-/** The API's /health (http(s) URL): LLM slots and DB pool summed over every worker; fresh connections per read. */
+/**
+ * The queue worker's busy consumers and its ASYNC_CONCURRENCY from the API's
+ * /metrics (`arena_queue_in_flight`, `arena_queue_concurrency`); nulls when
+ * /metrics does not answer (an API without it still gives its /health figures).
+ */
+async function readQueueGauges(
+  metricsUrl: string,
+  timeoutMs: number,
+): Promise<{ queue_in_flight: number | null; queue_concurrency: number | null }> {
+  try {
+    const g = (await scrape(metricsUrl, timeoutMs)).gauges;
+    return {
+      queue_in_flight: g['arena_queue_in_flight'] ?? null,
+      queue_concurrency: g['arena_queue_concurrency'] ?? null,
+    };
+  } catch {
+    return { queue_in_flight: null, queue_concurrency: null };
+  }
+}
+
+/** The API's /health (http(s) URL): LLM slots and DB pool summed over every worker, plus the queue worker's gauges from /metrics; fresh connections per read. */
 export function healthTarget(url: string): Target {
   const u = new URL(url);
+  const metricsUrl = new URL('/metrics', u).toString();
   return {
     kind: 'health',
     url: redactUrl(url),
@@ -258,10 +285,15 @@ export function healthTarget(url: string): Target {
         db_pool_total: h.db_pool_total,
         db_pool_idle: h.db_pool_idle,
         db_pool_waiting: h.db_pool_waiting,
+        ...(await readQueueGauges(metricsUrl, timeoutMs)),
       };
       return {
         values: prefixed('health', values),
-        limits: { 'health.processing_count': h.max_concurrent || null, 'health.db_pool_total': h.db_pool_max || null },
+        limits: {
+          'health.processing_count': h.max_concurrent || null,
+          'health.db_pool_total': h.db_pool_max || null,
+          'health.queue_in_flight': values.queue_concurrency || null,
+        },
       };
     },
     close: async () => undefined,

@@ -65,7 +65,12 @@ export async function llmAdmission(deps: AppDeps, reply: RawReply, signal: Abort
   const { cfg, slots, llm, metrics } = deps;
   let release: (() => void) | undefined;
   try {
-    release = await slots.acquire(cfg.slotWaitTimeoutSeconds * 1000, signal);
+    const asked = performance.now();
+    try {
+      release = await slots.acquire(cfg.slotWaitTimeoutSeconds * 1000, signal);
+    } finally {
+      metrics.llmSlotWait.observe((performance.now() - asked) / 1000);
+    }
     const waited = await llm.reservePermit(signal);
     metrics.llmPermitWait.observe(waited / 1000);
     return release;
