@@ -38,6 +38,7 @@ import {
   BUNDLED,
   fromRequestMix,
   loadScenarioFile,
+  objectivesFromThresholds,
   type Scenario,
 } from '../../loadtest/engine/scenario.js';
 import {
@@ -329,6 +330,7 @@ async function run(o: RunOpts): Promise<void> {
   const { config, fromPlan } = buildConfig(o, ad, scenario);
   config.target = url.toString().replace(/\/$/, '');
   const thresholds = thresholdsOf(o, scenario);
+  objectivesFromThresholds(scenario, thresholds);
   const limits = readLimits();
   checkLimits(config, limits);
   const outDir = resolve(o.out ?? join('out', 'loadtest', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));

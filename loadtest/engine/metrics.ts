@@ -44,6 +44,7 @@ export const COUNTERS = [
   'tokens',
   'streams_cut_short',
   'task_polls',
+  'good_iterations',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 

@@ -42,6 +42,33 @@ export interface PreparedRequest {
   fixedOptions: Dispatcher.DispatchOptions | undefined;
   /** Whether any template reads the iteration's variables (else the context is not built). */
   templated: boolean;
+  /** Latency objectives, ms (NaN: none); `hasObjectives` when any is set. */
+  objectives: Objectives;
+  hasObjectives: boolean;
+}
+
+/** Latency objectives of a request, ms; NaN where there is none. */
+export interface Objectives {
+  http_req_duration: number;
+  ttft: number;
+  e2e_latency: number;
+  task_e2e: number;
+}
+
+const OBJECTIVE_NAMES = ['http_req_duration', 'ttft', 'e2e_latency', 'task_e2e'] as const;
+
+/**
+ * Whether a successful request met every objective (goodput, as in DistServe,
+ * Zhong et al. 2024: requests served within their latency objectives). An
+ * objective on a metric the request did not record (NaN) is not met.
+ */
+export function meetsObjectives(o: Objectives, duration: number, ttft: number, e2e: number, taskE2e: number): boolean {
+  return (
+    !(duration > o.http_req_duration) &&
+    !(o.ttft === o.ttft && !(ttft <= o.ttft)) &&
+    !(o.e2e_latency === o.e2e_latency && !(e2e <= o.e2e_latency)) &&
+    !(o.task_e2e === o.task_e2e && !(taskE2e <= o.task_e2e))
+  );
 }
 
 /** Compile a request spec (validated by scenario.ts) for `random` (its LLM latency draws). */
@@ -68,7 +95,15 @@ export function prepare(spec: RequestSpec, random: Random, basePath = ''): Prepa
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       };
+  const objectives = Object.fromEntries(
+    OBJECTIVE_NAMES.map((n) => {
+      const v = spec.objectives?.[n];
+      return [n, v === undefined ? NaN : parseDurationMs(v)!];
+    }),
+  ) as unknown as Objectives;
   return {
+    objectives,
+    hasObjectives: OBJECTIVE_NAMES.some((n) => objectives[n] === objectives[n]),
     fixedOptions,
     templated: anyTemplate,
     spec,
@@ -167,13 +202,15 @@ async function statusReason(status: number, body: Dispatcher.ResponseData['body'
  * `http_req_duration`, and either in `http_req_duration_expected` (no
  * `failure`) or as a failure with that reason.
  */
-function recordResponse(it: Iteration, failure: string | undefined): void {
+function recordResponse(it: Iteration, failure: string | undefined, p?: PreparedRequest): void {
   const m = it.m;
   const d = it.now() - it.scheduled;
   m.count('http_reqs', it.steady);
   m.trend('http_req_duration', d, it.steady);
-  if (failure === undefined) m.trend('http_req_duration_expected', d, it.steady);
-  else m.fail(failure, it.steady);
+  if (failure === undefined) {
+    m.trend('http_req_duration_expected', d, it.steady);
+    if (p?.hasObjectives && meetsObjectives(p.objectives, d, NaN, NaN, NaN)) m.count('good_iterations', it.steady);
+  } else m.fail(failure, it.steady);
   m.count('iterations', it.steady);
 }
 
@@ -257,7 +294,7 @@ export class HttpCall {
   }
 
   onComplete(): void {
-    recordResponse(this.it, this.ok ? undefined : reasonOf(this.status, this.errorBody));
+    recordResponse(this.it, this.ok ? undefined : reasonOf(this.status, this.errorBody), this.p);
     this.done();
   }
 
@@ -367,7 +404,12 @@ export class SseCall {
     if (cut) {
       m.count('streams_cut_short', it.steady);
       m.fail(cut, it.steady);
-    } else m.trend('http_req_duration_expected', e2e, it.steady);
+    } else {
+      m.trend('http_req_duration_expected', e2e, it.steady);
+      const ttft = this.tokens > 0 ? this.first - it.scheduled : NaN;
+      if (this.p.hasObjectives && meetsObjectives(this.p.objectives, e2e, ttft, e2e, NaN))
+        m.count('good_iterations', it.steady);
+    }
     m.count('iterations', it.steady);
   }
 }
@@ -433,7 +475,9 @@ export async function runTask(pool: Dispatcher, p: PreparedRequest, it: Iteratio
       return;
     }
     if (task.done.includes(String(status))) {
-      m.trend('task_e2e', it.now() - it.scheduled, it.steady);
+      const e2e = it.now() - it.scheduled;
+      m.trend('task_e2e', e2e, it.steady);
+      if (p.hasObjectives && meetsObjectives(p.objectives, NaN, NaN, NaN, e2e)) m.count('good_iterations', it.steady);
       const created = task.createdField ? Date.parse(String(field(body, task.createdField))) : NaN;
       const started = task.startedField ? Date.parse(String(field(body, task.startedField))) : NaN;
       if (Number.isFinite(created) && Number.isFinite(started))

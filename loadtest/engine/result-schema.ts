@@ -44,6 +44,20 @@ export const ScenarioResultSchema = Type.Object({
   http_req_failed: Type.Number({ description: 'Steady-phase share of failed requests (0..1).' }),
   failures: FailuresSchema,
   totals: CountersSchema,
+  goodput: Type.Optional(
+    Type.Object(
+      {
+        objectives: Type.Record(Type.String(), Num, { description: 'Objective per metric, ms.' }),
+        good: Count,
+        share: Type.Number({ description: 'good / iterations (0..1).' }),
+        ratePerSecond: Num,
+      },
+      {
+        description:
+          'Requests that succeeded within every latency objective (steady phase); per second in series[].counters.good_iterations.',
+      },
+    ),
+  ),
 });
 
 const SecondSchema = Type.Object({

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { mergeEncoded, percentileMs, percentiles, type Histogram } from './histogram.js';
 import { executorName, type RunConfig } from './config.js';
+import { parseDurationMs } from './duration.js';
 import type { MetricLookup, MetricValue } from './metric-types.js';
 import { COUNTERS, TRENDS, type MetricData, type TrendName } from './metrics.js';
 import type { EngineOutcome, SecondPoint } from './runner.js';
@@ -67,6 +68,33 @@ function scenarioResult(
     failures: { ...d.failures },
     totals: { ...totals },
   };
+}
+
+/**
+ * Goodput per scenario with objectives (the share and rate of steady-phase
+ * iterations that succeeded within every objective), and over those scenarios in `all`.
+ */
+function addGoodput(c: RunConfig, scenarios: Record<string, ScenarioResult>, all: ScenarioResult, steadyS: number) {
+  let good = 0;
+  let iterations = 0;
+  for (const r of c.scenario.requests) {
+    const s = scenarios[r.name];
+    if (!s || !r.objectives || Object.keys(r.objectives).length === 0) continue;
+    const objectives: Record<string, number> = {};
+    for (const [k, v] of Object.entries(r.objectives)) if (v !== undefined) objectives[k] = parseDurationMs(v)!;
+    const g = s.counters.good_iterations ?? 0;
+    const n = s.counters.iterations ?? 0;
+    s.goodput = {
+      objectives,
+      good: g,
+      share: n > 0 ? round(g / n, 6) : 0,
+      ratePerSecond: round(g / steadyS),
+    };
+    good += g;
+    iterations += n;
+  }
+  if (iterations > 0)
+    all.goodput = { objectives: {}, good, share: round(good / iterations, 6), ratePerSecond: round(good / steadyS) };
 }
 
 /** A second is client-saturated when its schedule lag P99 or its worst worker event-loop delay P99 is over the bound. */
@@ -170,6 +198,7 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
     for (const k of COUNTERS) allTotals[k] += out.totals[r.name]![k];
   }
   const all = scenarioResult('all', 'all', out.steadyAll, allTotals, steadySeconds);
+  addGoodput(c, scenarios, all, steadySeconds);
   const series = out.seconds.map((p) => ({ ...p, clientSaturated: secondSaturated(p) }));
   const scheduleLagP99 = all.metrics['schedule_lag']?.p99 ?? 0;
   const reasons: string[] = [];

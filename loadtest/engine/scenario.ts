@@ -66,6 +66,21 @@ export const RequestSpecSchema = Type.Object(
       }),
     ),
     timeout: Type.Optional(Duration),
+    objectives: Type.Optional(
+      Type.Object(
+        {
+          http_req_duration: Type.Optional(Duration),
+          ttft: Type.Optional(Duration),
+          e2e_latency: Type.Optional(Duration),
+          task_e2e: Type.Optional(Duration),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Latency objectives per request (goodput: the requests that succeed within every one). Thresholds such as "p(99)<500" on these metrics add objectives too.',
+        },
+      ),
+    ),
     llmLatencyMs: Type.Optional(
       Type.Object(
         { p50: Type.Number({ exclusiveMinimum: 0 }), p99: Type.Number({ exclusiveMinimum: 0 }) },
@@ -393,5 +408,40 @@ function value(v: Var, c: TemplateContext): string {
       return MODELS[c.modelB % 16]!;
     case 'task_id':
       return encodeURIComponent(c.taskId);
+  }
+}
+
+/** The latency metrics a request can have an objective on (goodput). */
+export const OBJECTIVE_METRICS = ['http_req_duration', 'ttft', 'e2e_latency', 'task_e2e'] as const;
+
+/** A threshold as far as objectives need it (thresholds.ts ThresholdSpec). */
+interface ThresholdLike {
+  metric: string;
+  tags: Record<string, string>;
+  aggregation: string;
+  op: string;
+  limit: number;
+}
+
+/**
+ * Latency objectives from thresholds: `p(N)`, `med` or `max` bounded with `<`
+ * or `<=` on an objective metric (OBJECTIVE_METRICS) become that request's
+ * objective (all requests without a `scenario` tag; other tags are skipped);
+ * where the scenario file already has one, the tighter of the two wins.
+ * Mutates the scenario's requests.
+ */
+export function objectivesFromThresholds(scenario: Scenario, thresholds: readonly ThresholdLike[]): void {
+  for (const t of thresholds) {
+    if (!(OBJECTIVE_METRICS as readonly string[]).includes(t.metric)) continue;
+    if (!/^(p\(|med$|max$)/.test(t.aggregation) || (t.op !== '<' && t.op !== '<=')) continue;
+    const tagNames = Object.keys(t.tags);
+    if (tagNames.some((k) => k !== 'scenario')) continue;
+    const metric = t.metric as (typeof OBJECTIVE_METRICS)[number];
+    for (const r of scenario.requests) {
+      if (t.tags['scenario'] !== undefined && t.tags['scenario'] !== r.name) continue;
+      const o = (r.objectives ??= {});
+      const had = o[metric] === undefined ? null : parseDurationMs(o[metric]);
+      if (had === null || t.limit < had) o[metric] = t.limit;
+    }
   }
 }
