@@ -38,7 +38,7 @@ export const POOLS: Record<string, string> = {
   postgres_backends: 'postgres.backends',
   redis_clients: 'redis.connected_clients',
   llm_slots: 'health.processing_count',
-  app_db_pool: 'health.db_pool_total',
+  app_db_pool: 'health.db_pool_in_use',
   async_consumers: 'health.queue_in_flight',
 };
 

@@ -11,11 +11,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoPath } from '../../testing/paths.js';
 import { runArenaAsync } from '../../testing/cli.js';
+import { openReport } from '../../testing/browser.js';
 import { showPools, type StackState } from '../stack/stack.js';
 import type { LoadTestResult } from './result-schema.js';
 
@@ -104,6 +105,7 @@ test('smoke: mixed load against the local stack: P99 per request kind, every poo
     'redis_clients',
     'llm_slots',
     'app_db_pool',
+    'async_consumers',
   ]) {
     const p = sat.pools[pool];
     assert.ok(p && p.samples >= 15 && p.limit !== null && p.limit > 0, `${pool} has a series with a limit`);
@@ -122,4 +124,12 @@ test('smoke: mixed load against the local stack: P99 per request kind, every poo
       `cl_active: sampler ${nearest[1]} vs SHOW POOLS ${read.cl_active}`,
     );
   }
+  // the run's report.html opens offline in headless Chromium, every chart drawn, no console error
+  const opened = await openReport(join(out, 'report.html'), repoPath('out/test-artifacts/smoke-report.png'));
+  assert.deepEqual(opened.consoleErrors, [], 'no console errors');
+  assert.deepEqual(opened.blockedRequests, [], 'no network request');
+  assert.ok(opened.canvases.length >= 10, `charts drawn: ${opened.canvases.length}`);
+  for (const c of opened.canvases) assert.ok(c.inkPixels > 300, `${c.id}: drawn (${c.inkPixels} coloured pixels)`);
+  assert.match(opened.text, new RegExp(`Saturates first: ${sat.saturatesFirst!.pool}`));
+  assert.ok(existsSync(join(out, 'junit.xml')), 'junit.xml written by the run');
 });

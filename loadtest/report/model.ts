@@ -7,7 +7,7 @@
  *
  * Measured, per queue (steady phase only):
  * - utilisation = mean over the sampler's ticks of the busy servers / servers:
- *   appDbPool (health.db_pool_total - health.db_pool_idle) / (workers x (poolSize + maxOverflow)),
+ *   appDbPool health.db_pool_in_use (total - idle) / (workers x (poolSize + maxOverflow)),
  *   pgbouncerServerPool pgbouncer.sv_active / (PgBouncers x default_pool_size) (the reserve pool can push it over 1),
  *   llmSlots health.processing_count / (workers x llmSlotsPerWorker),
  *   asyncConsumers health.queue_in_flight / consumers,
@@ -149,9 +149,9 @@ function apiWait(r: LoadTestResult, q: 'appDbPool' | 'llmSlots' | 'llmRateLimit'
 /** How each queue is measured (see the file's docstring). */
 const MEASURE: Record<string, (c: MeasureContext) => Measured> = {
   appDbPool: ({ result, util }) => ({
-    utilization: util(steadyMean(result, ['health.db_pool_total', 'health.db_pool_idle'], ([t, i]) => t! - i!)),
+    utilization: util(steadyMean(result, ['health.db_pool_in_use'], ([v]) => v!)),
     ...apiWait(result, 'appDbPool'),
-    source: 'sampler health.db_pool_total - db_pool_idle; API arena_db_pool_wait_seconds',
+    source: 'sampler health.db_pool_in_use (total - idle); API arena_db_pool_wait_seconds',
   }),
   pgbouncerServerPool: ({ result, util }) => {
     const maxwait = steadyPoints(result, 'pgbouncer.maxwait_ms').map((p) => p[1]);

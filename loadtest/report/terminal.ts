@@ -1,8 +1,9 @@
 /**
  * The terminal report of a load test (`arena loadtest run`, `-o table`):
  * per scenario P50/P95/P99/max, TTFT and ITL, RPS, error %, dropped
- * iterations; failures by reason; per pool peak and P95 saturation; the
- * engine's own cost and whether it saturated; the thresholds.
+ * iterations; failures by reason; goodput; per pool peak and P95
+ * saturation; predicted vs measured (result.model); the engine's own cost
+ * and whether it saturated; the thresholds.
  */
 import chalk from 'chalk';
 import Table from 'cli-table3';
@@ -185,6 +186,87 @@ function saturationLines(r: LoadTestResult): string[] {
   return out;
 }
 
+function goodputLines(r: LoadTestResult): string[] {
+  const rows = Object.values(r.scenarios).filter((s) => s.goodput);
+  if (rows.length === 0) return [];
+  const out = ['', chalk.bold('Goodput (steady phase: requests that succeeded within every latency objective)')];
+  const x = table(['scenario', 'objectives', 'good', 'goodput', 'good/s']);
+  for (const s of rows) {
+    const g = s.goodput!;
+    const objectives = Object.entries(g.objectives)
+      .map(([m, v]) => `${m} <= ${ms(v)}`)
+      .join(', ');
+    x.push([s.name, objectives, int(g.good), pct(g.share), g.ratePerSecond.toFixed(1)]);
+  }
+  const a = r.all.goodput;
+  if (a) x.push([chalk.bold('all'), 'the scenarios above', int(a.good), pct(a.share), a.ratePerSecond.toFixed(1)]);
+  out.push(x.toString());
+  return out;
+}
+
+const wait = (v: number | null | undefined, stable = true) =>
+  !stable ? 'unstable' : v === null || v === undefined ? '-' : ms(v);
+
+function modelLines(r: LoadTestResult): string[] {
+  const m = r.model;
+  if (!m) return [];
+  const t = m.topology;
+  const rates = Object.entries(m.offeredRates)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}/s`)
+    .join(', ');
+  const out = [
+    '',
+    chalk.bold(`Predicted vs measured (${m.name}, ${m.file})`),
+    `topology: ${t.source}: ${t.workers} worker process(es), ${t.pgbouncers} PgBouncer(s) with default_pool_size ${t.pgbouncerDefaultPoolSize}, ${t.consumers} consumer(s); arrivals at the target: ${rates}`,
+  ];
+  const x = table([
+    'queue',
+    'servers',
+    'λ/s',
+    'S ms',
+    'util. pred.',
+    'util. meas.',
+    'wait pred. mean/P99',
+    'wait meas. mean/P99',
+    'verdict',
+  ]);
+  for (const [name, q] of Object.entries(m.queues)) {
+    const p = q.predicted;
+    const mm = q.measured;
+    const measuredWait = `${wait(mm.meanWaitMs)} / ${wait(mm.p99WaitMs)}${mm.maxWaitMs !== undefined && mm.maxWaitMs !== null ? ` (max ${ms(mm.maxWaitMs)})` : ''}`;
+    const verdict =
+      q.verdict === 'differs' ? chalk.red('differs') : q.verdict === 'agrees' ? chalk.green('agrees') : q.verdict;
+    x.push([
+      name,
+      int(q.servers),
+      q.arrivalRatePerSecond.toFixed(1),
+      q.serviceTimeMs.toFixed(1),
+      pct(p.utilization),
+      pct(mm.utilization),
+      p.stable ? `${wait(p.meanWaitMs)} / ${wait(p.p99WaitMs)}` : 'unstable',
+      measuredWait,
+      verdict,
+    ]);
+  }
+  out.push(x.toString());
+  for (const [name, q] of Object.entries(m.queues))
+    for (const d of q.differences) out.push(chalk.yellow(`  ${name}: ${d}`));
+  out.push(
+    `saturates first: predicted ${chalk.bold(m.saturatesFirst.predicted ?? '-')}, measured ${chalk.bold(m.saturatesFirst.measured ?? '-')}; tolerance: utilisation ±${Math.round(100 * m.tolerance.utilizationPoints)} points, waits within ${m.tolerance.waitRatio}x or both under ${m.tolerance.waitFloorMs} ms`,
+  );
+  const b = table(['connection budget', 'most the settings open', 'limit', 'peak measured', 'within']);
+  for (const x2 of m.budgets)
+    b.push([
+      x2.name,
+      int(x2.predicted),
+      x2.limit === null ? '-' : int(x2.limit),
+      x2.measuredPeak === null ? '-' : int(x2.measuredPeak),
+      x2.within === null ? '-' : x2.within ? 'yes' : chalk.red('NO'),
+    ]);
+  out.push(b.toString());
+  return out;
+}
+
 function engineLines(r: LoadTestResult): string[] {
   const e = r.engine;
   const out = [
@@ -222,7 +304,9 @@ export function reportText(r: LoadTestResult): string {
     ...streamTable(r),
     ...taskTable(r),
     ...failureLines(r),
+    ...goodputLines(r),
     ...saturationLines(r),
+    ...modelLines(r),
     ...engineLines(r),
     ...thresholdLines(r),
   ];

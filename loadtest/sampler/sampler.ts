@@ -49,6 +49,7 @@ export const FIGURES: Record<TargetKind, readonly string[]> = {
     'db_pool_total',
     'db_pool_idle',
     'db_pool_waiting',
+    'db_pool_in_use',
     'queue_in_flight',
     'queue_concurrency',
   ],
@@ -63,6 +64,7 @@ export const LIMIT_OF: Record<string, string> = {
   'redis.connected_clients': 'maxclients',
   'health.processing_count': 'sum of max_concurrent (LLM slots)',
   'health.db_pool_total': 'sum of db_pool.max',
+  'health.db_pool_in_use': 'sum of db_pool.max (DB_POOL_SIZE + DB_MAX_OVERFLOW per worker)',
   'health.queue_in_flight': 'ASYNC_CONCURRENCY (queue worker consumers)',
 };
 
@@ -285,6 +287,7 @@ export function healthTarget(url: string): Target {
         db_pool_total: h.db_pool_total,
         db_pool_idle: h.db_pool_idle,
         db_pool_waiting: h.db_pool_waiting,
+        db_pool_in_use: h.db_pool_total - h.db_pool_idle,
         ...(await readQueueGauges(metricsUrl, timeoutMs)),
       };
       return {
@@ -292,6 +295,7 @@ export function healthTarget(url: string): Target {
         limits: {
           'health.processing_count': h.max_concurrent || null,
           'health.db_pool_total': h.db_pool_max || null,
+          'health.db_pool_in_use': h.db_pool_max || null,
           'health.queue_in_flight': values.queue_concurrency || null,
         },
       };
