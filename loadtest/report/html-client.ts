@@ -187,5 +187,15 @@ figcaption { color: var(--muted); font-size: 12.5px; margin-top: 2px; }
 .swatch { display: inline-block; width: 14px; height: 10px; margin: 0 4px 0 10px; border: 1px solid rgba(0,0,0,0.35); vertical-align: middle; }
 .limit-swatch { display: inline-block; width: 22px; margin: 0 4px 0 10px; border-top: 2px dashed; vertical-align: middle; }
 ul.warnings { color: var(--warn); }
+thead th.group { text-align: center; }
+table.model { font-size: 13px; }
+table.model th, table.model td { padding: 4px 7px; }
+tr.differs th, tr.differs td { background: #fff5f5; }
+tr.has-differences th, tr.has-differences td { border-bottom: none; }
+tr.difference-lines td { padding-top: 0; }
+ul.differences { margin: 0; padding-left: 18px; color: var(--bad); font-size: 12.5px; }
+.sub { color: var(--muted); font-size: 12px; }
+h3 { font-size: 15px; margin: 16px 0 4px; }
+details { margin: 6px 0; color: var(--muted); }
 footer { color: var(--muted); margin-top: 32px; font-size: 12px; }
 `;

@@ -15,8 +15,8 @@ export function numCell(scenario: string, metric: string, text: string): SafeHtm
   return html`<td class="num" data-scenario="${scenario}" data-metric="${metric}">${text}</td>`;
 }
 
-/** A figure in running text, readable by tests like a cell. */
-function numSpan(scenario: string, metric: string, text: string): SafeHtml {
+/** A figure in running text, readable by tests like a cell: `<span class="num" data-scenario=S data-metric=M>text</span>`. */
+export function numSpan(scenario: string, metric: string, text: string): SafeHtml {
   return html`<span class="num" data-scenario="${scenario}" data-metric="${metric}">${text}</span>`;
 }
 

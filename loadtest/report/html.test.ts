@@ -185,6 +185,7 @@ test('report.html in headless Chromium: offline, every chart drawn, the numbers 
   assertChartsDrawn(opened, [
     ...names.map((n) => `latency-${n}`),
     'stream-chat',
+    'goodput-fixed',
     'rps',
     'in-flight',
     'errors',
@@ -202,7 +203,71 @@ test('report.html in headless Chromium: offline, every chart drawn, the numbers 
   assert.match(opened.text, /thresholds failed: 1 of 2/, 'the failed threshold shows in the header');
   assert.match(opened.text, /http_500 llm_slots_busy/, 'the failure reason shows');
   assert.match(opened.text, /ramp-up/, 'the phase legend shows');
+  // the threshold p(99)<2000 on fixed's http_req_duration is also its objective (goodput)
+  assert.equal(r.scenarios['fixed']!.goodput?.objectives['http_req_duration'], 2000);
+  assert.match(opened.text, /fixed\s+http_req_duration ≤ 2 s/, 'the objective from the threshold shows');
   assert.equal(renderHtmlReport(r), renderHtmlReport(structuredClone(r)), 'the same result renders the same page');
+});
+
+test('report.html goodput: per scenario with objectives, the share and rate of result.json and a chart of good vs all iterations', async () => {
+  const run = await shortLoadTest({
+    target: server.url,
+    requests: `requests:
+  - name: quick
+    path: /hold?ms=5
+    objectives: {http_req_duration: 30ms}
+  - name: slow
+    path: /hold?ms=40
+    objectives: {http_req_duration: 20ms}
+`,
+    rate: 40,
+    ramp: '1s',
+    duration: '3s',
+  });
+  cleanup.push(dirname(run.dir));
+  assert.equal(run.run.code, 0, run.run.err);
+  const r = run.result!;
+  const quick = r.scenarios['quick']!.goodput;
+  const slow = r.scenarios['slow']!.goodput;
+  assert.ok(quick && slow && r.all.goodput, 'result.json has goodput per scenario and for all');
+  assert.ok(quick.share >= 0.9, `5 ms requests meet a 30 ms objective (share ${quick.share})`);
+  assert.equal(slow.share, 0, '40 ms requests never meet a 20 ms objective');
+  const opened = await openReport(join(run.dir, 'report.html'), join(ARTIFACTS, 'report-goodput.png'));
+  assertChartsDrawn(opened, [
+    'latency-quick',
+    'latency-slow',
+    'goodput-quick',
+    'goodput-slow',
+    'rps',
+    'in-flight',
+    'errors',
+    'engine-lag',
+  ]);
+  for (const [name, s] of [...Object.entries(r.scenarios), ['all', r.all] as const]) {
+    const g = s.goodput!;
+    assertNumber(opened.cells, name, 'goodput.good', g.good);
+    assertNumber(opened.cells, name, 'goodput.pct', 100 * g.share);
+    assertNumber(opened.cells, name, 'goodput.rate', g.ratePerSecond);
+  }
+  assertNumber(opened.cells, 'quick', 'goodput.iterations', r.scenarios['quick']!.counters['iterations']);
+  assertNumber(opened.cells, 'slow', 'goodput.pct', 0);
+  assert.match(opened.text, /quick\s+http_req_duration ≤ 30 ms/, "quick's objective as text");
+  assert.match(opened.text, /slow\s+http_req_duration ≤ 20 ms/, "slow's objective as text");
+  // the chart draws result.json's per-second counters: good iterations against all iterations
+  const page = readFileSync(join(run.dir, 'report.html'), 'utf8');
+  const data = JSON.parse(/<script type="application\/json" id="arena-data">([^<]*)<\/script>/.exec(page)![1]!) as {
+    charts: { id: string; series: { label: string; values: (number | null)[] }[] }[];
+  };
+  const chart = data.charts.find((c) => c.id === 'goodput-quick')!;
+  const [all, ok] = chart.series;
+  assert.deepEqual(
+    ok!.values,
+    r.series.map((p) => p.scenarios['quick']?.counters['good_iterations'] ?? 0),
+  );
+  assert.deepEqual(
+    all!.values,
+    r.series.map((p) => p.scenarios['quick']?.counters['iterations'] ?? 0),
+  );
 });
 
 /** A /health in the shape the sampler reads (loadtest/sampler/health.ts), reporting the test server's real in-flight count. */
@@ -262,7 +327,7 @@ test('report.html with pool saturation: one chart per pool with its limit, the p
   ]);
   assert.match(opened.text, new RegExp(`Saturates first: ${sat.saturatesFirst.pool} \\(${sat.saturatesFirst.figure}`));
   assert.match(opened.text, /limit \(sum of max_concurrent \(LLM slots\)\): 4/, 'the llm_slots chart names its limit');
-  assert.match(opened.text, /limit \(sum of db_pool\.max\): 10/, 'the app_db_pool chart names its limit');
+  assert.match(opened.text, /limit \(sum of db_pool\.max[^:]*\): 10/, 'the app_db_pool chart names its limit');
 });
 
 test('report.html: failure reasons and the target are shown as text, never run as markup', async (t) => {
@@ -283,6 +348,7 @@ test('report.html: failure reasons and the target are shown as text, never run a
   assertChartsDrawn(opened, [
     ...Object.keys(r.scenarios).map((n) => `latency-${n}`),
     'stream-chat',
+    'goodput-fixed',
     'rps',
     'in-flight',
     'errors',

@@ -17,6 +17,8 @@ import { createRequire } from 'node:module';
 import type { LoadTestResult } from '../engine/result-schema.js';
 import { errorsSection, engineSection, latencySection, saturationSection, throughputSection } from './html-charts.js';
 import { CLIENT_SCRIPT, LIMIT_COLOR, PALETTE, PHASE_FILL, REPORT_CSS, type ClientData } from './html-client.js';
+import { goodputSection } from './html-goodput.js';
+import { modelSection } from './html-model.js';
 import { failuresSection, overviewSection, summarySection, thresholdsSection } from './html-sections.js';
 import { html, jsonForScript, raw, type SafeHtml } from './html-template.js';
 import type { ChartSpec, Phase, PhaseRange, ReportContext, ReportSection, SectionBuilder } from './html-types.js';
@@ -31,19 +33,22 @@ export type {
   SectionBuilder,
 } from './html-types.js';
 export { html, raw, SafeHtml } from './html-template.js';
-export { numCell } from './html-sections.js';
+export { numCell, numSpan } from './html-sections.js';
 export { perSecond, secondsChart } from './html-charts.js';
 
 /**
- * The page's sections in order: overview, summary, failures, thresholds,
- * latency, throughput, errors, pool saturation, the engine. Builders that
- * return null (no failures, no thresholds, no --sample) are left out.
+ * The page's sections in order: overview, summary, goodput, failures,
+ * thresholds, predicted vs measured, latency, throughput, errors, pool
+ * saturation, the engine. Builders that return null (no objectives, no
+ * failures, no thresholds, no -f FILE model, no --sample) are left out.
  */
 export const DEFAULT_SECTIONS: readonly SectionBuilder[] = [
   overviewSection,
   summarySection,
+  goodputSection,
   failuresSection,
   thresholdsSection,
+  modelSection,
   latencySection,
   throughputSection,
   errorsSection,
