@@ -4,6 +4,7 @@
  * --fail-on, 2 bad input (file, YAML, schema, flag), 3 internal error.
  */
 import { Command, CommanderError } from 'commander';
+import { registerBench } from './commands/bench.js';
 import { registerDevCluster } from './commands/dev-cluster.js';
 import { registerGenCrd } from './commands/gen-crd.js';
 import { registerLoadtest } from './commands/loadtest.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerStack(program);
   registerSample(program);
   registerLoadtest(program);
+  registerBench(program);
   registerOperator(program);
   registerDevCluster(program);
   prefixErrors(program.commands, 'arena');

@@ -272,17 +272,43 @@ export function bundledScenario(name: string): Scenario {
 }
 
 /**
+ * The poll interval of a task kind: a quarter of its LLM p50, between 250 ms
+ * and 5 s, so thousands of tasks in flight do not turn into tens of thousands
+ * of polls per second (task_queue_wait comes from the server's timestamps and
+ * is exact; task_e2e is late by up to one interval).
+ */
+function pollInterval(llmP50Ms: number | undefined): string {
+  return `${Math.round(Math.min(5000, Math.max(250, (llmP50Ms ?? 0) / 4)))}ms`;
+}
+
+/** The most transactions the reference API splits one read into (`db_tx`; loadtest/api/db.ts MAX_DB_TRANSACTIONS). */
+export const REFERENCE_API_MAX_DB_TX = 10;
+
+/** The `&db_tx=N` of a sync kind's read: only when dbTransactions is not 1 (a request made as before otherwise). */
+function dbTxParam(k: ArenaDeployment['spec']['load']['requestMix'][number], i: number): string {
+  const n = k.dbTransactions ?? 1;
+  if (n === 1) return '';
+  if (n > REFERENCE_API_MAX_DB_TX)
+    throw new ScenarioError(
+      `spec.load.requestMix[${i}].dbTransactions: ${n} transactions, the reference API runs at most ${REFERENCE_API_MAX_DB_TX} per request (db_tx)`,
+    );
+  return `&db_tx=${n}`;
+}
+
+/**
  * The reference API's requests for an ArenaDeployment's request mix, one per
  * kind, weighted as the mix: `sync` -> `GET /api/matches?db_sleep_ms=<dbTimeMs>`
- * (holds a pooled connection for the kind's DB time), `stream` -> the SSE
+ * (holds a pooled connection for the kind's DB time; with `&db_tx=<dbTransactions>`
+ * when that is not 1: that many transactions, each its own checkout), `stream` -> the SSE
  * debate (`POST /api/tournament/match/stream`, one LLM call, then the ELO
  * save), `async` -> the task round trip (`POST /api/llmchat/prompts/arena/api`,
- * then poll `GET /api/llmchat/tasks/{task_id}`). Stream and async requests send
+ * then poll `GET /api/llmchat/tasks/{task_id}` every LLM p50 / 4, 250 ms to 5 s). Stream and async requests send
  * `llm_latency_ms` drawn from the kind's `llmTimeMs` lognormal, so the offered
  * service time is the plan's. Every request sends `X-Client-Id: {{user_id}}`.
+ * @throws ScenarioError when a sync kind asks for more than REFERENCE_API_MAX_DB_TX transactions.
  */
 export function fromRequestMix(ad: ArenaDeployment): Scenario {
-  const requests: RequestSpec[] = ad.spec.load.requestMix.map((k) => {
+  const requests: RequestSpec[] = ad.spec.load.requestMix.map((k, i) => {
     const base = { name: k.name, weight: k.weight, headers: { 'x-client-id': '{{user_id}}' } };
     const llm = k.llmTimeMs ? { llmLatencyMs: { p50: k.llmTimeMs.p50, p99: k.llmTimeMs.p99 } } : {};
     switch (k.kind) {
@@ -317,7 +343,7 @@ export function fromRequestMix(ad: ArenaDeployment): Scenario {
             statusField: 'status',
             done: ['done'],
             failed: ['failed'],
-            interval: '250ms',
+            interval: pollInterval(k.llmTimeMs?.p50),
             createdField: 'created_at',
             startedField: 'started_at',
           },
@@ -327,7 +353,7 @@ export function fromRequestMix(ad: ArenaDeployment): Scenario {
           ...base,
           kind: 'http',
           method: 'GET',
-          path: `/api/matches?user_id={{user_id}}&limit=5&db_sleep_ms=${Math.round(k.dbTimeMs)}`,
+          path: `/api/matches?user_id={{user_id}}&limit=5&db_sleep_ms=${Math.round(k.dbTimeMs)}${dbTxParam(k, i)}`,
         } satisfies RequestSpec;
     }
   });

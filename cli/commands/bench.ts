@@ -1,0 +1,297 @@
+/**
+ * `arena bench -f FILE [--levels 1000,2500,5000,10000] [--beyond 1.3]`: the
+ * capacity bench. Brings the local stack of FILE up (sized by its plan), runs
+ * `arena loadtest run --scenario mixed --sample auto` at each concurrency level
+ * (the arrival rate Little's law gives for that many in flight over the
+ * request mix), plus a level beyond the plan's target, and writes
+ * `DIR/bench.json`, `DIR/bench.txt` and each level's own folder
+ * (`level-<N>/`: result.json, report.html, junit.xml); then takes the stack
+ * down. Progress: the stack's and each run's lines on stderr.
+ *
+ * Exit codes: 0 every level ran (whatever its thresholds); 1 the stack could
+ * not start or a level could not run; 2 bad input (flag, file), one line.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
+import chalk from 'chalk';
+import Table from 'cli-table3';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { StartFailureError } from '../../lib/errors.js';
+import { sleep } from '../../lib/util.js';
+import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
+import { readResult } from '../../loadtest/engine/run.js';
+import { readLimits } from '../../loadtest/engine/limits.js';
+import { topologyOf } from '../../loadtest/report/model.js';
+import {
+  benchText,
+  levelSummary,
+  predictedCurve,
+  rateForConcurrency,
+  type BenchLevel,
+  type BenchResult,
+} from '../../loadtest/report/bench.js';
+import type { StackState } from '../../loadtest/stack/state.js';
+import { UserError } from '../errors.js';
+import { loadArenaDeployments, writeFilesAtomically } from '../io.js';
+import { durationMs } from '../options.js';
+import { apiEnvArg } from './stack.js';
+
+const ARENA = process.argv[1]!;
+
+/** The default token pacing of the simulated LLM for a bench (docs/benchmarks.md): 0.5 events/s per stream. */
+export const BENCH_API_ENV = { LLM_TOKENS_PER_SECOND: '0.5' };
+
+interface BenchOpts {
+  file: string;
+  levels: number[];
+  beyond: number;
+  duration: number;
+  ramp: number;
+  out?: string;
+  apiEnv: Record<string, string>;
+  seed: number;
+  keepStack?: boolean;
+}
+
+function levelsArg(value: string): number[] {
+  const parts = value.split(',').map((s) => s.trim());
+  const n = parts.map(Number);
+  if (parts.some((p) => !/^\d+$/.test(p)) || n.some((x) => x < 1))
+    throw new InvalidArgumentError('must be a comma-separated list of in-flight counts >= 1, e.g. 1000,2500,5000');
+  return [...new Set(n)].sort((a, b) => a - b);
+}
+
+function beyondArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || (n !== 0 && n <= 1) || n > 3)
+    throw new InvalidArgumentError('must be 0 (no level beyond the target) or a factor > 1 and <= 3, e.g. 1.3');
+  return n;
+}
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+/** Run `arena ARGS` with stderr passed through (progress); resolves its exit code and stdout. */
+function arenaChild(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [ARENA, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.on('close', (code) => res({ code: code ?? 3, out }));
+  });
+}
+
+/** Sockets in TIME_WAIT (IPv4 + IPv6), from /proc/net; 0 where it cannot be read. */
+function timeWaitSockets(): number {
+  let n = 0;
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    try {
+      for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (line.split(/\s+/)[4] === '06') n++;
+    } catch {
+      /* not Linux */
+    }
+  }
+  return n;
+}
+
+/** Wait (at most 2 min) until the previous level's TIME_WAIT sockets are below 1,000, so the next level gets its ports. */
+async function drainTimeWait(): Promise<void> {
+  const until = Date.now() + 120_000;
+  let n = timeWaitSockets();
+  if (n >= 1000) log(`waiting for ${n} TIME_WAIT sockets of the previous level to drain`);
+  while (n >= 1000 && Date.now() < until) {
+    await sleep(2000);
+    n = timeWaitSockets();
+  }
+}
+
+/** Bring the stack up in a fresh state directory; @throws StartFailureError when it does not start. */
+async function stackUp(o: BenchOpts): Promise<{ stateDir: string; state: StackState }> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'arena-bench-stack-'));
+  chmodSync(stateDir, 0o711); // the servers run as the unprivileged user when arena runs as root
+  const env = Object.entries(o.apiEnv).flatMap(([k, v]) => ['--api-env', `${k}=${v}`]);
+  log(`arena stack up -f ${o.file} (${env.filter((_, i) => i % 2).join(' ') || 'default API settings'})`);
+  const r = await arenaChild([
+    'stack',
+    'up',
+    '-f',
+    o.file,
+    '--state-dir',
+    stateDir,
+    '--free-ports',
+    ...env,
+    '-o',
+    'json',
+  ]);
+  if (r.code !== 0) {
+    rmSync(stateDir, { recursive: true, force: true });
+    throw new StartFailureError(`arena bench: the stack of ${o.file} did not start (exit ${r.code}; see above)`);
+  }
+  return { stateDir, state: JSON.parse(r.out) as StackState };
+}
+
+/** Run one level; @returns its summary. @throws StartFailureError when the run could not start (exit 2/3). */
+async function runLevel(
+  o: BenchOpts,
+  ad: ArenaDeployment,
+  stateDir: string,
+  outDir: string,
+  level: number,
+  beyond: boolean,
+): Promise<BenchLevel> {
+  const rate = rateForConcurrency(ad, level);
+  const dir = `level-${level}`;
+  log(
+    `level ${level.toLocaleString('en-US')} in flight${beyond ? ' (beyond the target)' : ''}: ${rate.toFixed(1)} arrivals/s, ramp ${o.ramp / 1000} s, steady ${o.duration / 1000} s`,
+  );
+  const args = [
+    'loadtest',
+    'run',
+    '-f',
+    o.file,
+    '--state-dir',
+    stateDir,
+    '--scenario',
+    'mixed',
+    '--rate',
+    rate.toFixed(3),
+  ];
+  args.push('--ramp', `${o.ramp}ms`, '--duration', `${o.duration}ms`, '--graceful-stop', '30s', '--sample', 'auto');
+  args.push('--seed', String(o.seed + level), '--out', join(outDir, dir));
+  const r = await arenaChild(args);
+  writeFilesAtomically(join(outDir, dir), [{ name: 'report.txt', content: r.out }]);
+  if (r.code !== 0 && r.code !== 1)
+    throw new StartFailureError(
+      `arena bench: level ${level} could not run (arena loadtest run exit ${r.code}; see above)`,
+    );
+  return levelSummary(level, beyond, rate, dir, r.code, readResult(join(outDir, dir, 'result.json')));
+}
+
+function table(head: string[]) {
+  return new Table({ head: head.map((h) => chalk.bold(h)), style: { head: [], border: [], compact: true } });
+}
+
+async function bench(o: BenchOpts): Promise<void> {
+  const docs = loadArenaDeployments(o.file);
+  if (docs.length !== 1)
+    throw new UserError(`${o.file}: arena bench takes one ArenaDeployment, the file has ${docs.length}`);
+  const ad = docs[0]!;
+  const target = ad.spec.load.targetConcurrency;
+  const levels = o.levels.map((l) => ({ level: l, beyond: false }));
+  if (o.beyond > 0) levels.push({ level: Math.round(target * o.beyond), beyond: true });
+  const outDir = resolve(o.out ?? join('out', 'bench', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));
+  const startedAt = new Date().toISOString();
+  const { stateDir, state } = await stackUp(o);
+  const done: BenchLevel[] = [];
+  let stopping = false;
+  const onSignal = () => {
+    stopping = true;
+    log('interrupted: the current level writes a partial result, then the stack is taken down');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    for (const { level, beyond } of levels) {
+      if (stopping) break;
+      await drainTimeWait();
+      done.push(await runLevel(o, ad, stateDir, outDir, level, beyond));
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (o.keepStack) log(`the stack keeps running: arena stack down --state-dir ${stateDir}`);
+    else {
+      log('arena stack down');
+      spawnSync(process.execPath, [ARENA, 'stack', 'down', '--state-dir', stateDir], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    }
+  }
+  const t = topologyOf({
+    file: o.file,
+    ad,
+    stack: state.profile,
+    plan: { maxReplicas: 1, defaultPoolSize: state.profile.pgbouncer.defaultPoolSize },
+  });
+  const result: BenchResult = {
+    apiVersion: 'arena.dev/v1alpha1',
+    kind: 'BenchResult',
+    schemaVersion: 1,
+    file: o.file,
+    name: ad.metadata.name,
+    startedAt,
+    endedAt: new Date().toISOString(),
+    machine: { cores: availableParallelism(), node: process.version, openFilesSoftLimit: readLimits().openFilesSoft },
+    settings: {
+      levels: levels.map((l) => l.level),
+      steadyMs: o.duration,
+      rampMs: o.ramp,
+      apiEnv: Object.entries(o.apiEnv).map(([k, v]) => `${k}=${v}`),
+      seed: o.seed,
+    },
+    targetConcurrency: target,
+    topology: {
+      workers: t.workers,
+      pgbouncers: t.pgbouncers,
+      pgbouncerDefaultPoolSize: t.pgbouncerDefaultPoolSize,
+      consumers: t.consumers,
+    },
+    levels: done,
+    curve: predictedCurve(ad, t, Math.max(...levels.map((l) => l.level)) * 1.1),
+  };
+  const text = benchText(result, table);
+  writeFilesAtomically(outDir, [
+    { name: 'bench.json', content: `${JSON.stringify(result, null, 2)}\n` },
+    { name: 'bench.txt', content: `${stripVTControlCharacters(text)}\n` },
+  ]);
+  process.stdout.write(`${text}\n`);
+  log(`wrote ${join(outDir, 'bench.json')} and bench.txt; each level in ${outDir}/level-<N>/`);
+  if (existsSync(stateDir) && !o.keepStack) rmSync(stateDir, { recursive: true, force: true });
+}
+
+/** Register `arena bench`. */
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description(
+      "the capacity bench: the local stack of -f FILE under the mixed scenario at each concurrency level and one beyond the plan's target; P99 per kind, pool saturation and predicted vs measured per level",
+    )
+    .requiredOption('-f, --file <file>', 'the ArenaDeployment (its local stack, request mix and plan)')
+    .addOption(
+      new Option('--levels <list>', 'in-flight levels')
+        .argParser(levelsArg)
+        .default([1000, 2500, 5000, 10000], '1000,2500,5000,10000'),
+    )
+    .addOption(
+      new Option('--beyond <x>', "one more level at x times the plan's target (0: none)")
+        .argParser(beyondArg)
+        .default(1.3),
+    )
+    .addOption(new Option('--duration <d>', 'steady phase per level').argParser(durationMs).default(60_000, '60s'))
+    .addOption(
+      new Option(
+        '--ramp <d>',
+        'ramp-up per level (at least the longest LLM p99, so in-flight has settled when the steady phase starts)',
+      )
+        .argParser(durationMs)
+        .default(30_000, '30s'),
+    )
+    .option('--out <dir>', 'bench folder (default out/bench/<time>)')
+    .addOption(
+      new Option('--api-env <KEY=VALUE>', 'API environment for the stack (repeatable)')
+        .argParser(apiEnvArg)
+        .default(BENCH_API_ENV, 'LLM_TOKENS_PER_SECOND=0.5'),
+    )
+    .addOption(
+      new Option('--seed <n>', 'seed of the first level (level N uses seed + N)')
+        .argParser((v) => {
+          if (!/^\d+$/.test(v)) throw new InvalidArgumentError('must be an integer >= 0');
+          return Number(v);
+        })
+        .default(1),
+    )
+    .option('--keep-stack', 'leave the stack running afterwards')
+    .action((opts: BenchOpts) => bench(opts));
+}

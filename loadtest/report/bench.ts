@@ -1,0 +1,291 @@
+/**
+ * The capacity bench (`arena bench`): one load test per concurrency level
+ * against the local stack of an ArenaDeployment, summarised into one
+ * `bench.json` (schema below) with the scaling curve: P99 per request kind
+ * and every pool's utilisation against concurrency, measured at each level,
+ * and the planner's predicted utilisation as lines (the same queue models
+ * as `result.model`, operator/planner/queues.ts, at the rates Little's law
+ * gives for each concurrency).
+ * Pure: the CLI runs the levels and writes the files.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
+import { queueModels, queuePlanOf, type Topology } from '../../operator/planner/queues.js';
+import { workloadAt } from '../../operator/planner/workload.js';
+import type { LoadTestResult } from '../engine/result-schema.js';
+
+const Num = Type.Number();
+const NumOrNull = Type.Union([Num, Type.Null()]);
+
+export const BenchLevelSchema = Type.Object({
+  concurrency: Type.Integer({ description: "The level: in-flight requests the offered rate gives by Little's law." }),
+  beyond: Type.Boolean({ description: "A level past the plan's target (the model predicts which queue gives way)." }),
+  ratePerSecond: Type.Number({ description: 'Arrivals offered per second (all kinds).' }),
+  dir: Type.String({
+    description: "The level's run folder (result.json, report.html, junit.xml), relative to the bench folder.",
+  }),
+  status: Type.String(),
+  exitCode: Type.Integer(),
+  peakInFlight: Type.Integer(),
+  steadyInFlightMean: Num,
+  kinds: Type.Record(
+    Type.String(),
+    Type.Object({
+      reqs: Type.Integer(),
+      p50: NumOrNull,
+      p95: NumOrNull,
+      p99: NumOrNull,
+      ttftP99: NumOrNull,
+      errorRate: Num,
+      dropped: Type.Integer(),
+    }),
+  ),
+  errorRate: Num,
+  dropped: Type.Integer(),
+  pools: Type.Record(
+    Type.String(),
+    Type.Object({
+      limit: NumOrNull,
+      peak: NumOrNull,
+      p95: NumOrNull,
+      peakUtilization: NumOrNull,
+      p95Utilization: NumOrNull,
+    }),
+  ),
+  saturatesFirst: Type.Object({
+    measuredPool: Type.Union([Type.String(), Type.Null()]),
+    predictedQueue: Type.Union([Type.String(), Type.Null()]),
+    measuredQueue: Type.Union([Type.String(), Type.Null()]),
+  }),
+  queues: Type.Record(
+    Type.String(),
+    Type.Object({
+      predictedUtilization: NumOrNull,
+      measuredUtilization: NumOrNull,
+      predictedStable: Type.Boolean(),
+      predictedP99WaitMs: NumOrNull,
+      measuredP99WaitMs: NumOrNull,
+      verdict: Type.String(),
+    }),
+  ),
+  engine: Type.Object({
+    cpuSeconds: Num,
+    peakRssMiB: Num,
+    cpuSecondsPer1kInFlight: NumOrNull,
+    rssMiBPer1kInFlight: NumOrNull,
+    clientSaturated: Type.Boolean(),
+  }),
+});
+
+export const BenchResultSchema = Type.Object(
+  {
+    apiVersion: Type.Literal('arena.dev/v1alpha1'),
+    kind: Type.Literal('BenchResult'),
+    schemaVersion: Type.Literal(1),
+    file: Type.String(),
+    name: Type.String(),
+    startedAt: Type.String(),
+    endedAt: Type.String(),
+    machine: Type.Object({
+      cores: Type.Integer(),
+      node: Type.String(),
+      openFilesSoftLimit: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+    settings: Type.Object({
+      levels: Type.Array(Type.Integer()),
+      steadyMs: Num,
+      rampMs: Num,
+      apiEnv: Type.Array(Type.String()),
+      seed: Type.Integer(),
+    }),
+    targetConcurrency: Type.Integer(),
+    topology: Type.Object({
+      workers: Type.Integer(),
+      pgbouncers: Type.Integer(),
+      pgbouncerDefaultPoolSize: Type.Integer(),
+      consumers: Type.Integer(),
+    }),
+    levels: Type.Array(BenchLevelSchema),
+    curve: Type.Object(
+      {
+        concurrency: Type.Array(Num),
+        utilization: Type.Record(Type.String(), Type.Array(NumOrNull)),
+      },
+      { description: "Predicted utilisation per queue at evenly spaced concurrencies (the plan's lines)." },
+    ),
+  },
+  {
+    $id: 'https://arena.dev/schemas/bench-result.schema.json',
+    title: 'arena BenchResult (arena bench --out DIR: bench.json)',
+  },
+);
+
+export type BenchLevel = Static<typeof BenchLevelSchema>;
+export type BenchResult = Static<typeof BenchResultSchema>;
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The arrivals per second that hold `concurrency` in flight by Little's law over the spec's request mix. */
+export function rateForConcurrency(ad: ArenaDeployment, concurrency: number): number {
+  return workloadAt(concurrency, ad.spec.load.requestMix).arrivalRatePerSecond;
+}
+
+/** Per request kind: requests, P50/P95/P99 (ms), TTFT P99, error rate, dropped iterations. */
+function kindSummaries(r: LoadTestResult): BenchLevel['kinds'] {
+  const kinds: BenchLevel['kinds'] = {};
+  for (const [name, s] of Object.entries(r.scenarios)) {
+    const d = s.metrics['http_req_duration'];
+    kinds[name] = {
+      reqs: s.counters.http_reqs ?? 0,
+      p50: d?.p50 ?? null,
+      p95: d?.p95 ?? null,
+      p99: d?.p99 ?? null,
+      ttftP99: s.metrics['ttft']?.p99 ?? null,
+      errorRate: s.http_req_failed,
+      dropped: s.counters.dropped_iterations ?? 0,
+    };
+  }
+  return kinds;
+}
+
+/** One level's summary from its result.json. */
+export function levelSummary(
+  concurrency: number,
+  beyond: boolean,
+  rate: number,
+  dir: string,
+  exitCode: number,
+  r: LoadTestResult,
+): BenchLevel {
+  const kinds = kindSummaries(r);
+  const pools: BenchLevel['pools'] = {};
+  for (const [name, p] of Object.entries(r.saturation?.pools ?? {}))
+    pools[name] = {
+      limit: p.limit,
+      peak: p.peak,
+      p95: p.p95,
+      peakUtilization: p.peakUtilization,
+      p95Utilization: p.p95Utilization,
+    };
+  const queues: BenchLevel['queues'] = {};
+  for (const [name, q] of Object.entries(r.model?.queues ?? {}))
+    queues[name] = {
+      predictedUtilization: q.predicted.utilization,
+      measuredUtilization: q.measured.utilization,
+      predictedStable: q.predicted.stable,
+      predictedP99WaitMs: q.predicted.p99WaitMs,
+      measuredP99WaitMs: q.measured.p99WaitMs,
+      verdict: q.verdict,
+    };
+  const steady = r.series.filter((p) => p.phase === 'steady');
+  const inFlight = steady.length ? steady.reduce((a, p) => a + p.inFlight, 0) / steady.length : 0;
+  const per1k = (x: number) => (inFlight > 0 ? r3((x / inFlight) * 1000) : null);
+  const rssMiB = r.engine.peakRssBytes / 2 ** 20;
+  return {
+    concurrency,
+    beyond,
+    ratePerSecond: r3(rate),
+    dir,
+    status: r.status,
+    exitCode,
+    peakInFlight: r.engine.peakInFlight,
+    steadyInFlightMean: Math.round(inFlight),
+    kinds,
+    errorRate: r.all.http_req_failed,
+    dropped: r.all.counters.dropped_iterations ?? 0,
+    pools,
+    saturatesFirst: {
+      measuredPool:
+        r.saturation?.saturatesFirst && r.saturation.saturatesFirst.atMs !== null
+          ? r.saturation.saturatesFirst.pool
+          : null,
+      predictedQueue: r.model?.saturatesFirst.predicted ?? null,
+      measuredQueue: r.model?.saturatesFirst.measured ?? null,
+    },
+    queues,
+    engine: {
+      cpuSeconds: r.engine.cpuSeconds,
+      peakRssMiB: Math.round(rssMiB),
+      cpuSecondsPer1kInFlight: per1k(r.engine.cpuSeconds),
+      rssMiBPer1kInFlight: per1k(rssMiB),
+      clientSaturated: r.engine.clientSaturated,
+    },
+  };
+}
+
+/**
+ * The plan's lines: each queue's predicted utilisation at `points` evenly
+ * spaced concurrencies from 0 to `max` on the topology that ran.
+ */
+export function predictedCurve(ad: ArenaDeployment, t: Topology, max: number, points = 40): BenchResult['curve'] {
+  const concurrency: number[] = [];
+  const utilization: Record<string, (number | null)[]> = {};
+  for (let i = 1; i <= points; i++) {
+    const c = (max * i) / points;
+    concurrency.push(Math.round(c));
+    const w = workloadAt(c, ad.spec.load.requestMix);
+    const models = queueModels(ad.spec, w, t);
+    for (const q of models)
+      (utilization[q.name] ??= new Array<number | null>(i - 1).fill(null)).push(queuePlanOf(q).utilization);
+    for (const arr of Object.values(utilization)) if (arr.length < i) arr.push(null);
+  }
+  return { concurrency, utilization };
+}
+
+const pctText = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(100 * x).toFixed(0)}%`);
+const msText = (x: number | null | undefined) =>
+  x === null || x === undefined ? '-' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(x < 10 ? 2 : 0)} ms`;
+
+/** The bench as text tables (no colour): per level latency and errors, then utilisation predicted vs measured. */
+export function benchText(
+  b: BenchResult,
+  table: (head: string[]) => { push(row: string[]): void; toString(): string },
+): string {
+  const kinds = [...new Set(b.levels.flatMap((l) => Object.keys(l.kinds)))];
+  const t1 = table([
+    'in flight (level)',
+    'req/s',
+    'mean in flight',
+    ...kinds.map((k) => `${k} P99`),
+    'TTFT P99',
+    'errors',
+    'dropped',
+    'saturates first (measured / predicted)',
+    'engine CPU s /1k',
+    'engine MiB /1k',
+  ]);
+  for (const l of b.levels) {
+    const ttft = Math.max(...Object.values(l.kinds).map((k) => k.ttftP99 ?? -1));
+    t1.push([
+      `${l.concurrency.toLocaleString('en-US')}${l.beyond ? ' (beyond)' : ''}`,
+      l.ratePerSecond.toFixed(0),
+      l.steadyInFlightMean.toLocaleString('en-US'),
+      ...kinds.map((k) => msText(l.kinds[k]?.p99)),
+      ttft >= 0 ? msText(ttft) : '-',
+      `${(100 * l.errorRate).toFixed(2)}%`,
+      String(l.dropped),
+      `${l.saturatesFirst.measuredPool ?? 'none saturated'} / ${l.saturatesFirst.predictedQueue ?? '-'}`,
+      l.engine.cpuSecondsPer1kInFlight?.toFixed(2) ?? '-',
+      l.engine.rssMiBPer1kInFlight?.toFixed(1) ?? '-',
+    ]);
+  }
+  const queues = [...new Set(b.levels.flatMap((l) => Object.keys(l.queues)))];
+  const t2 = table(['in flight (level)', ...queues.map((q) => `${q} pred. / meas.`)]);
+  for (const l of b.levels)
+    t2.push([
+      `${l.concurrency.toLocaleString('en-US')}${l.beyond ? ' (beyond)' : ''}`,
+      ...queues.map((q) => {
+        const x = l.queues[q];
+        if (!x) return '-';
+        const mark = x.verdict === 'differs' ? ' !' : '';
+        return `${x.predictedStable ? pctText(x.predictedUtilization) : `${pctText(x.predictedUtilization)} unstable`} / ${pctText(x.measuredUtilization)}${mark}`;
+      }),
+    ]);
+  return [
+    `arena bench: ${b.name} (${b.file}), target ${b.targetConcurrency.toLocaleString('en-US')} in flight; ${b.machine.cores} cores, node ${b.machine.node}; steady ${b.settings.steadyMs / 1000} s per level after a ${b.settings.rampMs / 1000} s ramp`,
+    'Latency per request kind (steady phase, from the scheduled start), errors, the first pool to saturate, and what the load engine cost per 1,000 in flight:',
+    t1.toString(),
+    'Utilisation per queue, predicted (the plan at the measured arrivals) / measured (! = beyond the tolerance):',
+    t2.toString(),
+  ].join('\n');
+}
