@@ -11,12 +11,13 @@
  * Chromium: $ARENA_CHROMIUM, else ARENA_CHROMIUM in .tools/env.sh (written by
  * `scripts/install-debian-deps.sh chromium`), else `chromium` on the PATH.
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import puppeteer from 'puppeteer-core';
 import { readToolsEnv } from '../loadtest/stack/tools.js';
 import { REPO_ROOT } from './paths.js';
+import { isExecutable } from '../lib/util.js';
 
 /** The command that installs Chromium (named in every "Chromium missing" error). */
 export const CHROMIUM_INSTALL = 'scripts/install-debian-deps.sh chromium (as root)';
@@ -40,15 +41,6 @@ export interface OpenedReport {
   text: string;
 }
 
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The Chromium executable to launch (see the file comment).
  * @throws Error naming where it looked and CHROMIUM_INSTALL when there is none.
@@ -56,13 +48,13 @@ function executable(p: string): boolean {
 export function chromiumPath(): string {
   const name = process.env['ARENA_CHROMIUM'] ?? readToolsEnv(REPO_ROOT)['ARENA_CHROMIUM'] ?? 'chromium';
   const found = isAbsolute(name)
-    ? executable(name)
+    ? isExecutable(name)
       ? name
       : undefined
     : (process.env['PATH'] ?? '')
         .split(delimiter)
         .map((d) => join(d, name))
-        .find(executable);
+        .find(isExecutable);
   if (!found) throw new Error(`Chromium not found (${name}); install it with ${CHROMIUM_INSTALL}`);
   return found;
 }

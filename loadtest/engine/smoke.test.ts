@@ -10,41 +10,26 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoPath } from '../../testing/paths.js';
 import { runArenaAsync } from '../../testing/cli.js';
 import { openReport } from '../../testing/browser.js';
+import { localStack } from '../../testing/local-stack.js';
 import { showPools, type StackState } from '../stack/stack.js';
 import type { LoadTestResult } from './result-schema.js';
 
 const SAMPLE = repoPath('samples/arena-local.yaml');
-const TMP = mkdtempSync(join(tmpdir(), 'arena-loadtest-smoke-'));
-chmodSync(TMP, 0o711); // the servers run as the unprivileged user when the tests run as root
-const STATE_DIR = join(TMP, 'stack');
+const stack = localStack(SAMPLE, 'loadtest-smoke');
+const TMP = stack.tmp;
+const STATE_DIR = stack.stateDir;
 let state: StackState | undefined;
 
-function arena(args: string[]) {
-  const r = spawnSync(process.execPath, [repoPath('dist/cli/arena.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-    timeout: 180_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
 before(() => {
-  const r = arena(['stack', 'up', '-f', SAMPLE, '--state-dir', STATE_DIR, '--free-ports', '-o', 'json']);
-  assert.equal(r.code, 0, `stack up failed: ${r.err}`);
-  state = JSON.parse(r.out) as StackState;
+  stack.up();
+  state = stack.state;
 });
-
-after(() => {
-  if (state) arena(['stack', 'down', '--state-dir', STATE_DIR]);
-  rmSync(TMP, { recursive: true, force: true });
-});
+after(() => stack.down());
 
 test('smoke: mixed load against the local stack: P99 per request kind, every pool sampled, PgBouncer agrees with SHOW POOLS', async () => {
   const out = join(TMP, 'result');

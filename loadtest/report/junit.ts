@@ -25,6 +25,7 @@ import { create } from 'xmlbuilder2';
 import type { LoadTestResult, ScenarioResult, ThresholdOutcomeJson } from '../engine/result-schema.js';
 import { parseThresholds } from '../engine/thresholds.js';
 import { formatDuration } from '../engine/duration.js';
+import { TRENDS } from '../engine/metrics.js';
 
 /** Options of {@link renderJunit}. */
 export interface JunitOptions {
@@ -44,17 +45,7 @@ interface Case {
 }
 
 /** Metrics whose values are durations in ms (every aggregation except `count`). */
-const DURATION_METRICS = new Set([
-  'http_req_duration',
-  'ttft',
-  'itl',
-  'tpot',
-  'e2e_latency',
-  'task_queue_wait',
-  'task_e2e',
-  'schedule_lag',
-  'event_loop_lag',
-]);
+const DURATION_METRICS = new Set<string>([...TRENDS, 'event_loop_lag']);
 type XMLBuilder = ReturnType<typeof create>;
 
 /** How many failure reasons the error-rate failure message names. */

@@ -9,40 +9,21 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadTestResult } from '../engine/result-schema.js';
 import { openReport, type OpenedReport } from '../../testing/browser.js';
 import { runArenaAsync } from '../../testing/cli.js';
 import { repoPath } from '../../testing/paths.js';
+import { localStack } from '../../testing/local-stack.js';
 
 const SAMPLE = repoPath('samples/arena-local.yaml');
-const TMP = mkdtempSync(join(tmpdir(), 'arena-model-report-'));
-chmodSync(TMP, 0o711); // the servers run as the unprivileged user when the tests run as root
-const STATE_DIR = join(TMP, 'stack');
-let up = false;
+const stack = localStack(SAMPLE, 'model-report');
+const TMP = stack.tmp;
+const STATE_DIR = stack.stateDir;
 
-function arena(args: string[]) {
-  const r = spawnSync(process.execPath, [repoPath('dist/cli/arena.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-    timeout: 180_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-before(() => {
-  const r = arena(['stack', 'up', '-f', SAMPLE, '--state-dir', STATE_DIR, '--free-ports', '-o', 'json']);
-  assert.equal(r.code, 0, `stack up failed: ${r.err}`);
-  up = true;
-});
-
-after(() => {
-  if (up) arena(['stack', 'down', '--state-dir', STATE_DIR]);
-  rmSync(TMP, { recursive: true, force: true });
-});
+before(() => stack.up());
+after(() => stack.down());
 
 /** The element with data-scenario / data-metric; fails naming them when there is none. */
 function cell(cells: OpenedReport['cells'], scenario: string, metric: string) {

@@ -11,22 +11,15 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import client from 'prom-client';
-import { repoPath } from '../../testing/paths.js';
 import { runArenaAsync } from '../../testing/cli.js';
+import { localStack } from '../../testing/local-stack.js';
 import { WAIT_BUCKETS } from '../api/metrics.js';
 import { bucketQuantile, histogramDelta, parseSnapshot, steadyWaits } from '../sampler/prometheus.js';
 import type { LoadTestResult } from '../engine/result-schema.js';
-
-const TMP = mkdtempSync(join(tmpdir(), 'arena-model-'));
-chmodSync(TMP, 0o711); // the servers run as the unprivileged user when the tests run as root
-const STATE_DIR = join(TMP, 'stack');
-const SPEC = join(TMP, 'pgbouncer-bound.yaml');
-let up = false;
 
 const spec = `apiVersion: arena.dev/v1alpha1
 kind: ArenaDeployment
@@ -49,25 +42,18 @@ spec:
   redis: {managed: true, maxClients: 1000}
 `;
 
-function arena(args: string[]) {
-  const r = spawnSync(process.execPath, [repoPath('dist/cli/arena.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-    timeout: 180_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const tmpSpec = mkdtempSync(join(tmpdir(), 'arena-model-spec-'));
+const SPEC = join(tmpSpec, 'pgbouncer-bound.yaml');
+writeFileSync(SPEC, spec);
+chmodSync(tmpSpec, 0o755);
+const stack = localStack(SPEC, 'model');
+const TMP = stack.tmp;
+const STATE_DIR = stack.stateDir;
 
-before(() => {
-  writeFileSync(SPEC, spec);
-  const r = arena(['stack', 'up', '-f', SPEC, '--state-dir', STATE_DIR, '--free-ports', '-o', 'json']);
-  assert.equal(r.code, 0, `stack up failed: ${r.err}`);
-  up = true;
-});
-
+before(() => stack.up());
 after(() => {
-  if (up) arena(['stack', 'down', '--state-dir', STATE_DIR]);
-  rmSync(TMP, { recursive: true, force: true });
+  stack.down();
+  rmSync(tmpSpec, { recursive: true, force: true });
 });
 
 test('a PgBouncer server pool driven to saturation is named first, ~100 % busy, and the model predicted it', async () => {

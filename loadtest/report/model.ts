@@ -30,24 +30,10 @@ import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
 import { queueModels, queuePlanOf, type Topology } from '../../operator/planner/queues.js';
 import { workloadAtRates } from '../../operator/planner/workload.js';
 import type { BudgetComparison, LoadTestResult, ModelComparison, QueueComparison } from '../engine/result-schema.js';
+import type { StackState } from '../stack/state.js';
 
 /** The tolerance of a comparison (see the file's docstring). */
 export const TOLERANCE = { utilizationPoints: 0.1, waitRatio: 2, waitFloorMs: 5 } as const;
-
-/** The local stack's figures that set the topology (StackState.profile). */
-export interface StackProfileFigures {
-  webConcurrency: number;
-  asyncConcurrency: number;
-  pgbouncer: {
-    enabled: boolean;
-    defaultPoolSize: number;
-    reservePoolSize: number;
-    maxClientConn: number;
-    databaseUserPairs: number;
-  };
-  postgres: { maxConnections: number; superuserReservedConnections: number };
-  redis: { maxClients: number };
-}
 
 /** What the comparison needs besides the result. */
 export interface ModelInputs {
@@ -55,7 +41,7 @@ export interface ModelInputs {
   /** The ArenaDeployment (validated, defaults applied). */
   ad: ArenaDeployment;
   /** The local stack that ran (else the plan's topology at maxReplicas is assumed). */
-  stack?: StackProfileFigures;
+  stack?: StackState['profile'];
   /** The plan's maxReplicas and default_pool_size, used when there is no stack. */
   plan: { maxReplicas: number; defaultPoolSize: number };
 }

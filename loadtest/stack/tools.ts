@@ -10,9 +10,10 @@
  * naming it and the set-up command.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError, MissingToolError } from '../../lib/errors.js';
+import { isExecutable } from '../../lib/util.js';
 
 /** The set-up command named in every "missing tool" error. */
 export const SETUP_COMMAND = 'scripts/install-debian-deps.sh (as root; `make test` and `make demo` run it)';
@@ -41,20 +42,11 @@ export function readToolsEnv(repoRoot: string): Record<string, string> {
   return out;
 }
 
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function highestPgBin(): string | null {
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return null;
   const versions = readdirSync(base)
-    .filter((v) => /^\d+$/.test(v) && executable(join(base, v, 'bin', 'postgres')))
+    .filter((v) => /^\d+$/.test(v) && isExecutable(join(base, v, 'bin', 'postgres')))
     .sort((a, b) => Number(b) - Number(a));
   return versions[0] ? join(base, versions[0], 'bin') : null;
 }
@@ -80,7 +72,7 @@ export function findTools(env: NodeJS.ProcessEnv, repoRoot: string): Tools {
     throw missing('PostgreSQL server (initdb, pg_ctl, postgres)', 'no /usr/lib/postgresql/*/bin/postgres');
   const inPg = (b: string) => {
     const p = join(pgBin.value!, b);
-    if (!executable(p)) throw missing(`PostgreSQL ${b}`, `looked for ${p}, from ${pgBin.from}`);
+    if (!isExecutable(p)) throw missing(`PostgreSQL ${b}`, `looked for ${p}, from ${pgBin.from}`);
     return p;
   };
   const initdb = inPg('initdb');
@@ -88,7 +80,7 @@ export function findTools(env: NodeJS.ProcessEnv, repoRoot: string): Tools {
   const postgres = inPg('postgres');
   const bin = (name: string, tool: string, dflt: string) => {
     const v = pick(name, dflt);
-    if (!executable(v.value!)) throw missing(tool, `looked for ${v.value}, from ${v.from}`);
+    if (!isExecutable(v.value!)) throw missing(tool, `looked for ${v.value}, from ${v.from}`);
     return v.value!;
   };
   const pgbouncer = bin('ARENA_PGBOUNCER', 'pgbouncer', '/usr/sbin/pgbouncer');
@@ -111,7 +103,7 @@ export function findTools(env: NodeJS.ProcessEnv, repoRoot: string): Tools {
         `system user '${runAsUser}' not found (PostgreSQL refuses to run as root, the stack runs the servers as that user); create it with ${SETUP_COMMAND}`,
       );
     }
-    if (!executable('/usr/sbin/runuser') && !executable('/sbin/runuser'))
+    if (!isExecutable('/usr/sbin/runuser') && !isExecutable('/sbin/runuser'))
       throw missing('runuser (util-linux)', 'needed to run the servers as an unprivileged user');
   }
   return { initdb, pgCtl, postgres, pgbouncer, redisServer, runAsUser, runAsUid, runAsGid };
