@@ -12,7 +12,7 @@
  * not start or a level could not run; 2 bad input (flag, file), one line.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
@@ -24,11 +24,13 @@ import { sleep } from '../../lib/util.js';
 import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
 import { readResult } from '../../loadtest/engine/run.js';
 import { readLimits } from '../../loadtest/engine/limits.js';
+import { loadThresholdsFile } from '../../loadtest/engine/thresholds.js';
 import { topologyOf } from '../../loadtest/report/model.js';
 import {
   benchText,
   levelSummary,
   predictedCurve,
+  predictedLimit,
   rateForConcurrency,
   type BenchLevel,
   type BenchResult,
@@ -36,7 +38,7 @@ import {
 import type { StackState } from '../../loadtest/stack/state.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments, writeFilesAtomically } from '../io.js';
-import { durationMs } from '../options.js';
+import { durationMs, positiveInt } from '../options.js';
 import { apiEnvArg } from './stack.js';
 
 const ARENA = process.argv[1]!;
@@ -54,6 +56,13 @@ interface BenchOpts {
   apiEnv: Record<string, string>;
   seed: number;
   keepStack?: boolean;
+  findMax?: boolean;
+  thresholds?: string;
+  start?: number;
+  max?: number;
+  precision: number;
+  /** The thresholds file each level runs with (set by bench()). */
+  thresholdsFile?: string;
 }
 
 function levelsArg(value: string): number[] {
@@ -62,6 +71,13 @@ function levelsArg(value: string): number[] {
   if (parts.some((p) => !/^\d+$/.test(p)) || n.some((x) => x < 1))
     throw new InvalidArgumentError('must be a comma-separated list of in-flight counts >= 1, e.g. 1000,2500,5000');
   return [...new Set(n)].sort((a, b) => a - b);
+}
+
+function precisionArg(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value);
+  const n = m ? Number(m[1]) / 100 : NaN;
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('must be a percentage > 0 and <= 100, e.g. 10%');
+  return n;
 }
 
 function beyondArg(value: string): number {
@@ -160,6 +176,7 @@ async function runLevel(
   ];
   args.push('--ramp', `${o.ramp}ms`, '--duration', `${o.duration}ms`, '--graceful-stop', '30s', '--sample', 'auto');
   args.push('--seed', String(o.seed + level), '--out', join(outDir, dir));
+  if (o.thresholdsFile) args.push('--thresholds', o.thresholdsFile);
   const r = await arenaChild(args);
   writeFilesAtomically(join(outDir, dir), [{ name: 'report.txt', content: r.out }]);
   if (r.code !== 0 && r.code !== 1)
@@ -173,49 +190,96 @@ function table(head: string[]) {
   return new Table({ head: head.map((h) => chalk.bold(h)), style: { head: [], border: [], compact: true } });
 }
 
-async function bench(o: BenchOpts): Promise<void> {
-  const docs = loadArenaDeployments(o.file);
-  if (docs.length !== 1)
-    throw new UserError(`${o.file}: arena bench takes one ArenaDeployment, the file has ${docs.length}`);
-  const ad = docs[0]!;
-  const target = ad.spec.load.targetConcurrency;
-  const levels = o.levels.map((l) => ({ level: l, beyond: false }));
-  if (o.beyond > 0) levels.push({ level: Math.round(target * o.beyond), beyond: true });
-  const outDir = resolve(o.out ?? join('out', 'bench', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));
-  const startedAt = new Date().toISOString();
-  const { stateDir, state } = await stackUp(o);
+/** The default SLO of --find-max: fewer than 1 % failed requests and no dropped iteration. */
+export const DEFAULT_SLO = { http_req_failed: ['rate<0.01'], dropped_iterations: ['count==0'] };
+
+type Level = { level: number; beyond: boolean };
+
+/** Run the levels in order (TIME_WAIT drained before each); stops early when `stopping()` turns true. */
+async function runLevels(
+  o: BenchOpts,
+  ad: ArenaDeployment,
+  stateDir: string,
+  outDir: string,
+  levels: Level[],
+  stopping: () => boolean,
+) {
   const done: BenchLevel[] = [];
-  let stopping = false;
-  const onSignal = () => {
-    stopping = true;
-    log('interrupted: the current level writes a partial result, then the stack is taken down');
+  for (const { level, beyond } of levels) {
+    if (stopping()) break;
+    await drainTimeWait();
+    done.push(await runLevel(o, ad, stateDir, outDir, level, beyond));
+  }
+  return done;
+}
+
+/**
+ * --find-max: from --start (default target / 10) double the level while the
+ * SLO holds (up to --max, default 2 x target), then bisect between the last
+ * level that held and the first that failed until they are within --precision.
+ */
+async function runFindMax(
+  o: BenchOpts,
+  ad: ArenaDeployment,
+  stateDir: string,
+  outDir: string,
+  stopping: () => boolean,
+) {
+  const target = ad.spec.load.targetConcurrency;
+  const max = o.max ?? 2 * target;
+  const done: BenchLevel[] = [];
+  const steps: NonNullable<BenchResult['findMax']>['steps'] = [];
+  const tryLevel = async (level: number) => {
+    await drainTimeWait();
+    const l = await runLevel(o, ad, stateDir, outDir, level, level > target);
+    done.push(l);
+    const r = readResult(join(outDir, l.dir, 'result.json'));
+    const failed = r.thresholds.filter((t) => t.status !== 'pass').map((t) => t.message);
+    steps.push({ concurrency: level, passed: failed.length === 0, failed });
+    log(
+      `find-max: ${level.toLocaleString('en-US')} in flight ${failed.length ? `FAILED the SLO (${failed.join('; ')})` : 'held the SLO'}`,
+    );
+    return failed.length === 0;
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    for (const { level, beyond } of levels) {
-      if (stopping) break;
-      await drainTimeWait();
-      done.push(await runLevel(o, ad, stateDir, outDir, level, beyond));
-    }
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (o.keepStack) log(`the stack keeps running: arena stack down --state-dir ${stateDir}`);
-    else {
-      log('arena stack down');
-      spawnSync(process.execPath, [ARENA, 'stack', 'down', '--state-dir', stateDir], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+  let lo: number | null = null;
+  let hi: number | null = null;
+  let level = Math.max(1, o.start ?? Math.round(target / 10));
+  while (!stopping()) {
+    if (await tryLevel(level)) {
+      lo = level;
+      if (level >= max) break;
+      level = Math.min(max, level * 2);
+    } else {
+      hi = level;
+      if (lo !== null || level <= 1) break;
+      level = Math.max(1, Math.floor(level / 2));
     }
   }
+  while (!stopping() && lo !== null && hi !== null && (hi - lo) / lo > o.precision) {
+    const mid = Math.round((lo + hi) / 2);
+    if (mid === lo || mid === hi) break;
+    if (await tryLevel(mid)) lo = mid;
+    else hi = mid;
+  }
+  return { done, steps, maxConcurrency: lo, upperBound: hi };
+}
+
+/** bench.json from what ran. */
+function benchResult(
+  o: BenchOpts,
+  ad: ArenaDeployment,
+  state: StackState,
+  startedAt: string,
+  done: BenchLevel[],
+): BenchResult {
   const t = topologyOf({
     file: o.file,
     ad,
     stack: state.profile,
     plan: { maxReplicas: 1, defaultPoolSize: state.profile.pgbouncer.defaultPoolSize },
   });
-  const result: BenchResult = {
+  const levels = done.map((l) => l.concurrency);
+  return {
     apiVersion: 'arena.dev/v1alpha1',
     kind: 'BenchResult',
     schemaVersion: 1,
@@ -225,13 +289,13 @@ async function bench(o: BenchOpts): Promise<void> {
     endedAt: new Date().toISOString(),
     machine: { cores: availableParallelism(), node: process.version, openFilesSoftLimit: readLimits().openFilesSoft },
     settings: {
-      levels: levels.map((l) => l.level),
+      levels,
       steadyMs: o.duration,
       rampMs: o.ramp,
       apiEnv: Object.entries(o.apiEnv).map(([k, v]) => `${k}=${v}`),
       seed: o.seed,
     },
-    targetConcurrency: target,
+    targetConcurrency: ad.spec.load.targetConcurrency,
     topology: {
       workers: t.workers,
       pgbouncers: t.pgbouncers,
@@ -239,8 +303,76 @@ async function bench(o: BenchOpts): Promise<void> {
       consumers: t.consumers,
     },
     levels: done,
-    curve: predictedCurve(ad, t, Math.max(...levels.map((l) => l.level)) * 1.1),
+    curve: predictedCurve(ad, t, Math.max(ad.spec.load.targetConcurrency, ...levels) * 1.1),
   };
+}
+
+/** The SLO file --find-max passes to each step: --thresholds, else DEFAULT_SLO written into the bench folder. */
+function sloFile(o: BenchOpts, outDir: string): { file: string; slo: Record<string, string[]> } {
+  if (o.thresholds)
+    return {
+      file: o.thresholds,
+      slo: Object.fromEntries(loadThresholdsFile(o.thresholds).map((t) => [t.selector, [t.expression]])),
+    };
+  writeFilesAtomically(outDir, [{ name: 'slo.json', content: `${JSON.stringify(DEFAULT_SLO, null, 2)}\n` }]);
+  return { file: join(outDir, 'slo.json'), slo: DEFAULT_SLO };
+}
+
+async function bench(o: BenchOpts): Promise<void> {
+  const docs = loadArenaDeployments(o.file);
+  if (docs.length !== 1)
+    throw new UserError(`${o.file}: arena bench takes one ArenaDeployment, the file has ${docs.length}`);
+  const ad = docs[0]!;
+  const target = ad.spec.load.targetConcurrency;
+  const levels: Level[] = o.levels.map((l) => ({ level: l, beyond: false }));
+  if (o.beyond > 0) levels.push({ level: Math.round(target * o.beyond), beyond: true });
+  const outDir = resolve(o.out ?? join('out', 'bench', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));
+  const slo = o.findMax ? sloFile(o, outDir) : undefined;
+  if (slo) o.thresholdsFile = slo.file;
+  const startedAt = new Date().toISOString();
+  const { stateDir, state } = await stackUp(o);
+  let stopping = false;
+  const onSignal = () => {
+    stopping = true;
+    log('interrupted: the current level writes a partial result, then the stack is taken down');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let done: BenchLevel[] = [];
+  let search: Awaited<ReturnType<typeof runFindMax>> | undefined;
+  try {
+    if (o.findMax) {
+      search = await runFindMax(o, ad, stateDir, outDir, () => stopping);
+      done = search.done;
+    } else done = await runLevels(o, ad, stateDir, outDir, levels, () => stopping);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (o.keepStack) log(`the stack keeps running: arena stack down --state-dir ${stateDir}`);
+    else {
+      log('arena stack down');
+      spawnSync(process.execPath, [ARENA, 'stack', 'down', '--state-dir', stateDir], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }
+  const result = benchResult(o, ad, state, startedAt, done);
+  if (search && slo) {
+    const t = topologyOf({
+      file: o.file,
+      ad,
+      stack: state.profile,
+      plan: { maxReplicas: 1, defaultPoolSize: state.profile.pgbouncer.defaultPoolSize },
+    });
+    result.findMax = {
+      slo: slo.slo,
+      steps: search.steps,
+      maxConcurrency: search.maxConcurrency,
+      upperBound: search.upperBound,
+      predicted: predictedLimit(ad, t),
+    };
+  }
   const text = benchText(result, table);
   writeFilesAtomically(outDir, [
     { name: 'bench.json', content: `${JSON.stringify(result, null, 2)}\n` },
@@ -248,7 +380,6 @@ async function bench(o: BenchOpts): Promise<void> {
   ]);
   process.stdout.write(`${text}\n`);
   log(`wrote ${join(outDir, 'bench.json')} and bench.txt; each level in ${outDir}/level-<N>/`);
-  if (existsSync(stateDir) && !o.keepStack) rmSync(stateDir, { recursive: true, force: true });
 }
 
 /** Register `arena bench`. */
@@ -293,5 +424,17 @@ export function registerBench(program: Command): void {
         .default(1),
     )
     .option('--keep-stack', 'leave the stack running afterwards')
+    .option(
+      '--find-max',
+      'capacity search: double the level while the SLO holds, then bisect (ignores --levels/--beyond)',
+    )
+    .option('--thresholds <file>', `--find-max: the SLO (k6-style thresholds; default ${JSON.stringify(DEFAULT_SLO)})`)
+    .option('--start <n>', '--find-max: first level (default target / 10)', positiveInt)
+    .option('--max <n>', '--find-max: highest level tried (default 2 x target)', positiveInt)
+    .addOption(
+      new Option('--precision <pct>', '--find-max: stop bisecting when the bounds are this close')
+        .argParser(precisionArg)
+        .default(0.1, '10%'),
+    )
     .action((opts: BenchOpts) => bench(opts));
 }

@@ -106,6 +106,31 @@ export const BenchResultSchema = Type.Object(
       consumers: Type.Integer(),
     }),
     levels: Type.Array(BenchLevelSchema),
+    findMax: Type.Optional(
+      Type.Object(
+        {
+          slo: Type.Record(Type.String(), Type.Array(Type.String()), {
+            description: 'The thresholds every step must pass.',
+          }),
+          steps: Type.Array(
+            Type.Object({ concurrency: Type.Integer(), passed: Type.Boolean(), failed: Type.Array(Type.String()) }),
+          ),
+          maxConcurrency: Type.Union([Type.Integer(), Type.Null()], {
+            description: 'The highest level that held the SLO (null: not even the first).',
+          }),
+          upperBound: Type.Union([Type.Integer(), Type.Null()], {
+            description: 'The lowest level that failed it (null: none failed up to --max).',
+          }),
+          predicted: Type.Object({
+            limitConcurrency: Type.Union([Type.Number(), Type.Null()], {
+              description: 'Where the first modelled queue reaches utilisation 1 (null: none up to 100x the target).',
+            }),
+            queue: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
+        { description: '--find-max: the capacity search and what the plan predicts as its limit.' },
+      ),
+    ),
     curve: Type.Object(
       {
         concurrency: Type.Array(Num),
@@ -281,11 +306,60 @@ export function benchText(
         return `${x.predictedStable ? pctText(x.predictedUtilization) : `${pctText(x.predictedUtilization)} unstable`} / ${pctText(x.measuredUtilization)}${mark}`;
       }),
     ]);
+  const fm = b.findMax;
+  const search = fm
+    ? [
+        `Capacity search (SLO: ${Object.entries(fm.slo)
+          .map(([k, v]) => `${k} ${v.join(', ')}`)
+          .join(
+            '; ',
+          )}): ${fm.steps.map((x) => `${x.concurrency.toLocaleString('en-US')} ${x.passed ? 'held' : 'failed'}`).join(', ')}`,
+        `  measured: the SLO held up to ${fm.maxConcurrency === null ? 'no level tried' : `${fm.maxConcurrency.toLocaleString('en-US')} in flight`}${fm.upperBound === null ? '' : ` (failed at ${fm.upperBound.toLocaleString('en-US')})`}`,
+        `  predicted: ${fm.predicted.limitConcurrency === null ? 'no modelled queue becomes unstable below 100x the target' : `${fm.predicted.queue} becomes unstable at ${fm.predicted.limitConcurrency.toLocaleString('en-US')} in flight`}`,
+      ]
+    : [];
   return [
     `arena bench: ${b.name} (${b.file}), target ${b.targetConcurrency.toLocaleString('en-US')} in flight; ${b.machine.cores} cores, node ${b.machine.node}; steady ${b.settings.steadyMs / 1000} s per level after a ${b.settings.rampMs / 1000} s ramp`,
     'Latency per request kind (steady phase, from the scheduled start), errors, the first pool to saturate, and what the load engine cost per 1,000 in flight:',
     t1.toString(),
     'Utilisation per queue, predicted (the plan at the measured arrivals) / measured (! = beyond the tolerance):',
     t2.toString(),
+    ...search,
   ].join('\n');
+}
+
+/** The highest modelled utilisation at `concurrency` on topology `t`, and its queue. */
+function worstQueue(
+  ad: ArenaDeployment,
+  t: Topology,
+  concurrency: number,
+): { queue: string | null; utilization: number } {
+  let worst: { queue: string | null; utilization: number } = { queue: null, utilization: 0 };
+  for (const q of queueModels(ad.spec, workloadAt(concurrency, ad.spec.load.requestMix), t)) {
+    const u = queuePlanOf(q).utilization;
+    if (u > worst.utilization) worst = { queue: q.name, utilization: u };
+  }
+  return worst;
+}
+
+/**
+ * The concurrency at which the first modelled queue becomes unstable
+ * (utilisation 1; Little's law rates over the request mix, the queues of
+ * operator/planner/queues.ts), found by bisection to 0.1 %, and that queue.
+ * Utilisation grows linearly with concurrency, so the bisection is exact up
+ * to rounding. @returns nulls when no queue reaches 1 below 100 x the target.
+ */
+export function predictedLimit(
+  ad: ArenaDeployment,
+  t: Topology,
+): { limitConcurrency: number | null; queue: string | null } {
+  let hi = ad.spec.load.targetConcurrency * 100;
+  if (worstQueue(ad, t, hi).utilization < 1) return { limitConcurrency: null, queue: null };
+  let lo = 0;
+  while (hi - lo > Math.max(1, hi * 0.001)) {
+    const mid = (lo + hi) / 2;
+    if (worstQueue(ad, t, mid).utilization >= 1) hi = mid;
+    else lo = mid;
+  }
+  return { limitConcurrency: Math.round(hi), queue: worstQueue(ad, t, hi).queue };
 }
