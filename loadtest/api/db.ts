@@ -297,10 +297,23 @@ export async function saveMatch(
   }
 }
 
+/** Most transactions one `GET /api/matches` may be split into (`db_tx`). */
+export const MAX_DB_TRANSACTIONS = 10;
+
+const LIST_MATCHES_SQL = `SELECT ${MATCH_COLUMNS} FROM matches WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`;
+const SLEEP_SQL = 'SELECT pg_sleep($1::float8 / 1000)';
+
 /**
  * A user's matches, newest first.
- * @param sleepMs when > 0, the read first runs `pg_sleep` for that long on the
- *   same connection (simulates a slow query: holds a PgBouncer server connection).
+ * @param sleepMs when > 0, the read first runs `pg_sleep` for that long (ms; simulates a slow query: holds a
+ *   PgBouncer server connection).
+ * @param transactions undefined: one checkout runs the sleep, then the read (each statement its own autocommit
+ *   transaction, so PgBouncer in transaction mode sees two when sleeping). N (1..MAX_DB_TRANSACTIONS): N
+ *   separate checkouts, each one transaction holding sleepMs / N: N - 1 run `SELECT pg_sleep` (one statement,
+ *   one transaction), the last runs the sleep and the read inside BEGIN ... COMMIT. So the app pool and
+ *   PgBouncer each see exactly N visits per request (what spec.load.requestMix[].dbTransactions models).
+ * @throws DbPoolTimeoutError / DbUnavailableError when no connection is obtained; RangeError for transactions
+ *   outside 1..MAX_DB_TRANSACTIONS (the route's schema refuses them first).
  */
 export async function listMatches(
   pool: Pool,
@@ -308,12 +321,28 @@ export async function listMatches(
   userId: string,
   limit: number,
   sleepMs = 0,
+  transactions?: number,
 ): Promise<MatchRow[]> {
+  if (transactions === undefined)
+    return withClient(pool, cfg, async (c) => {
+      if (sleepMs > 0) await c.query(SLEEP_SQL, [sleepMs]);
+      return (await c.query<MatchRow>(LIST_MATCHES_SQL, [userId, limit])).rows;
+    });
+  if (!Number.isInteger(transactions) || transactions < 1 || transactions > MAX_DB_TRANSACTIONS)
+    throw new RangeError(`transactions must be an integer in 1..${MAX_DB_TRANSACTIONS}, got ${transactions}`);
+  const each = sleepMs / transactions;
+  for (let i = 1; i < transactions; i++) await withClient(pool, cfg, (c) => c.query(SLEEP_SQL, [each]));
   return withClient(pool, cfg, async (c) => {
-    if (sleepMs > 0) await c.query('SELECT pg_sleep($1::float8 / 1000)', [sleepMs]);
-    const sql = `SELECT ${MATCH_COLUMNS} FROM matches WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`;
-    const r = await c.query<MatchRow>(sql, [userId, limit]);
-    return r.rows;
+    await c.query('BEGIN');
+    try {
+      await c.query(SLEEP_SQL, [each]);
+      const r = await c.query<MatchRow>(LIST_MATCHES_SQL, [userId, limit]);
+      await c.query('COMMIT');
+      return r.rows;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
   });
 }
 

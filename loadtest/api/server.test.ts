@@ -349,6 +349,26 @@ test('503 db_unavailable when the pool cannot connect; a debate that cannot be s
   );
 });
 
+test('GET /api/matches db_tx: 1..10 transactions, a one-line 400 otherwise; a valid value reaches the pool', async () => {
+  const { app, pool } = await build();
+  const cases: [string, RegExp][] = [
+    ['0', /^querystring\/db_tx must be >= 1$/],
+    ['11', /^querystring\/db_tx must be <= 10$/],
+    ['two', /^querystring\/db_tx must be integer$/],
+    ['1.5', /^querystring\/db_tx must be integer$/],
+  ];
+  for (const [value, message] of cases) {
+    const r = await app.inject({ method: 'GET', url: `/api/matches?user_id=u1&db_sleep_ms=10&db_tx=${value}` });
+    assertError(r, 400, 'bad_request');
+    assert.match(r.json().message, message, `db_tx=${value}`);
+    assert.doesNotMatch(r.json().message, /\n/, 'one line');
+  }
+  assert.equal(pool.totalCount, 0, 'refused before the database is asked');
+  // accepted: the first checkout then fails on the unreachable database
+  const ok = await app.inject({ method: 'GET', url: '/api/matches?user_id=u1&db_sleep_ms=10&db_tx=10' });
+  assertError(ok, 503, 'db_unavailable');
+});
+
 test('GET /health: the body follows HealthSchema (key order included); 503 degraded without Redis, 503 shutting_down', async () => {
   const { app } = await build();
   const r = await app.inject({ method: 'GET', url: '/health' });

@@ -284,10 +284,13 @@ function pollInterval(llmP50Ms: number | undefined): string {
 /** The most transactions the reference API splits one read into (`db_tx`; loadtest/api/db.ts MAX_DB_TRANSACTIONS). */
 export const REFERENCE_API_MAX_DB_TX = 10;
 
-/** The `&db_tx=N` of a sync kind's read: only when dbTransactions is not 1 (a request made as before otherwise). */
+/**
+ * The `&db_tx=N` of a sync kind's read, always sent: without it the API runs
+ * the sleep and the read in one checkout but as two PgBouncer transactions
+ * (autocommit), while the model counts dbTransactions (default 1).
+ */
 function dbTxParam(k: ArenaDeployment['spec']['load']['requestMix'][number], i: number): string {
   const n = k.dbTransactions ?? 1;
-  if (n === 1) return '';
   if (n > REFERENCE_API_MAX_DB_TX)
     throw new ScenarioError(
       `spec.load.requestMix[${i}].dbTransactions: ${n} transactions, the reference API runs at most ${REFERENCE_API_MAX_DB_TX} per request (db_tx)`,

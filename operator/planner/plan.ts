@@ -521,7 +521,8 @@ function fileDescriptors(spec: Spec, sizing: PgBouncerSizing, ledger: Ledger): {
 /**
  * One queue of the plan: `partitions` independent M/G/c queues of `servers` servers each, every partition
  * receiving arrivals / partitions of the demand (random routing splits a Poisson stream into Poisson streams).
- * Analysed by analyzeQueue (Erlang C, Allen-Cunneen; erlang.ts). Rates per second, times in ms.
+ * Analysed by analyzeQueue (Erlang C, Allen-Cunneen; erlang.ts). Rates per second, times in ms; the DB queues
+ * per visit (one per transaction), with visitsPerRequest among the inputs when it is not 1.
  * Records queues.<name>.p99WaitMs; `how` says what the servers and partitions are.
  */
 function partitionedQueue(q: QueueModel, ledger: Ledger): QueuePlan {
@@ -537,6 +538,8 @@ function partitionedQueue(q: QueueModel, ledger: Ledger): QueuePlan {
       serviceCv2: result.serviceCv2,
       utilization: result.utilization,
       pWait: result.pWait,
+      // per-visit queues (dbTransactions != 1): arrivals, S and the waits are per visit
+      ...(result.visitsPerRequest === undefined ? {} : { visitsPerRequest: result.visitsPerRequest }),
     },
     source: SOURCES.erlang,
   });

@@ -8,6 +8,13 @@
  * Each queue is analysed per partition as M/G/c (Erlang C with the
  * Allen-Cunneen correction, erlang.ts): the arrivals split evenly over the
  * partitions (worker processes, PgBouncers), c = servers per partition.
+ *
+ * The DB queues (appDbPool, pgbouncerServerPool) are analysed per visit, one
+ * visit per transaction (workload.ts): PgBouncer in transaction mode returns
+ * the server connection after each transaction, and the app's pool gets its
+ * connection back after each checkout (the reference API checks out once per
+ * transaction). Their arrivals, service time and waits are per visit; a
+ * request's mean wait is visitsPerRequest x the mean wait per visit.
  */
 import type { ArenaDeploymentSpec } from '../api/v1alpha1/schema.js';
 import { analyzeQueue, type QueueResult } from './erlang.js';
@@ -38,12 +45,17 @@ export interface QueueModel {
 
 /** LLM calls against the provider's limit as one deterministic server (M/D/1): S = 60000 / requestsPerMinute ms. */
 export function rateLimitDemand(llmCallsPerSecond: number, requestsPerMinute: number): Demand {
-  return { arrivalRatePerSecond: llmCallsPerSecond, serviceTimeMs: 60_000 / requestsPerMinute, serviceCv2: 0 };
+  return {
+    arrivalRatePerSecond: llmCallsPerSecond,
+    serviceTimeMs: 60_000 / requestsPerMinute,
+    serviceCv2: 0,
+    visitsPerRequest: 1,
+  };
 }
 
 /**
  * The queues with arrivals (docs/capacity-model.md section 4): appDbPool (poolSize + maxOverflow per
- * worker), pgbouncerServerPool (default_pool_size per PgBouncer; not in session mode, where a server
+ * worker; per visit, one per transaction), pgbouncerServerPool (per visit) (default_pool_size per PgBouncer; not in session mode, where a server
  * connection follows a client for its whole life), llmSlots (llmSlotsPerWorker per worker),
  * asyncConsumers (all consumers in one group), llmRateLimit (the provider's RPM, when set).
  */
@@ -101,10 +113,22 @@ export function analyzeModel(q: QueueModel): QueueResult {
   return analyzeQueue(q.serversPerPartition, arrivalRatePerSecond / q.partitions, serviceTimeMs, serviceCv2);
 }
 
-/** One modelled queue as the plan reports it (rounded; waits null when unstable). Rates per second, times ms. */
+/**
+ * One modelled queue as the plan reports it (rounded; waits null when unstable). Rates per second, times ms;
+ * arrivals, service time and waits per visit. When a request visits the queue other than once on average
+ * (dbTransactions), `visitsPerRequest` and `meanWaitPerRequestMs` (= visits x mean wait per visit) are added;
+ * there is no per-request P99 (the P99 of a sum of waits is not visits x P99; docs/capacity-model.md).
+ */
 export function queuePlanOf(q: QueueModel): QueuePlan {
   const a = analyzeModel(q);
-  const { arrivalRatePerSecond, serviceTimeMs, serviceCv2 } = q.demand;
+  const { arrivalRatePerSecond, serviceTimeMs, serviceCv2, visitsPerRequest } = q.demand;
+  const perRequest =
+    visitsPerRequest === 1
+      ? {}
+      : {
+          visitsPerRequest: round(visitsPerRequest),
+          meanWaitPerRequestMs: a.meanWaitMs === null ? null : round(visitsPerRequest * a.meanWaitMs, 2),
+        };
   return {
     servers: q.serversPerPartition * q.partitions,
     partitions: q.partitions,
@@ -116,5 +140,6 @@ export function queuePlanOf(q: QueueModel): QueuePlan {
     meanWaitMs: a.meanWaitMs === null ? null : round(a.meanWaitMs, 2),
     p99WaitMs: a.p99WaitMs === null ? null : round(a.p99WaitMs, 2),
     stable: a.stable,
+    ...perRequest,
   };
 }

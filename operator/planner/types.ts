@@ -72,6 +72,19 @@ const queuePlanProperties = {
   meanWaitMs: Nullable(Type.Number(), 'Mean wait in queue, ms (Allen-Cunneen); null when unstable.'),
   p99WaitMs: Nullable(Type.Number(), '99th percentile of the wait in queue, ms; null when unstable.'),
   stable: Type.Boolean({ description: 'Utilisation < 1.' }),
+  visitsPerRequest: Type.Optional(
+    Num(
+      'Mean visits (transactions) per request that uses the queue: sum_k lambda_k dbTransactions_k / sum_k lambda_k. ' +
+        'Only when not 1; arrivals, service time and waits above are then per visit.',
+    ),
+  ),
+  meanWaitPerRequestMs: Type.Optional(
+    Nullable(
+      Type.Number(),
+      'visitsPerRequest x meanWaitMs: the mean wait a request accumulates over its visits, ms; null when unstable. ' +
+        'Only with visitsPerRequest. No per-request P99 is given: the P99 of a sum of waits is not visits x P99WaitMs.',
+    ),
+  ),
 };
 /** One queue analysed with Erlang C / Allen-Cunneen (see erlang.ts). */
 const queuePlan = (description: string) => Obj(queuePlanProperties, { description });

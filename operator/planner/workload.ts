@@ -14,6 +14,12 @@
  * What occupies the API: sync and stream requests for their whole T_k; async
  * requests only while they are submitted (serviceTimeMs + dbTimeMs): their LLM
  * call runs in a task-queue consumer and the client polls for the result.
+ *
+ * The DB pools are visited per transaction (docs/capacity-model.md, "Per-visit
+ * DB queues"): a request of kind k makes n_k = dbTransactions visits, each
+ * holding a connection for dbTimeMs / n_k on average with squared CV
+ * dbHoldCv2, so the DB demand is sum_k lambda_k n_k visits per second with the
+ * mixture (latency.ts) of the visits' hold times as its service time.
  */
 import type { RequestKind } from '../api/v1alpha1/schema.js';
 import { lognormalFromPercentiles, mixture, type MixComponent } from './latency.js';
@@ -33,16 +39,30 @@ export interface KindLoad {
   concurrency: number;
   /** In-flight requests of this kind inside the API (lambda_k * apiHold_k). */
   apiConcurrency: number;
+  /** Total DB hold of one request over its transactions, ms. */
   dbTimeMs: number;
+  /** Transactions (DB pool visits) per request, >= 1. */
+  dbTransactions: number;
+  /** Squared CV of one transaction's hold time (1 exponential, 0 fixed-length). */
+  dbHoldCv2: number;
   /** Fitted LLM call model, or null when the kind does not call the LLM. */
   llm: { meanMs: number; cv2: number; p99Ms: number } | null;
 }
 
-/** A stream of work offered to one kind of server (DB connections, LLM slots, consumers). */
+/**
+ * A stream of work offered to one kind of server (DB connections, LLM slots, consumers).
+ * Arrivals are visits: a request that visits the queue n times counts n times, and the
+ * service time is one visit's (for the DB pools, one transaction's hold).
+ */
 export interface Demand {
+  /** Visits per second. */
   arrivalRatePerSecond: number;
+  /** Mean service time of one visit, ms. */
   serviceTimeMs: number;
+  /** Squared CV of one visit's service time. */
   serviceCv2: number;
+  /** Mean visits per request that makes any (visits / requests over the mix); 1 when nothing arrives. */
+  visitsPerRequest: number;
 }
 
 /** The whole workload at one concurrency level. */
@@ -54,7 +74,7 @@ export interface Workload {
   /** In-flight requests inside the API pods. */
   apiConcurrency: number;
   kinds: KindLoad[];
-  /** Transactions that hold a DB connection (kinds with dbTimeMs > 0; each hold assumed exponential). */
+  /** Transactions that hold a DB connection (kinds with dbTimeMs > 0), one visit per transaction. */
   db: Demand;
   /** LLM calls made inside the API under the per-worker semaphore (sync and stream kinds). */
   llmSlots: Demand;
@@ -66,28 +86,39 @@ export interface Workload {
   llmP99Ms: number;
 }
 
-type DemandComponent = MixComponent & { rate: number };
+/** One kind's share of a demand: `rate` visits/s from `requests` requests/s, as a mixture component. */
+type DemandComponent = MixComponent & { rate: number; requests: number };
 
+/** The demand of several kinds: arrivals add up, service times mix (mixture() weights by visits). */
 function demand(components: DemandComponent[]): Demand {
   const m = mixture(components);
+  const rate = components.reduce((s, c) => s + c.rate, 0);
+  const requests = components.reduce((s, c) => s + c.requests, 0);
   return {
-    arrivalRatePerSecond: components.reduce((s, c) => s + c.rate, 0),
+    arrivalRatePerSecond: rate,
     serviceTimeMs: m.meanMs,
     serviceCv2: m.cv2,
+    visitsPerRequest: requests > 0 ? rate / requests : 1,
   };
 }
 
-/** A kind's transactions as one component of the DB hold-time mixture (each hold exponential), weighted by arrivals. */
+/**
+ * A kind's transactions as one component of the DB hold-time mixture, weighted by visits:
+ * lambda_k * n_k visits/s, each holding dbTimeMs / n_k ms on average with squared CV dbHoldCv2.
+ * (With the defaults n_k = 1, cv^2 = 1 this is the kind's whole DB time as one exponential hold.)
+ */
 const dbComponent = (k: KindLoad): DemandComponent => ({
-  rate: k.arrivalRatePerSecond,
-  weight: k.arrivalRatePerSecond,
-  meanMs: k.dbTimeMs,
-  cv2: 1,
+  rate: k.arrivalRatePerSecond * k.dbTransactions,
+  requests: k.arrivalRatePerSecond,
+  weight: k.arrivalRatePerSecond * k.dbTransactions,
+  meanMs: k.dbTimeMs / k.dbTransactions,
+  cv2: k.dbHoldCv2,
 });
 
 /** A kind's LLM calls as one component of the LLM-time mixture (its fitted lognormal), weighted by arrivals. */
 const llmComponent = (k: KindLoad): DemandComponent => ({
   rate: k.arrivalRatePerSecond,
+  requests: k.arrivalRatePerSecond,
   weight: k.arrivalRatePerSecond,
   meanMs: k.llm!.meanMs,
   cv2: k.llm!.cv2,
@@ -155,6 +186,8 @@ function assemble(concurrency: number, base: (ReturnType<typeof kindTimes>[numbe
       concurrency: (rate * meanLatencyMs) / 1000,
       apiConcurrency: (rate * apiHoldMs) / 1000,
       dbTimeMs: k.dbTimeMs,
+      dbTransactions: k.dbTransactions ?? 1,
+      dbHoldCv2: k.dbHoldCv2 ?? 1,
       llm: llm ? { meanMs: llm.meanMs, cv2: llm.cv2, p99Ms: llm.p99 } : null,
     };
   });

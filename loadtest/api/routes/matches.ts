@@ -1,22 +1,27 @@
 /**
  * Match and leaderboard routes (PostgreSQL through PgBouncer, the Redis cache):
  * GET /api/matches?user_id= (a user's matches, newest first; `db_sleep_ms`
- * holds the connection in pg_sleep first), GET /api/leaderboard (cached in
+ * holds the connection in pg_sleep first, `db_tx` splits that hold over N
+ * separate transactions, each its own pool checkout), GET /api/leaderboard (cached in
  * Redis, X-Cache HIT|MISS) and POST /api/matches (a judged match: the match
  * save + ELO update transaction, no LLM call; it drops the cached leaderboard).
  */
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
-import { leaderboard, listMatches, saveMatch } from '../db.js';
+import { leaderboard, listMatches, MAX_DB_TRANSACTIONS, saveMatch } from '../db.js';
 import { invalidateLeaderboard, LEADERBOARD_KEY } from '../redis.js';
 import type { RouteContext } from './context.js';
 import { Id, JudgedMatchBody, SAME_MODELS, sameModels } from './fields.js';
 
-/** GET /api/matches: `limit` 1..100 (default 20), `db_sleep_ms` 0..10000 (default 0). */
+/**
+ * GET /api/matches: `limit` 1..100 (default 20), `db_sleep_ms` 0..10000 (default 0), `db_tx` 1..10 (absent: the
+ * sleep and the read share one checkout; see listMatches).
+ */
 const ListMatchesSchema = {
   querystring: Type.Object({
     user_id: Id,
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
     db_sleep_ms: Type.Integer({ minimum: 0, maximum: 10000, default: 0 }),
+    db_tx: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DB_TRANSACTIONS })),
   }),
 };
 
@@ -25,8 +30,8 @@ export const matchRoutes: FastifyPluginAsyncTypebox<RouteContext> = async (app, 
   const { cfg, pool, redis, metrics } = deps;
 
   app.get('/api/matches', { schema: ListMatchesSchema }, async (req) => {
-    const { user_id, limit, db_sleep_ms } = req.query;
-    const rows = await listMatches(pool, cfg, user_id, limit, db_sleep_ms);
+    const { user_id, limit, db_sleep_ms, db_tx } = req.query;
+    const rows = await listMatches(pool, cfg, user_id, limit, db_sleep_ms, db_tx);
     return { user_id, matches: rows };
   });
 

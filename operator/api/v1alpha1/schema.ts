@@ -86,6 +86,26 @@ export const RequestKindSchema = Obj(
       default: 0,
       description: 'Time one request holds a database connection (its transactions), ms.',
     }),
+    // Optional in the TypeScript type (mixes built in code stay valid; read them as `?? 1`); the validator
+    // and the apiserver fill the default, so a validated object always carries them.
+    dbTransactions: Type.Optional(
+      Int32({
+        minimum: 1,
+        maximum: 1000,
+        default: 1,
+        description:
+          'Database transactions per request: visits to the PgBouncer server pool (transaction pooling) and to the app pool when the app releases its connection between transactions. Each holds a connection for dbTimeMs / dbTransactions on average.',
+      }),
+    ),
+    dbHoldCv2: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 100,
+        default: 1,
+        description:
+          "Squared coefficient of variation of one transaction's hold time over this kind's transactions: 1 exponential, 0 fixed-length; transactions of unequal length raise it (docs/capacity-model.md).",
+      }),
+    ),
     llmTimeMs: Type.Optional(LlmTimeSchema),
   },
   {
