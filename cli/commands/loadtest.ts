@@ -48,6 +48,7 @@ import {
   type ThresholdSpec,
 } from '../../loadtest/engine/thresholds.js';
 import { reportText } from '../../loadtest/report/terminal.js';
+import { tune, type TuningOutcome } from '../../loadtest/engine/tuning.js';
 import type { ModelInputs } from '../../loadtest/report/model.js';
 import { plan as planOf } from '../../operator/planner/plan.js';
 import { UserError } from '../errors.js';
@@ -395,7 +396,26 @@ function modelInputs(o: RunOpts, ad: ArenaDeployment, target: string): ModelInpu
   };
 }
 
-function doctor(output: 'table' | 'json'): void {
+/** The kernel settings as a table: what each was, what a run wants, what happened. */
+function tuningText(outcomes: TuningOutcome[]): string {
+  const t = new Table({
+    head: ['setting', 'value', 'wanted', 'status'].map((h) => chalk.bold(h)),
+    style: { head: [], border: [], compact: true },
+  });
+  for (const o of outcomes)
+    t.push([
+      o.setting,
+      o.before?.replace(/\s+/g, ' ') ?? 'unknown',
+      o.wanted.replace(/\s+/g, ' '),
+      o.status === 'denied'
+        ? chalk.yellow(`${o.status}: ${o.detail}`)
+        : `${o.status}${o.status === 'applied' ? ` (${o.detail})` : ''}`,
+    ]);
+  return t.toString();
+}
+
+function doctor(output: 'table' | 'json', apply: boolean): void {
+  const tuning = tune(apply);
   const l = readLimits();
   const bound = maxInFlight(l, { targets: 1 });
   const info = {
@@ -406,6 +426,7 @@ function doctor(output: 'table' | 'json'): void {
       defaultWorkers: defaultWorkers(),
     },
     limits: l,
+    tuning,
     maxInFlight: {
       now: bound.value,
       boundBy: bound.boundBy,
@@ -437,7 +458,7 @@ function doctor(output: 'table' | 'json'): void {
   t.push(['tcp_max_syn_backlog', v(l.tcpMaxSynBacklog), 'half-open connections while many connect at once']);
   t.push(['fs.file-max', v(l.fileMax), 'open files of the whole machine (client and target together)']);
   process.stdout.write(
-    `${chalk.bold(`arena load engine ${ENGINE_VERSION}`)} on node ${process.version}, ${availableParallelism()} cores (default ${defaultWorkers()} worker thread(s))\n${t.toString()}\nlargest in-flight count: ${bound.withSoftRaised.value.toLocaleString('en-US')} (bound by ${bound.withSoftRaised.boundBy}: ${bound.withSoftRaised.detail})\n`,
+    `${chalk.bold(`arena load engine ${ENGINE_VERSION}`)} on node ${process.version}, ${availableParallelism()} cores (default ${defaultWorkers()} worker thread(s))\n${t.toString()}\nlargest in-flight count: ${bound.withSoftRaised.value.toLocaleString('en-US')} (bound by ${bound.withSoftRaised.boundBy}: ${bound.withSoftRaised.detail})\n${chalk.bold(`kernel settings for thousands of loopback connections${apply ? '' : ' (--apply raises the ones marked low, where permitted)'}`)}\n${tuningText(tuning)}\n`,
   );
 }
 
@@ -454,7 +475,11 @@ export function registerLoadtest(program: Command): void {
       'the engine version and the OS limits that cap a run (open files, local ports, backlog), with the largest in-flight count they allow',
     )
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((opts: { output: 'table' | 'json' }) => doctor(opts.output));
+    .option(
+      '--apply',
+      'raise the kernel settings a large run wants (local port range, tcp_tw_reuse, backlogs) where permitted',
+    )
+    .action((opts: { output: 'table' | 'json'; apply?: boolean }) => doctor(opts.output, !!opts.apply));
   registerExport(lt);
   registerCompare(lt);
   registerReport(lt);
