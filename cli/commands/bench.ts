@@ -4,9 +4,11 @@
  * `arena loadtest run --scenario mixed --sample auto` at each concurrency level
  * (the arrival rate Little's law gives for that many in flight over the
  * request mix), plus a level beyond the plan's target, and writes
- * `DIR/bench.json`, `DIR/bench.txt` and each level's own folder
+ * `DIR/bench.json`, `DIR/bench.txt`, `DIR/bench.html` and each level's own folder
  * (`level-<N>/`: result.json, report.html, junit.xml); then takes the stack
- * down. Progress: the stack's and each run's lines on stderr.
+ * down. Progress: the stack's and each run's lines on stderr. Before the
+ * first level it raises the kernel settings a large run wants where permitted
+ * (loadtest/engine/tuning.ts, as `arena loadtest doctor --apply`).
  *
  * Exit codes: 0 every level ran (whatever its thresholds); 1 the stack could
  * not start or a level could not run; 2 bad input (flag, file), one line.
@@ -25,6 +27,7 @@ import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
 import { readResult } from '../../loadtest/engine/run.js';
 import { readLimits } from '../../loadtest/engine/limits.js';
 import { loadThresholdsFile } from '../../loadtest/engine/thresholds.js';
+import { tune } from '../../loadtest/engine/tuning.js';
 import { topologyOf } from '../../loadtest/report/model.js';
 import {
   benchText,
@@ -35,6 +38,7 @@ import {
   type BenchLevel,
   type BenchResult,
 } from '../../loadtest/report/bench.js';
+import { renderBenchHtml } from '../../loadtest/report/bench-html.js';
 import type { StackState } from '../../loadtest/stack/state.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments, writeFilesAtomically } from '../io.js';
@@ -327,6 +331,11 @@ async function bench(o: BenchOpts): Promise<void> {
   const levels: Level[] = o.levels.map((l) => ({ level: l, beyond: false }));
   if (o.beyond > 0) levels.push({ level: Math.round(target * o.beyond), beyond: true });
   const outDir = resolve(o.out ?? join('out', 'bench', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));
+  for (const x of tune(true))
+    if (x.status !== 'ok')
+      log(
+        `kernel: ${x.setting} ${x.status}${x.status === 'applied' ? ` to ${x.wanted.replace(/\s+/g, ' ')} (${x.detail})` : `: ${x.detail}`}`,
+      );
   const slo = o.findMax ? sloFile(o, outDir) : undefined;
   if (slo) o.thresholdsFile = slo.file;
   const startedAt = new Date().toISOString();
@@ -377,9 +386,10 @@ async function bench(o: BenchOpts): Promise<void> {
   writeFilesAtomically(outDir, [
     { name: 'bench.json', content: `${JSON.stringify(result, null, 2)}\n` },
     { name: 'bench.txt', content: `${stripVTControlCharacters(text)}\n` },
+    { name: 'bench.html', content: renderBenchHtml(result) },
   ]);
   process.stdout.write(`${text}\n`);
-  log(`wrote ${join(outDir, 'bench.json')} and bench.txt; each level in ${outDir}/level-<N>/`);
+  log(`wrote ${join(outDir, 'bench.json')}, bench.txt and bench.html; each level in ${outDir}/level-<N>/`);
 }
 
 /** Register `arena bench`. */

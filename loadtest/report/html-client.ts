@@ -10,8 +10,14 @@
  * one that draws `limit` as a horizontal dashed line. When every chart has
  * drawn once it sets `data-charts-drawn="<count>"` on <body> (tests wait for
  * it). Plain ES2017, no network access.
+ *
+ * Charts whose x is not time (the bench's concurrency axis, bench-html.ts)
+ * use the optional fields of `XChartSpec`/`XChartSeries`: their own x label,
+ * unit and range, a log y scale, a vertical marker, and series drawn as
+ * points only or as points joined by a line. The report's time charts set
+ * none of them and draw as before.
  */
-import type { ChartSpec, Phase } from './html-types.js';
+import type { ChartSeries, ChartSpec, Phase } from './html-types.js';
 
 /** Fill colours of the shaded phases (also the legend swatches). */
 export const PHASE_FILL: Record<Phase, string> = {
@@ -25,6 +31,31 @@ export const PALETTE = ['#1565c0', '#c62828', '#2e7d32', '#ef6c00', '#6a1b9a', '
 
 /** The colour of a chart's limit line. */
 export const LIMIT_COLOR = '#b71c1c';
+
+/** A series with the optional drawing modes of a non-time chart (see the file comment). */
+export interface XChartSeries extends ChartSeries {
+  /** Points (8 px) and no line: measurements at a few x. */
+  pointsOnly?: boolean;
+  /** Points (6 px) on the line: a line through a few measurements. */
+  showPoints?: boolean;
+  /** Join the line over nulls (x values other series added); default false (a null is a gap). */
+  spanGaps?: boolean;
+}
+
+/** A chart whose x is not seconds since the start (pass `phases: []`); every added field is optional. */
+export interface XChartSpec extends ChartSpec {
+  series: XChartSeries[];
+  /** What the x axis measures, e.g. "concurrency"; default "seconds since the start". */
+  xLabel?: string;
+  /** The x unit, e.g. "in flight"; shown with the label and in the legend. */
+  xUnit?: string;
+  /** This chart's x range instead of the page's `xRange`. */
+  xRange?: [number, number];
+  /** A logarithmic y scale (base 10; every value must be > 0 or null). */
+  yLog?: boolean;
+  /** A vertical dashed line at this x with a label (e.g. the plan's target concurrency). */
+  xMarker?: { value: number; label: string };
+}
 
 /** The JSON the page embeds for the script. */
 export interface ClientData {
@@ -87,7 +118,40 @@ export const CLIENT_SCRIPT = String.raw`(function () {
     };
   }
 
+  function drawXMarker(spec) {
+    return function (u) {
+      if (!spec.xMarker) return;
+      var ctx = u.ctx;
+      var px = window.devicePixelRatio || 1;
+      var x = Math.round(u.valToPos(spec.xMarker.value, 'x', true)) + 0.5;
+      ctx.save();
+      ctx.strokeStyle = '#59636e';
+      ctx.fillStyle = '#59636e';
+      ctx.lineWidth = 1.5 * px;
+      ctx.setLineDash([4, 4]);
+      ctx.beginPath();
+      ctx.moveTo(x, u.bbox.top);
+      ctx.lineTo(x, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+      ctx.font = 12 * px + 'px sans-serif';
+      ctx.textAlign = 'right';
+      ctx.textBaseline = 'top';
+      ctx.fillText(spec.xMarker.label, x - 4 * px, u.bbox.top + 4 * px);
+      ctx.restore();
+    };
+  }
+
   function yRange(spec) {
+    if (spec.yLog)
+      return function (u, min, max) {
+        var lo = min > 0 && isFinite(min) ? min : 1;
+        var hi = max > 0 && isFinite(max) ? max : 10;
+        if (spec.limit !== undefined && spec.limit !== null && spec.limit > 0) {
+          lo = Math.min(lo, spec.limit);
+          hi = Math.max(hi, spec.limit);
+        }
+        return uPlot.rangeLog(lo, hi, 10, true);
+      };
     return function (u, min, max) {
       var hi = max === null || max === undefined || !isFinite(max) ? 0 : max;
       if (spec.limit !== undefined && spec.limit !== null) hi = Math.max(hi, spec.limit);
@@ -106,7 +170,8 @@ export const CLIENT_SCRIPT = String.raw`(function () {
   function draw(spec) {
     var el = document.getElementById('plot-' + spec.id);
     if (!el) throw new Error('no element for chart ' + spec.id);
-    var series = [{ label: 'time', value: function (u, v) { return v === null || v === undefined ? '-' : v.toFixed(1) + ' s'; } }];
+    var xUnit = spec.xLabel ? spec.xUnit || '' : 's';
+    var series = [{ label: spec.xLabel || 'time', value: function (u, v) { return v === null || v === undefined ? '-' : v.toFixed(spec.xLabel ? 0 : 1) + (xUnit ? ' ' + xUnit : ''); } }];
     var columns = [spec.x];
     spec.series.forEach(function (s, i) {
       var line = {
@@ -118,6 +183,12 @@ export const CLIENT_SCRIPT = String.raw`(function () {
         points: { show: spec.x.length < 3 }
       };
       if (s.dash) line.dash = s.dash;
+      if (s.spanGaps) line.spanGaps = true;
+      if (s.showPoints) line.points = { show: true, size: 6, fill: line.stroke };
+      if (s.pointsOnly) {
+        line.paths = function () { return null; };
+        line.points = { show: true, size: 8, fill: line.stroke };
+      }
       series.push(line);
       columns.push(s.values);
     });
@@ -126,17 +197,17 @@ export const CLIENT_SCRIPT = String.raw`(function () {
       height: 240,
       cursor: { sync: { key: 'arena' } },
       scales: {
-        x: { time: false, range: function () { return [data.xRange[0], data.xRange[1]]; } },
-        y: { range: yRange(spec) }
+        x: { time: false, range: function () { var r = spec.xRange || data.xRange; return [r[0], r[1]]; } },
+        y: spec.yLog ? { distr: 3, log: 10, range: yRange(spec) } : { range: yRange(spec) }
       },
       axes: [
-        { label: 'seconds since the start' },
+        { label: spec.xLabel ? spec.xLabel + (spec.xUnit ? ' (' + spec.xUnit + ')' : '') : 'seconds since the start' },
         { label: spec.yLabel + ' (' + spec.unit + ')', size: 64 }
       ],
       series: series,
       hooks: {
         drawClear: [shadePhases(spec)],
-        draw: [drawLimit(spec), function () { markDrawn(spec.id); }]
+        draw: [drawLimit(spec), drawXMarker(spec), function () { markDrawn(spec.id); }]
       }
     };
     return new uPlot(opts, columns, el);
