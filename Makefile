@@ -10,7 +10,7 @@ ARENA := node dist/cli/arena.js
 # the small stack the demo loads (short LLM calls, small pools: saturation shows within seconds)
 DEMO_STACK := samples/arena-local.yaml
 
-.PHONY: help setup build testenv helm test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator chart-sync samples-sync chart-lint bench-engine schemas lint fmt
+.PHONY: help setup build testenv helm test demo crd golden clean dev-cluster-up dev-cluster-down bench-operator chart-sync samples-sync chart-lint bench-engine bench schemas lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -92,6 +92,10 @@ bench-operator: build testenv ## measure the operator against a local control pl
 bench-engine: build ## arena's load engine vs vegeta and autocannon at 10,000 in flight, SSE, cost curve (BENCH_DURATION, BENCH_ONLY)
 	@scripts/install-bench-peers.sh
 	@node dist/loadtest/bench/engine-bench.js
+
+bench: build ## the capacity bench: samples/local-10k.yaml at 1,000/2,500/5,000/10,000 in flight and 1.3x beyond, 60 s steady each (about 15 min; out/bench/local-10k/)
+	@scripts/install-debian-deps.sh db
+	@$(ARENA) bench -f samples/local-10k.yaml --out out/bench/local-10k
 
 schemas: build ## regenerate the published JSON Schemas in docs/schemas/ from their TypeBox sources
 	@for m in loadtest/engine loadtest/api loadtest/stack loadtest/sampler operator/planner; do node dist/$$m/schema-file.js --write; done
