@@ -30,6 +30,7 @@ import {
   preflightSampler,
   preflightTarget,
   runLoadTest,
+  writeResult,
   type Progress,
   type SampleEndpoint,
 } from '../../loadtest/engine/run.js';
@@ -49,7 +50,7 @@ import {
 } from '../../loadtest/engine/thresholds.js';
 import { reportText } from '../../loadtest/report/terminal.js';
 import { tune, type TuningOutcome } from '../../loadtest/engine/tuning.js';
-import type { ModelInputs } from '../../loadtest/report/model.js';
+import { modelComparison, type ModelInputs } from '../../loadtest/report/model.js';
 import { plan as planOf } from '../../operator/planner/plan.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments, readPasswordFile } from '../io.js';
@@ -57,6 +58,8 @@ import { durationMs, positive, positiveInt } from '../options.js';
 import { scaleArg } from './stack.js';
 import { registerExport } from './loadtest-export.js';
 import { registerReport, writeReports } from './loadtest-report.js';
+import { runShardProcesses, SHARD_START_DELAY_MS, shardArgs } from './loadtest-shards.js';
+import { mergeResults } from '../../loadtest/engine/merge.js';
 import { registerCompare } from './loadtest-compare.js';
 
 /** The engine's version (the package's). */
@@ -89,6 +92,26 @@ interface RunOpts {
   secondHistograms: boolean;
   quiet?: boolean;
   stateDir?: string;
+  shard?: { index: number; of: number };
+  startAt?: number;
+  shards?: number;
+}
+
+/** --shard i/N: this process's shard, 0 <= i < N. */
+export function shardArg(value: string): { index: number; of: number } {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value);
+  const index = m ? Number(m[1]) : NaN;
+  const of = m ? Number(m[2]) : NaN;
+  if (!(of >= 1 && index >= 0 && index < of))
+    throw new InvalidArgumentError('must be i/N with 0 <= i < N, e.g. 0/4 (JOB_COMPLETION_INDEX/parallelism)');
+  return { index, of };
+}
+
+/** --start-at: epoch milliseconds or an ISO 8601 time. */
+export function startAtArg(value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('must be epoch milliseconds or an ISO 8601 time');
+  return n;
 }
 
 /** --sample: `auto`, or `kind=URL[,kind=URL...]` with kinds pgbouncer, postgres, redis, health. */
@@ -318,7 +341,21 @@ function progressReporter(quiet: boolean) {
   };
 }
 
-async function run(o: RunOpts): Promise<void> {
+/** A run checked and ready: everything is validated and the target answered. */
+interface PreparedRun {
+  ad: ArenaDeployment | undefined;
+  target: string;
+  url: URL;
+  scenario: Scenario;
+  config: RunConfig;
+  fromPlan: LoadTestResult['settings']['fromPlan'] | undefined;
+  thresholds: ThresholdSpec[];
+  limits: ReturnType<typeof readLimits>;
+  outDir: string;
+}
+
+/** Check the input and the target (exit 2 before any load on a mistake) and build the run's config. */
+async function prepareRun(o: RunOpts): Promise<PreparedRun> {
   const ad = o.file ? oneSpec(o.file) : undefined;
   let target = o.target;
   if (!target && ad) {
@@ -330,12 +367,28 @@ async function run(o: RunOpts): Promise<void> {
   const scenario = scenarioOf(o, ad);
   const { config, fromPlan } = buildConfig(o, ad, scenario);
   config.target = url.toString().replace(/\/$/, '');
+  if (o.shard) config.shard = o.shard;
+  if (o.startAt !== undefined) config.startAt = o.startAt;
   const thresholds = thresholdsOf(o, scenario);
   objectivesFromThresholds(scenario, thresholds);
   const limits = readLimits();
   checkLimits(config, limits);
   const outDir = resolve(o.out ?? join('out', 'loadtest', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)));
   await preflightTarget(url);
+  return { ad, target, url, scenario, config, fromPlan, thresholds, limits, outDir };
+}
+
+/** Print the report, write report.html and junit.xml beside result.json, and set the exit code. */
+function finish(o: RunOpts, outDir: string, result: LoadTestResult): void {
+  process.stdout.write(o.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : reportText(result));
+  const reports = writeReports(outDir, result);
+  process.stderr.write(`[loadtest] wrote ${join(outDir, 'result.json')}, ${reports.html}, ${reports.junit}\n`);
+  if (!result.passed) process.exitCode = 1;
+}
+
+async function run(o: RunOpts): Promise<void> {
+  if (o.shards !== undefined && o.shards > 1) return runSharded(o);
+  const { ad, target, url, scenario, config, fromPlan, thresholds, limits, outDir } = await prepareRun(o);
   const sampler = await preflightSampler(sampleEndpoints(o, ad));
   const progress = progressReporter(!!o.quiet);
   const ac = new AbortController();
@@ -352,8 +405,9 @@ async function run(o: RunOpts): Promise<void> {
   process.on('SIGTERM', onTerm);
   const total = config.phases.rampUpMs + config.phases.steadyMs + config.phases.rampDownMs;
   const m = config.model;
+  const shard = config.shard ? `, shard ${config.shard.index}/${config.shard.of}` : '';
   process.stderr.write(
-    `[loadtest] ${scenario.name} -> ${redactUrl(config.target)}: ${m.type === 'open' ? `${+m.rate.toFixed(3)}/s ${m.process} arrivals (maxVUs ${m.maxVUs})` : `${m.vus} VUs`} for ${formatDuration(total)}, ${config.workers} worker thread(s)${sampler.length ? `, sampling ${sampler.map((t) => t.kind).join(', ')}` : ''}; result in ${outDir}\n`,
+    `[loadtest] ${scenario.name} -> ${redactUrl(config.target)}: ${m.type === 'open' ? `${+m.rate.toFixed(3)}/s ${m.process} arrivals (maxVUs ${m.maxVUs})` : `${m.vus} VUs`}${shard} for ${formatDuration(total)}, ${config.workers} worker thread(s)${sampler.length ? `, sampling ${sampler.map((t) => t.kind).join(', ')}` : ''}; result in ${outDir}\n`,
   );
   let result: LoadTestResult;
   try {
@@ -368,7 +422,7 @@ async function run(o: RunOpts): Promise<void> {
       limits,
       signal: ac.signal,
       stopGraceMs: 5000,
-      ...(ad ? { model: modelInputs(o, ad, target) } : {}),
+      ...(ad && !config.shard ? { model: modelInputs(o, ad, target) } : {}),
       onProgress: (p) => progress.update(p),
       onLog: (l) => progress.log(l),
     });
@@ -377,10 +431,37 @@ async function run(o: RunOpts): Promise<void> {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }
-  process.stdout.write(o.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : reportText(result));
-  const reports = writeReports(outDir, result);
-  process.stderr.write(`[loadtest] wrote ${join(outDir, 'result.json')}, ${reports.html}, ${reports.junit}\n`);
-  if (!result.passed) process.exitCode = 1;
+  finish(o, outDir, result);
+}
+
+/**
+ * --shards N: the same run as N processes (`--shard i/N`, one common
+ * `--start-at`), the sampler in shard 0 only, then their results merged
+ * exactly (merge.ts) into DIR/result.json; each shard's own result stays in
+ * DIR/shards/shard-<i>/.
+ */
+async function runSharded(o: RunOpts): Promise<void> {
+  const { ad, target, thresholds, outDir } = await prepareRun({ ...o, shards: undefined });
+  const n = o.shards!;
+  const startAt = Date.now() + SHARD_START_DELAY_MS;
+  process.stderr.write(
+    `[loadtest] ${n} shards as processes, starting together at ${new Date(startAt).toISOString()}; result in ${outDir}\n`,
+  );
+  const shards = await runShardProcesses(shardArgs(process.argv.slice(2)), n, startAt, outDir);
+  const { result } = mergeResults(shards, thresholds);
+  result.shards = shards.map((s, i) => ({
+    index: i,
+    dir: join('shards', `shard-${i}`),
+    status: s.status,
+    requests: s.all.counters['http_reqs'] ?? 0,
+    p99Ms: s.all.metrics['http_req_duration']?.p99 ?? null,
+  }));
+  if (ad) {
+    const model = modelComparison(result, modelInputs(o, ad, target));
+    if (model) result.model = model;
+  }
+  writeResult(outDir, result);
+  finish(o, outDir, result);
 }
 
 /** The inputs of predicted vs measured: the running stack of -f FILE when the run targets it, else the plan's topology. */
@@ -572,7 +653,20 @@ function addOutputOptions(cmd: Command): Command {
       '--no-second-histograms',
       'keep only percentiles per second, not the encoded histograms (a smaller result.json)',
     )
-    .option('-q, --quiet', 'no progress on stderr');
+    .option('-q, --quiet', 'no progress on stderr')
+    .option('--shards <n>', 'split the run over N processes on this machine and merge their results exactly', shardsArg)
+    .option(
+      '--shard <i/N>',
+      "run only shard i of N (its share of the arrivals or VUs; a runner's part of a distributed run)",
+      shardArg,
+    )
+    .option('--start-at <time>', 'start at this instant (epoch ms or ISO 8601), so shards begin together', startAtArg);
+}
+
+function shardsArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 64) throw new InvalidArgumentError('must be an integer from 1 to 64');
+  return n;
 }
 
 function durationOrZero(value: string): number {

@@ -40,6 +40,20 @@ export interface RunConfig {
   workers: number;
   /** Per-second histograms of every trend are kept in the result (true), or only their percentiles. */
   keepSecondHistograms: boolean;
+  /**
+   * This process's shard of a run split over processes (`--shard i/N`): its
+   * worker threads take the slots i x workers .. (i+1) x workers - 1 of
+   * N x workers, so the shards' arrivals and VUs add up to the model's.
+   */
+  shard?: { index: number; of: number };
+  /** The common start of all shards, epoch ms (`--start-at`); the engine starts then, or as soon as ready when later. */
+  startAt?: number;
+}
+
+/** The arrival/VU slot of worker `index` in the whole (sharded) run, and the number of slots. */
+export function slotOf(c: Pick<RunConfig, 'workers' | 'shard'>, index: number): { slot: number; slots: number } {
+  const shard = c.shard ?? { index: 0, of: 1 };
+  return { slot: shard.index * c.workers + index, slots: shard.of * c.workers };
 }
 
 /** k6's executor name for a model and its phases. */

@@ -28,7 +28,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'undici';
 import { ArrivalSchedule, phaseAt, rampStages } from './arrivals.js';
-import { scheduleMs, type RunConfig } from './config.js';
+import { scheduleMs, slotOf, type RunConfig } from './config.js';
 import { ScenarioMetrics, type Counters, type MetricData, type SecondData } from './metrics.js';
 import { HttpCall, prepare, runTask, SseCall, type Iteration, type PreparedRequest } from './protocols.js';
 import { randomStream, type Random } from './random.js';
@@ -108,6 +108,9 @@ export class Executor {
   private readonly metrics: ScenarioMetrics[];
   private readonly pick: () => number;
   private readonly random: Random;
+  /** This worker's slot in the whole run (shards x workers) and the number of slots: its share of arrivals and VUs. */
+  private readonly slot: number;
+  private readonly slots: number;
   private readonly loopSecond = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   private readonly loopSteady = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   private startAt = 0;
@@ -133,7 +136,8 @@ export class Executor {
   ) {
     const url = new URL(config.target);
     const basePath = url.pathname.replace(/\/$/, '');
-    this.random = randomStream(config.seed, index);
+    ({ slot: this.slot, slots: this.slots } = slotOf(config, index));
+    this.random = randomStream(config.seed, this.slot);
     this.requests = config.scenario.requests.map((s) => prepare(s, this.random, basePath));
     this.metrics = this.requests.map((p) => new ScenarioMetrics(p.name));
     this.pick = picker(this.requests, this.random);
@@ -240,7 +244,7 @@ export class Executor {
     client.on('disconnect', () => this.sockets--);
     const ctx: TemplateContext = {
       vu: n,
-      worker: this.index,
+      worker: this.slot,
       iter: 0,
       llmLatencyMs: 0,
       modelA: 0,
@@ -300,10 +304,10 @@ export class Executor {
       stages: rampStages(model.rate, c.phases),
       process: model.process,
       random: this.random,
-      share: { index: this.index, of: c.workers },
+      share: { index: this.slot, of: this.slots },
     });
     const free: number[] = [];
-    for (let v = shareOf(model.maxVUs, this.index, c.workers) - 1; v >= 0; v--) free.push(v);
+    for (let v = shareOf(model.maxVUs, this.slot, this.slots) - 1; v >= 0; v--) free.push(v);
     let next = schedule.next();
     return new Promise<void>((resolve) => {
       this.wakeStop = resolve;
@@ -339,12 +343,12 @@ export class Executor {
     const c = this.config;
     const model = c.model as Extract<RunConfig['model'], { type: 'closed' }>;
     const n = model.vus;
-    const mine = shareOf(n, this.index, c.workers);
+    const mine = shareOf(n, this.slot, this.slots);
     const end = scheduleMs(c.phases);
     const stopWait = new Promise<void>((r) => (this.wakeStop = r));
     const loops: Promise<void>[] = [];
     for (let k = 0; k < mine; k++) {
-      const g = this.index + k * c.workers; // global VU index
+      const g = this.slot + k * this.slots; // global VU index
       const startAt = c.phases.rampUpMs * (g / n);
       const stopAt = end - c.phases.rampDownMs * (g / n);
       loops.push(this.vuLoop(k, startAt, stopAt, model.thinkTimeMs, stopWait));

@@ -304,6 +304,15 @@ export const LoadTestResultSchema = Type.Object(
         }),
       ),
       thresholds: Type.Record(Type.String(), Type.Array(Type.String())),
+      shard: Type.Optional(
+        Type.Object(
+          { index: Count, of: Count, startAt: Type.Optional(Num) },
+          {
+            description:
+              'This result is shard `index` of `of` (--shard i/N); startAt = the common --start-at, epoch ms.',
+          },
+        ),
+      ),
       engine: Type.Object({
         version: Type.String(),
         node: Type.String(),
@@ -333,6 +342,18 @@ export const LoadTestResultSchema = Type.Object(
     saturation: Type.Optional(SaturationSchema),
     apiWaits: Type.Optional(ApiWaitsSchema),
     model: Type.Optional(ModelComparisonSchema),
+    shards: Type.Optional(
+      Type.Array(
+        Type.Object({
+          index: Count,
+          dir: Type.String({ description: "The shard's own result folder, relative to this result's." }),
+          status: Type.String(),
+          requests: Count,
+          p99Ms: Type.Union([Num, Type.Null()]),
+        }),
+        { description: 'A merged result (--shards N): the shards it was merged from.' },
+      ),
+    ),
     thresholds: Type.Array(ThresholdOutcomeSchema),
   },
   { $id: 'https://arena.dev/schemas/loadtest-result.schema.json', title: 'arena LoadTestResult (result.json)' },

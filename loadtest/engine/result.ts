@@ -239,7 +239,13 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
     ...(i.apiWaits ? { apiWaits: i.apiWaits } : {}),
     thresholds: [],
   };
-  const outcomes = evaluateThresholds(i.thresholds, lookupIn(result));
+  applyThresholds(result, i.thresholds);
+  return result;
+}
+
+/** Evaluate `thresholds` on `result` and record the outcomes and `passed` in it. */
+export function applyThresholds(result: LoadTestResult, thresholds: ThresholdSpec[]): void {
+  const outcomes = evaluateThresholds(thresholds, lookupIn(result));
   result.thresholds = outcomes.map((o) => ({
     selector: o.selector,
     expression: o.expression,
@@ -248,7 +254,6 @@ export function buildResult(out: EngineOutcome, i: ResultInputs): LoadTestResult
     message: o.message,
   }));
   result.passed = outcomes.every((o) => o.status === 'pass');
-  return result;
 }
 
 /** The run's settings as result.json records them. */
@@ -279,6 +284,7 @@ function settingsOf(i: ResultInputs): LoadTestResult['settings'] {
     workers: c.workers,
     ...(i.fromPlan ? { fromPlan: i.fromPlan } : {}),
     thresholds: groupThresholds(i.thresholds),
+    ...(c.shard ? { shard: { ...c.shard, ...(c.startAt !== undefined ? { startAt: c.startAt } : {}) } } : {}),
     engine: {
       version: i.version,
       node: process.version,

@@ -252,6 +252,7 @@ function driveWorkers(
   merger: SecondMerger,
   hooks: EngineHooks,
   onStart: (at: number) => void,
+  notBefore = 0,
 ): Promise<FinalReport[]> {
   const n = workers.length;
   const finals: FinalReport[] = [];
@@ -266,7 +267,8 @@ function driveWorkers(
     };
     const onMessage = (msg: WorkerMessage) => {
       if (msg.type === 'ready' && ++ready === n) {
-        const startAt = performance.timeOrigin + performance.now() + 50;
+        // a shard starts at the common --start-at, or as soon as it is ready when that has passed
+        const startAt = Math.max(performance.timeOrigin + performance.now() + 50, notBefore);
         onStart(startAt);
         for (const x of workers) x.postMessage({ type: 'start', startAt });
         if (hooks.signal?.aborted) stop();
@@ -305,10 +307,16 @@ export async function runEngine(config: RunConfig, hooks: EngineHooks = {}): Pro
   let startAt = 0;
   let finals: FinalReport[];
   try {
-    finals = await driveWorkers(workers, merger, hooks, (at) => {
-      startAt = at;
-      hooks.onStart?.(at);
-    });
+    finals = await driveWorkers(
+      workers,
+      merger,
+      hooks,
+      (at) => {
+        startAt = at;
+        hooks.onStart?.(at);
+      },
+      config.startAt,
+    );
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
