@@ -19,30 +19,19 @@
  * read it back. Every string from the bench (names, paths, queue names) is
  * escaped (html-template.ts). The output is the same for the same bench.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { BenchLevel, BenchResult } from './bench.js';
 import {
-  CLIENT_SCRIPT,
   LIMIT_COLOR,
   PALETTE,
   PHASE_FILL,
-  REPORT_CSS,
   type ClientData,
   type XChartSeries,
   type XChartSpec,
 } from './html-client.js';
 import { fmtDuration, fmtFixed, fmtInt, fmtMs, fmtPct } from './html-format.js';
 import { numCell, numSpan } from './html-sections.js';
-import { html, jsonForScript, raw, type SafeHtml } from './html-template.js';
-
-const require = createRequire(import.meta.url);
-
-/** The same policy as report.html: nothing may be fetched; inline script and style only. */
-const CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:";
-
-/** `</script` or `</style` inside inlined code would end the element early. */
-const inline = (code: string, tag: 'script' | 'style') => raw(code.replace(new RegExp(`</(${tag})`, 'gi'), '<\\/$1'));
+import { html, type SafeHtml } from './html-template.js';
+import { renderPage } from './html-page.js';
 
 /** Extra CSS of this page (on top of the report's). */
 const BENCH_CSS = `
@@ -408,17 +397,6 @@ function findMaxSection(b: BenchResult): SafeHtml | null {
   </section>`;
 }
 
-let uplotAssets: { js: string; css: string } | undefined;
-
-/** uPlot's minified IIFE build and CSS; @throws Error when the `uplot` package is not installed. */
-function uplot(): { js: string; css: string } {
-  uplotAssets ??= {
-    js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
-    css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
-  };
-  return uplotAssets;
-}
-
 /**
  * Render a bench (bench.json, `BenchResult`) as one complete HTML document (UTF-8 text, see the file comment).
  * Links to each level's `<dir>/report.html` are relative to the bench folder, where `arena bench` writes the page.
@@ -433,38 +411,11 @@ export function renderBenchHtml(b: BenchResult): string {
     limitColor: LIMIT_COLOR,
     charts,
   };
-  const { js, css } = uplot();
-  const title = `arena bench: ${b.name}`;
-  const page = html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta http-equiv="Content-Security-Policy" content="${CSP}" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${title}</title>
-        <style>
-          ${inline(css, 'style')}
-        </style>
-        <style>
-          ${raw(REPORT_CSS + BENCH_CSS)}
-        </style>
-      </head>
-      <body>
-        <main>
-          <h1>${title}</h1>
-          ${overviewSection(b)} ${levelsSection(b)} ${curveSection(charts)} ${modelSection(b)} ${findMaxSection(b)}
-          <footer>arena bench; bench.json schema version ${b.schemaVersion}; charts drawn with uPlot.</footer>
-        </main>
-        <script type="application/json" id="arena-data">
-          ${raw(jsonForScript(data))}
-        </script>
-        <script>
-          ${inline(js, 'script')};
-        </script>
-        <script>
-          ${raw(CLIENT_SCRIPT)};
-        </script>
-      </body>
-    </html> `;
-  return page.value;
+  return renderPage({
+    title: `arena bench: ${b.name}`,
+    css: BENCH_CSS,
+    body: html`${overviewSection(b)} ${levelsSection(b)} ${curveSection(charts)} ${modelSection(b)} ${findMaxSection(b)}`,
+    footer: `arena bench; bench.json schema version ${b.schemaVersion}; charts drawn with uPlot.`,
+    data,
+  });
 }

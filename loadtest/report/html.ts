@@ -12,15 +12,14 @@
  * `SectionBuilder` and pass `[...DEFAULT_SECTIONS, mine]` as `sections`.
  * The output is the same for the same result (no clock, no randomness).
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { LoadTestResult } from '../engine/result-schema.js';
 import { errorsSection, engineSection, latencySection, saturationSection, throughputSection } from './html-charts.js';
-import { CLIENT_SCRIPT, LIMIT_COLOR, PALETTE, PHASE_FILL, REPORT_CSS, type ClientData } from './html-client.js';
+import { LIMIT_COLOR, PALETTE, PHASE_FILL, type ClientData } from './html-client.js';
+import { renderPage } from './html-page.js';
 import { goodputSection } from './html-goodput.js';
 import { modelSection } from './html-model.js';
 import { failuresSection, overviewSection, summarySection, thresholdsSection } from './html-sections.js';
-import { html, jsonForScript, raw, type SafeHtml } from './html-template.js';
+import { html, type SafeHtml } from './html-template.js';
 import type { ChartSpec, Phase, PhaseRange, ReportContext, ReportSection, SectionBuilder } from './html-types.js';
 
 export type {
@@ -60,21 +59,6 @@ export const DEFAULT_SECTIONS: readonly SectionBuilder[] = [
 export interface HtmlReportOptions {
   /** The sections to render, in order (default `DEFAULT_SECTIONS`). */
   sections?: readonly SectionBuilder[];
-}
-
-const require = createRequire(import.meta.url);
-let uplotAssets: { js: string; css: string } | undefined;
-
-/**
- * uPlot's minified IIFE build and CSS, from the installed package.
- * @throws Error when the `uplot` package is not installed (a broken install, not user input).
- */
-function uplot(): { js: string; css: string } {
-  uplotAssets ??= {
-    js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
-    css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
-  };
-  return uplotAssets;
 }
 
 /**
@@ -131,9 +115,6 @@ function sectionHtml(s: ReportSection): SafeHtml {
 }
 
 /** `</script` or `</style` inside inlined code would end the element early. */
-const inline = (code: string, tag: 'script' | 'style') => raw(code.replace(new RegExp(`</(${tag})`, 'gi'), '<\\/$1'));
-
-const CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:";
 
 /**
  * Render the report of one result as a complete HTML document (UTF-8 text).
@@ -154,42 +135,11 @@ export function renderHtmlReport(result: LoadTestResult, o: HtmlReportOptions = 
     limitColor: LIMIT_COLOR,
     charts,
   };
-  const { js, css } = uplot();
-  const title = `arena load test: ${result.settings.scenario.name}`;
-  const page = html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta http-equiv="Content-Security-Policy" content="${CSP}" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="generator" content="arena ${result.settings.engine.version}" />
-        <title>${title}</title>
-        <style>
-          ${inline(css, 'style')}
-        </style>
-        <style>
-          ${raw(REPORT_CSS)}
-        </style>
-      </head>
-      <body>
-        <main>
-          <h1>${title}</h1>
-          ${sections.map(sectionHtml)}
-          <footer>
-            arena load engine ${result.settings.engine.version}; result.json schema version ${result.schemaVersion};
-            charts drawn with uPlot.
-          </footer>
-        </main>
-        <script type="application/json" id="arena-data">
-          ${raw(jsonForScript(data))}
-        </script>
-        <script>
-          ${inline(js, 'script')};
-        </script>
-        <script>
-          ${raw(CLIENT_SCRIPT)};
-        </script>
-      </body>
-    </html> `;
-  return page.value;
+  return renderPage({
+    title: `arena load test: ${result.settings.scenario.name}`,
+    generator: `arena ${result.settings.engine.version}`,
+    body: html`${sections.map(sectionHtml)}`,
+    footer: `arena load engine ${result.settings.engine.version}; result.json schema version ${result.schemaVersion}; charts drawn with uPlot.`,
+    data,
+  });
 }
