@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerCalibrate } from './commands/calibrate.js';
 import { registerDevCluster } from './commands/dev-cluster.js';
 import { registerGenCrd } from './commands/gen-crd.js';
 import { registerLoadtest } from './commands/loadtest.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerSample(program);
   registerLoadtest(program);
   registerBench(program);
+  registerCalibrate(program);
   registerOperator(program);
   registerDevCluster(program);
   prefixErrors(program.commands, 'arena');

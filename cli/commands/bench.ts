@@ -13,9 +13,8 @@
  * Exit codes: 0 every level ran (whatever its thresholds); 1 the stack could
  * not start or a level could not run; 2 bad input (flag, file), one line.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import chalk from 'chalk';
@@ -44,8 +43,7 @@ import { UserError } from '../errors.js';
 import { loadArenaDeployments, writeFilesAtomically } from '../io.js';
 import { durationMs, positiveInt } from '../options.js';
 import { apiEnvArg } from './stack.js';
-
-const ARENA = process.argv[1]!;
+import { arenaChild, stackDownFresh, stackUpFresh } from './stack-child.js';
 
 /** The default token pacing of the simulated LLM for a bench (docs/benchmarks.md): 0.5 events/s per stream. */
 export const BENCH_API_ENV = { LLM_TOKENS_PER_SECOND: '0.5' };
@@ -93,16 +91,6 @@ function beyondArg(value: string): number {
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-/** Run `arena ARGS` with stderr passed through (progress); resolves its exit code and stdout. */
-function arenaChild(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [ARENA, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c));
-    child.on('close', (code) => res({ code: code ?? 3, out }));
-  });
-}
-
 /** Sockets in TIME_WAIT (IPv4 + IPv6), from /proc/net; 0 where it cannot be read. */
 function timeWaitSockets(): number {
   let n = 0;
@@ -125,31 +113,6 @@ async function drainTimeWait(): Promise<void> {
     await sleep(2000);
     n = timeWaitSockets();
   }
-}
-
-/** Bring the stack up in a fresh state directory; @throws StartFailureError when it does not start. */
-async function stackUp(o: BenchOpts): Promise<{ stateDir: string; state: StackState }> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'arena-bench-stack-'));
-  chmodSync(stateDir, 0o711); // the servers run as the unprivileged user when arena runs as root
-  const env = Object.entries(o.apiEnv).flatMap(([k, v]) => ['--api-env', `${k}=${v}`]);
-  log(`arena stack up -f ${o.file} (${env.filter((_, i) => i % 2).join(' ') || 'default API settings'})`);
-  const r = await arenaChild([
-    'stack',
-    'up',
-    '-f',
-    o.file,
-    '--state-dir',
-    stateDir,
-    '--free-ports',
-    ...env,
-    '-o',
-    'json',
-  ]);
-  if (r.code !== 0) {
-    rmSync(stateDir, { recursive: true, force: true });
-    throw new StartFailureError(`arena bench: the stack of ${o.file} did not start (exit ${r.code}; see above)`);
-  }
-  return { stateDir, state: JSON.parse(r.out) as StackState };
 }
 
 /** Run one level; @returns its summary. @throws StartFailureError when the run could not start (exit 2/3). */
@@ -339,7 +302,7 @@ async function bench(o: BenchOpts): Promise<void> {
   const slo = o.findMax ? sloFile(o, outDir) : undefined;
   if (slo) o.thresholdsFile = slo.file;
   const startedAt = new Date().toISOString();
-  const { stateDir, state } = await stackUp(o);
+  const { stateDir, state } = await stackUpFresh(o.file, o.apiEnv, 'arena bench', log);
   let stopping = false;
   const onSignal = () => {
     stopping = true;
@@ -358,13 +321,7 @@ async function bench(o: BenchOpts): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (o.keepStack) log(`the stack keeps running: arena stack down --state-dir ${stateDir}`);
-    else {
-      log('arena stack down');
-      spawnSync(process.execPath, [ARENA, 'stack', 'down', '--state-dir', stateDir], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      rmSync(stateDir, { recursive: true, force: true });
-    }
+    else stackDownFresh(stateDir, log);
   }
   const result = benchResult(o, ad, state, startedAt, done);
   if (search && slo) {

@@ -152,6 +152,7 @@ test('SHOW STATS 1.18 and the pre-1.8 total_requests name; NULL cells', () => {
     total_xact_count: 111,
     total_query_count: 121,
     total_wait_time_us: 60918356,
+    total_xact_time_us: 77264583,
     avg_xact_time_us: 696077,
     avg_query_time_us: 638403,
     avg_wait_time_us: 2323481,

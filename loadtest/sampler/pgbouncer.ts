@@ -35,6 +35,8 @@ export interface StatsRow {
   /** total_query_count (1.8+) or total_requests (older). */
   total_query_count: number | null;
   total_wait_time_us: number | null;
+  /** Cumulative time spent in transactions (server connection held), us (SHOW STATS total_xact_time). */
+  total_xact_time_us: number | null;
   avg_xact_time_us: number | null;
   avg_query_time_us: number | null;
   avg_wait_time_us: number | null;
@@ -91,6 +93,7 @@ export function parseStats(fields: readonly string[], rows: readonly unknown[][]
     total_xact_count: num(r['total_xact_count']),
     total_query_count: num(r['total_query_count'] ?? r['total_requests']),
     total_wait_time_us: num(r['total_wait_time']),
+    total_xact_time_us: num(r['total_xact_time']),
     avg_xact_time_us: num(r['avg_xact_time']),
     avg_query_time_us: num(r['avg_query_time']),
     avg_wait_time_us: num(r['avg_wait_time']),
@@ -162,6 +165,8 @@ export interface PgbouncerReading {
   total_query_count: number | null;
   /** Cumulative client wait summed over the pools, us (SHOW STATS total_wait_time): its per-tick delta / the delta of total_xact_count is the mean wait per transaction. */
   total_wait_time_us: number | null;
+  /** Cumulative time in transactions summed over the pools, us (SHOW STATS total_xact_time): its delta / the delta of total_xact_count is the mean transaction (server hold) time. */
+  total_xact_time_us: number | null;
   avg_wait_time_us: number | null;
   limits: PgbouncerLimits;
   /** Server connections one pool may open: default_pool_size + reserve_pool_size, times the pools read. */
@@ -196,6 +201,7 @@ export async function readPgbouncer(
     total_xact_count: sumOf(stats, 'total_xact_count'),
     total_query_count: sumOf(stats, 'total_query_count'),
     total_wait_time_us: sumOf(stats, 'total_wait_time_us'),
+    total_xact_time_us: sumOf(stats, 'total_xact_time_us'),
     avg_wait_time_us: maxOf(stats, 'avg_wait_time_us'),
     limits,
     serverLimit: perPool === null ? null : perPool * Math.max(1, pools.length),

@@ -185,6 +185,16 @@ test('sampler under a burst: every figure has a full series, PgBouncer clients a
   assert.ok(Math.max(...svBusy) > svIdle!, `sv_active rises: ${v('pgbouncer.sv_active')}`);
   assert.ok(Math.max(...svBusy) >= p.defaultPoolSize, `the server pool fills: ${v('pgbouncer.sv_active')}`);
   assert.ok(Math.max(...v('pgbouncer.cl_waiting')) > 0, `clients wait: ${v('pgbouncer.cl_waiting')}`);
+  // SHOW STATS total_xact_time is a counter of server time in transactions: the 300 ms sleeps add up in it
+  const xactTime = v('pgbouncer.total_xact_time_us');
+  assert.ok(
+    xactTime.every((x, i) => i === 0 || x >= xactTime[i - 1]!),
+    `total_xact_time_us never falls: ${xactTime}`,
+  );
+  assert.ok(
+    xactTime.at(-1)! - xactTime[0]! >= 10 * 300_000,
+    `at least ten 300 ms sleeps in total_xact_time_us: ${xactTime}`,
+  );
   assert.ok(Math.max(...v('health.in_flight')) >= 20, `in flight at the API: ${v('health.in_flight')}`);
   assert.ok(
     Math.max(...v('postgres.active')) >= p.defaultPoolSize,

@@ -38,6 +38,7 @@ export const FIGURES: Record<TargetKind, readonly string[]> = {
     'avg_wait_time_us',
     'total_xact_count',
     'total_wait_time_us',
+    'total_xact_time_us',
   ],
   postgres: ['backends', 'active', 'idle', 'idle_in_transaction', 'waiting_on_locks'],
   redis: ['connected_clients', 'blocked_clients'],
@@ -172,6 +173,7 @@ export function pgbouncerTarget(url: string, o: { database?: string; password?: 
           avg_wait_time_us: r.avg_wait_time_us,
           total_xact_count: r.total_xact_count,
           total_wait_time_us: r.total_wait_time_us,
+          total_xact_time_us: r.total_xact_time_us,
         };
         return {
           values: prefixed('pgbouncer', values),
