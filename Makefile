@@ -100,8 +100,8 @@ bench: build ## the capacity bench: samples/local-10k.yaml at 1,000/2,500/5,000/
 schemas: build ## regenerate the published JSON Schemas in docs/schemas/ from their TypeBox sources
 	@for m in loadtest/engine loadtest/api loadtest/stack loadtest/sampler operator/planner; do node dist/$$m/schema-file.js --write; done
 
-crd: build ## regenerate crds/arenadeployment.yaml from the schema
-	@$(ARENA) gen-crd --out crds/arenadeployment.yaml
+crd: build ## regenerate crds/arenadeployment.yaml and crds/arenaloadtest.yaml from their schemas
+	@$(ARENA) gen-crd --out crds/arenadeployment.yaml && $(ARENA) gen-crd --kind ArenaLoadTest --out crds/arenaloadtest.yaml
 
 chart-sync: build ## copy crds/ and operator/rbac/ into charts/arena-operator and regenerate its README values table
 	@node dist/operator/packaging/sync.js chart

@@ -286,13 +286,14 @@ test("the chart's CRD and RBAC files are copies of crds/ and operator/rbac/ (mak
   assert.deepEqual(bad, [], 'run make chart-sync');
 });
 
-test('the rendered RBAC has exactly the rules of operator/rbac/ and the rendered CRD is crds/arenadeployment.yaml', () => {
+test('the rendered RBAC has exactly the rules of operator/rbac/ and the rendered CRDs are crds/arenadeployment.yaml and crds/arenaloadtest.yaml', () => {
   const objs = template({}, ['--include-crds']);
   assert.deepEqual(one(objs, 'ClusterRole').rules, rulesOf('operator/rbac/role.yaml'));
   assert.deepEqual(one(objs, 'Role').rules, rulesOf('operator/rbac/leader-election-role.yaml'));
+  const crds = objs.filter((o) => o.kind === 'CustomResourceDefinition');
   assert.deepEqual(
-    one(objs, 'CustomResourceDefinition'),
-    parse(readFileSync(repoPath('crds/arenadeployment.yaml'), 'utf8')),
+    crds.sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name))),
+    ['crds/arenadeployment.yaml', 'crds/arenaloadtest.yaml'].map((f) => parse(readFileSync(repoPath(f), 'utf8'))),
   );
   // the bindings give those rules to the operator's ServiceAccount in the release namespace
   for (const b of [one(objs, 'ClusterRoleBinding'), one(objs, 'RoleBinding')]) {

@@ -48,6 +48,7 @@ const read = (p: string) => readFileSync(p, 'utf8');
 export function chartCopies(): Generated[] {
   const copies: [string, string][] = [
     ['crds/arenadeployment.yaml', 'charts/arena-operator/crds/arenadeployment.yaml'],
+    ['crds/arenaloadtest.yaml', 'charts/arena-operator/crds/arenaloadtest.yaml'],
     ['operator/rbac/role.yaml', 'charts/arena-operator/files/rbac/role.yaml'],
     ['operator/rbac/leader-election-role.yaml', 'charts/arena-operator/files/rbac/leader-election-role.yaml'],
   ];

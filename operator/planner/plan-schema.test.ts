@@ -20,8 +20,9 @@ function problems(value: unknown): string[] {
 /** What `arena plan -o json` prints, parsed back. */
 const asJson = (p: CapacityPlan) => JSON.parse(JSON.stringify(p)) as Record<string, any>;
 
+// the ArenaDeployment samples (samples/loadtest-*.yaml are ArenaLoadTests)
 const SAMPLES = readdirSync(repoPath('samples'))
-  .filter((f) => f.endsWith('.yaml'))
+  .filter((f) => f.endsWith('.yaml') && !f.startsWith('loadtest-'))
   .sort();
 
 function sampleDeployments(): { label: string; ad: ArenaDeployment }[] {

@@ -1,7 +1,9 @@
 /**
  * Generate the ArenaDeployment CustomResourceDefinition from the TypeBox schema.
  * crds/arenadeployment.yaml is this function's output (`arena gen-crd`); a test
- * fails when the checked-in file differs.
+ * fails when the checked-in file differs. The ArenaLoadTest CRD
+ * (crds/arenaloadtest.yaml, `arena gen-crd --kind ArenaLoadTest`) is generated
+ * from loadtest-schema.ts the same way.
  *
  * The JSON Schema is turned into a Kubernetes structural schema:
  * - `additionalProperties: false` is dropped (the apiserver prunes unknown fields,
@@ -22,6 +24,14 @@ import {
   SINGULAR,
   VERSION,
 } from './schema.js';
+import {
+  ArenaLoadTestSpecSchema,
+  ArenaLoadTestStatusSchema,
+  LOADTEST_KIND,
+  LOADTEST_PLURAL,
+  LOADTEST_SHORT_NAMES,
+  LOADTEST_SINGULAR,
+} from './loadtest-schema.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -137,4 +147,74 @@ export function arenaDeploymentCrd(): Record<string, Json> {
 /** The CRD as the YAML text checked in at crds/arenadeployment.yaml. */
 export function arenaDeploymentCrdYaml(): string {
   return `# Generated from operator/api/v1alpha1/schema.ts by \`arena gen-crd\`. Do not edit by hand.\n${stringify(arenaDeploymentCrd(), { lineWidth: 0 })}`;
+}
+
+/**
+ * The ArenaLoadTest CustomResourceDefinition (apiextensions.k8s.io/v1), generated from
+ * loadtest-schema.ts the same way as the ArenaDeployment one. Printer columns: Phase,
+ * Runners (spec.parallelism), P99 (status.summary.p99Ms, ms), Age.
+ */
+export function arenaLoadTestCrd(): Record<string, Json> {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${LOADTEST_PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'arena' } },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: LOADTEST_KIND,
+        listKind: `${LOADTEST_KIND}List`,
+        plural: LOADTEST_PLURAL,
+        singular: LOADTEST_SINGULAR,
+        shortNames: LOADTEST_SHORT_NAMES,
+        categories: ['arena'],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            { name: 'Runners', type: 'integer', jsonPath: '.spec.parallelism', description: 'Runner pods' },
+            {
+              name: 'P99',
+              type: 'number',
+              jsonPath: '.status.summary.p99Ms',
+              description: 'Merged 99th percentile latency, ms',
+            },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description:
+                'ArenaLoadTest: a distributed load test run by N runner pods (an Indexed Job) whose results merge exactly.',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: toStructural(ArenaLoadTestSpecSchema),
+                status: toStructural(ArenaLoadTestStatusSchema),
+              },
+              'x-kubernetes-validations': [
+                {
+                  rule: 'self.metadata.name.size() <= 40',
+                  message: 'metadata.name must be at most 40 characters so derived object names stay within 63',
+                },
+              ],
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** The CRD as the YAML text checked in at crds/arenaloadtest.yaml. */
+export function arenaLoadTestCrdYaml(): string {
+  return `# Generated from operator/api/v1alpha1/loadtest-schema.ts by \`arena gen-crd --kind ArenaLoadTest\`. Do not edit by hand.\n${stringify(arenaLoadTestCrd(), { lineWidth: 0 })}`;
 }

@@ -30,17 +30,22 @@ export interface CelRule {
   fieldPath?: string;
 }
 
-const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
+/** `x-kubernetes-validations` holding these CEL rules, to spread into a schema's options. */
+export const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
 
-const Int32 = (opts: Record<string, unknown> = {}) => Type.Integer({ format: 'int32', ...opts });
-const Int64 = (opts: Record<string, unknown> = {}) => Type.Integer({ format: 'int64', ...opts });
+/** An integer with `format: int32` (Kubernetes int32 fields). */
+export const Int32 = (opts: Record<string, unknown> = {}) => Type.Integer({ format: 'int32', ...opts });
+/** An integer with `format: int64`. */
+export const Int64 = (opts: Record<string, unknown> = {}) => Type.Integer({ format: 'int64', ...opts });
 /** A string enum as Kubernetes structural schemas want it (`type: string` + `enum`), typed as a union. */
-const StringEnum = <T extends string[]>(values: [...T], opts: Record<string, unknown> = {}) =>
+export const StringEnum = <T extends string[]>(values: [...T], opts: Record<string, unknown> = {}) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: values, ...opts });
-const Obj = <T extends Parameters<typeof Type.Object>[0]>(props: T, opts: Record<string, unknown> = {}) =>
+/** An object schema that refuses unknown fields (`additionalProperties: false`; crd.ts drops it for the CRD). */
+export const Obj = <T extends Parameters<typeof Type.Object>[0]>(props: T, opts: Record<string, unknown> = {}) =>
   Type.Object(props, { additionalProperties: false, ...opts });
 
-const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** The pattern of a DNS label (RFC 1123). */
+export const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const QUANTITY = '^[0-9]+(\\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$';
 
 /** Latency percentiles of one LLM call, milliseconds (a lognormal is fitted through them). */
@@ -121,7 +126,8 @@ const ResourceListSchema = Obj({
   cpu: Type.Optional(Type.String({ pattern: QUANTITY, description: 'CPU quantity, e.g. 500m or 2.' })),
   memory: Type.Optional(Type.String({ pattern: QUANTITY, description: 'Memory quantity, e.g. 512Mi.' })),
 });
-const ResourcesSchema = Obj(
+/** Container resources (requests and limits of cpu and memory, as quantities). */
+export const ResourcesSchema = Obj(
   { requests: Type.Optional(ResourceListSchema), limits: Type.Optional(ResourceListSchema) },
   { description: 'Container resources; computed from workersPerPod when not set.' },
 );
@@ -403,7 +409,8 @@ export const ArenaDeploymentStatusSchema = Obj({
   findings: Type.Optional(Type.Array(FindingSchema)),
 });
 
-const ObjectMetaSchema = Type.Object(
+/** metadata as a file carries it: name (a DNS label of at most 40 characters), namespace, labels, annotations. */
+export const ObjectMetaSchema = Type.Object(
   {
     name: Type.String({
       minLength: 1,

@@ -11,7 +11,9 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { evaluate } from '@marcbachmann/cel-js';
 import { parseAllDocuments } from 'yaml';
+import type { TSchema } from '@sinclair/typebox';
 import { API_VERSION, ArenaDeploymentSchema, celRules, KIND, type ArenaDeployment } from './schema.js';
+import { ArenaLoadTestSchema, LOADTEST_KIND, type ArenaLoadTest } from './loadtest-schema.js';
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
@@ -34,11 +36,12 @@ export interface DocumentResult {
   errors: FieldError[];
 }
 
-let compiled: ValidateFunction | undefined;
+const compiled = new Map<TSchema, ValidateFunction>();
 
-/** The compiled ajv validator for ArenaDeployment (compiled once, lazily). */
-function validator(): ValidateFunction {
-  if (compiled) return compiled;
+/** The compiled ajv validator of a resource schema (ArenaDeployment by default; compiled once per schema, lazily). */
+function validator(schema: TSchema = ArenaDeploymentSchema): ValidateFunction {
+  const done = compiled.get(schema);
+  if (done) return done;
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
   addFormats(ajv, ['date-time']);
   ajv.addFormat('int32', {
@@ -48,8 +51,9 @@ function validator(): ValidateFunction {
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
   for (const k of ['x-kubernetes-validations', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys'])
     ajv.addKeyword(k);
-  compiled = ajv.compile(ArenaDeploymentSchema);
-  return compiled;
+  const fn = ajv.compile(schema);
+  compiled.set(schema, fn);
+  return fn;
 }
 
 /** `/spec/load/requestMix/0/name` -> `spec.load.requestMix[0].name` */
@@ -135,9 +139,9 @@ function* valuesAt(obj: unknown, path: string[], concrete = ''): Generator<{ val
  * Rules whose evaluation fails because the object is structurally broken are skipped:
  * ajv has already reported why.
  */
-export function celErrors(obj: unknown): FieldError[] {
+export function celErrors(obj: unknown, schema: TSchema = ArenaDeploymentSchema): FieldError[] {
   const errors: FieldError[] = [];
-  for (const { path, rule } of celRules(ArenaDeploymentSchema)) {
+  for (const { path, rule } of celRules(schema)) {
     for (const { value, path: at } of valuesAt(obj, path)) {
       let ok: unknown;
       try {
@@ -159,9 +163,22 @@ export function celErrors(obj: unknown): FieldError[] {
  * apiVersion and kind are checked first: a document of another kind gets one error, not dozens.
  */
 export function validateObject(value: unknown): { object?: ArenaDeployment; errors: FieldError[] } {
+  return validateResource<ArenaDeployment>(value, KIND, ArenaDeploymentSchema);
+}
+
+/**
+ * Validate one already-parsed value as an ArenaLoadTest (loadtest-schema.ts): the same checks
+ * as validateObject (ajv with defaults filled in, then the CEL rules; `oldSelf` rules are
+ * the apiserver's alone). Mutates `value` by filling defaults.
+ */
+export function validateLoadTestObject(value: unknown): { object?: ArenaLoadTest; errors: FieldError[] } {
+  return validateResource<ArenaLoadTest>(value, LOADTEST_KIND, ArenaLoadTestSchema);
+}
+
+function validateResource<T>(value: unknown, kind: string, schema: TSchema): { object?: T; errors: FieldError[] } {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return {
-      errors: [{ path: '(document)', message: `must be a mapping with apiVersion ${API_VERSION} and kind ${KIND}` }],
+      errors: [{ path: '(document)', message: `must be a mapping with apiVersion ${API_VERSION} and kind ${kind}` }],
     };
   }
   const v = value as Record<string, unknown>;
@@ -171,10 +188,10 @@ export function validateObject(value: unknown): { object?: ArenaDeployment; erro
       path: 'apiVersion',
       message: `must be ${API_VERSION}, got ${JSON.stringify(v['apiVersion'] ?? null)}`,
     });
-  if (v['kind'] !== KIND)
-    head.push({ path: 'kind', message: `must be ${KIND}, got ${JSON.stringify(v['kind'] ?? null)}` });
+  if (v['kind'] !== kind)
+    head.push({ path: 'kind', message: `must be ${kind}, got ${JSON.stringify(v['kind'] ?? null)}` });
   if (head.length > 0) return { errors: head };
-  const validate = validator();
+  const validate = validator(schema);
   const errors: FieldError[] = [];
   if (!validate(value)) {
     const seen = new Set<string>();
@@ -190,8 +207,8 @@ export function validateObject(value: unknown): { object?: ArenaDeployment; erro
       }
     }
   }
-  errors.push(...celErrors(value));
-  return errors.length === 0 ? { object: value as ArenaDeployment, errors } : { errors };
+  errors.push(...celErrors(value, schema));
+  return errors.length === 0 ? { object: value as T, errors } : { errors };
 }
 
 /**
@@ -200,9 +217,29 @@ export function validateObject(value: unknown): { object?: ArenaDeployment; erro
  * YAML syntax errors carry `line:col` in the message.
  */
 export function validateText(text: string): DocumentResult[] {
+  return validateDocuments(text, validateObject);
+}
+
+/** validateText for ArenaLoadTest documents: one result per document, `object` the defaulted ArenaLoadTest. */
+export function validateLoadTestText(text: string): LoadTestDocumentResult[] {
+  return validateDocuments(text, validateLoadTestObject);
+}
+
+/** The outcome for one document of an ArenaLoadTest file (as DocumentResult). */
+export interface LoadTestDocumentResult {
+  index: number;
+  line: number;
+  object?: ArenaLoadTest;
+  errors: FieldError[];
+}
+
+function validateDocuments<T>(
+  text: string,
+  validateOne: (value: unknown) => { object?: T; errors: FieldError[] },
+): { index: number; line: number; object?: T; errors: FieldError[] }[] {
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true, strict: true });
   const list = Array.isArray(docs) ? docs : [];
-  const results: DocumentResult[] = [];
+  const results: { index: number; line: number; object?: T; errors: FieldError[] }[] = [];
   let index = 0;
   const lineOf = (offset: number) => text.slice(0, offset).split('\n').length;
   for (const doc of list) {
@@ -228,7 +265,7 @@ export function validateText(text: string): DocumentResult[] {
       index--;
       continue;
     }
-    results.push({ index, line, ...validateObject(value) });
+    results.push({ index, line, ...validateOne(value) });
   }
   if (results.length === 0)
     results.push({ index: 1, line: 1, errors: [{ path: '(document)', message: 'the file holds no YAML document' }] });
