@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoPath } from './paths.js';
@@ -49,7 +49,8 @@ export function localStack(spec: string, prefix: string): LocalStack {
       s.state = JSON.parse(r.out) as StackState;
     },
     down() {
-      if (s.state) arenaSync(['stack', 'down', '--state-dir', s.stateDir]);
+      // whenever a state file exists, even if up() could not read its output: never leave servers behind
+      if (existsSync(join(s.stateDir, 'state.json'))) arenaSync(['stack', 'down', '--state-dir', s.stateDir]);
       rmSync(tmp, { recursive: true, force: true });
     },
   };
