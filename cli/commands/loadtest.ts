@@ -3,7 +3,9 @@
  * command line. See docs/loadtest.md.
  *
  * Exit codes: 0 every threshold passed; 1 a threshold failed (the result is
- * still written and printed); 2 bad input or the run could not start (flag,
+ * still written and printed), or a distributed run (--start-at-from,
+ * --publish-configmap; docs/distributed.md) passed its start deadline or could
+ * not read its ArenaLoadTest or write its shard ConfigMap; 2 bad input or the run could not start (flag,
  * scenario or thresholds file, unreachable target, remote target without
  * --allow-remote, a sampler endpoint that does not answer, an OS limit), one
  * line naming it, nothing written; 3 internal error.
@@ -95,6 +97,11 @@ interface RunOpts {
   shard?: { index: number; of: number };
   startAt?: number;
   shards?: number;
+  startAtFrom?: string;
+  startDeadline?: number;
+  publishConfigmap?: string;
+  namespace?: string;
+  kubeconfig?: string;
 }
 
 /** --shard i/N: this process's shard, 0 <= i < N. */
@@ -387,9 +394,12 @@ function finish(o: RunOpts, outDir: string, result: LoadTestResult): void {
 }
 
 async function run(o: RunOpts): Promise<void> {
+  checkDistributedFlags(o);
   if (o.shards !== undefined && o.shards > 1) return runSharded(o);
   const { ad, target, url, scenario, config, fromPlan, thresholds, limits, outDir } = await prepareRun(o);
   const sampler = await preflightSampler(sampleEndpoints(o, ad));
+  const kube = o.startAtFrom || o.publishConfigmap ? await distributedKube(o) : undefined;
+  if (kube && o.startAtFrom) config.startAt = await distributedStart(o, kube);
   const progress = progressReporter(!!o.quiet);
   const ac = new AbortController();
   const onSignal = (sig: string) => {
@@ -432,6 +442,71 @@ async function run(o: RunOpts): Promise<void> {
     process.off('SIGTERM', onTerm);
   }
   finish(o, outDir, result);
+  if (kube && o.publishConfigmap) await distributedPublish(o, kube, result);
+}
+
+/** The distributed-run flags (docs/distributed.md): consistent with each other. @throws UserError naming the flag. */
+function checkDistributedFlags(o: RunOpts): void {
+  if (o.startAtFrom !== undefined && o.startAt !== undefined)
+    throw new UserError('give --start-at or --start-at-from, not both');
+  const k8sFlags = o.startAtFrom !== undefined || o.publishConfigmap !== undefined;
+  if (o.shards !== undefined && o.shards > 1 && k8sFlags)
+    throw new UserError('--shards: not with --start-at-from or --publish-configmap (use --shard i/N)');
+  if (o.startDeadline !== undefined && o.startAtFrom === undefined)
+    throw new UserError('--start-deadline: only with --start-at-from');
+  for (const [flag, v] of [
+    ['--namespace', o.namespace],
+    ['--kubeconfig', o.kubeconfig],
+  ] as const)
+    if (v !== undefined && !k8sFlags) throw new UserError(`${flag}: only with --start-at-from or --publish-configmap`);
+  for (const [flag, v] of [
+    ['--start-at-from', o.startAtFrom],
+    ['--publish-configmap', o.publishConfigmap],
+    ['--namespace', o.namespace],
+  ] as const)
+    if (v !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(v))
+      throw new UserError(`${flag}: not a Kubernetes object name: ${JSON.stringify(v)}`);
+}
+
+type DistributedKube = Awaited<ReturnType<typeof distributedKube>>;
+
+/** The kubeconfig and namespace of a distributed run; @kubernetes/client-node loads only here. */
+async function distributedKube(o: RunOpts) {
+  const runner = await import('../../loadtest/distributed/runner.js');
+  return { runner, kc: runner.runnerKubeConfig(o.kubeconfig), namespace: o.namespace ?? runner.podNamespace() };
+}
+
+/** --start-at-from: mark the shard ConfigMap ready (with --publish-configmap), then wait for status.startAt (epoch ms). */
+async function distributedStart(o: RunOpts, { runner, kc, namespace }: DistributedKube): Promise<number> {
+  if (o.publishConfigmap) await runner.markRunnerReady(kc, namespace, o.publishConfigmap);
+  const deadline = o.startDeadline ?? 120_000;
+  process.stderr.write(
+    `[loadtest] ready; waiting up to ${formatDuration(deadline)} for ArenaLoadTest ${namespace}/${o.startAtFrom} status.startAt\n`,
+  );
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  try {
+    const at = await runner.waitForStartSignal(kc, namespace, o.startAtFrom!, deadline, ac.signal);
+    process.stderr.write(`[loadtest] start signal: ${new Date(at).toISOString()}\n`);
+    return at;
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  }
+}
+
+/** --publish-configmap: write the shard result into that (pre-created) ConfigMap. */
+async function distributedPublish(
+  o: RunOpts,
+  { runner, kc, namespace }: DistributedKube,
+  result: LoadTestResult,
+): Promise<void> {
+  const enc = await runner.publishShard(kc, namespace, o.publishConfigmap!, result);
+  process.stderr.write(
+    `[loadtest] published the shard result to ConfigMap ${namespace}/${o.publishConfigmap} (${enc.data.length} bytes${enc.droppedSecondHistograms ? ', per-second histograms dropped to fit' : ''})\n`,
+  );
 }
 
 /**
@@ -660,7 +735,25 @@ function addOutputOptions(cmd: Command): Command {
       "run only shard i of N (its share of the arrivals or VUs; a runner's part of a distributed run)",
       shardArg,
     )
-    .option('--start-at <time>', 'start at this instant (epoch ms or ISO 8601), so shards begin together', startAtArg);
+    .option('--start-at <time>', 'start at this instant (epoch ms or ISO 8601), so shards begin together', startAtArg)
+    .option(
+      '--start-at-from <name>',
+      "distributed run: wait for this ArenaLoadTest's status.startAt and start then (exit 1 after --start-deadline)",
+    )
+    .option(
+      '--start-deadline <d>',
+      'with --start-at-from: how long to wait for the start signal (default 120s)',
+      durationMs,
+    )
+    .option('--publish-configmap <name>', 'distributed run: after the run, write the shard result into this ConfigMap')
+    .option(
+      '--namespace <ns>',
+      "namespace of --start-at-from and --publish-configmap (default: the pod's, else default)",
+    )
+    .option(
+      '--kubeconfig <file>',
+      'kubeconfig for --start-at-from and --publish-configmap (default: in-cluster in a pod, else ~/.kube/config)',
+    );
 }
 
 function shardsArg(value: string): number {

@@ -296,16 +296,32 @@ let validateResult: ValidateFunction | undefined;
  * @throws LoadTestInputError, one line naming the file and, for an invalid one, the first wrong field.
  */
 export function readResult(file: string): LoadTestResult {
-  let v: LoadTestResult;
+  let text: string;
   try {
-    v = JSON.parse(readFileSync(file, 'utf8')) as LoadTestResult;
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new LoadTestInputError(`${file}: not a readable result.json (${fileErrorText(e)})`);
   }
-  if (v?.kind !== 'LoadTestResult') throw new LoadTestInputError(`${file}: not an arena LoadTestResult`);
+  return parseResult(text, file);
+}
+
+/**
+ * Parse and validate a result.json given as text (as readResult does a file);
+ * `where` names the source in errors (a file, a ConfigMap).
+ * @throws LoadTestInputError naming `where` when the text is not JSON, not an
+ * arena LoadTestResult, another schema version, or does not match the schema.
+ */
+export function parseResult(text: string, where: string): LoadTestResult {
+  let v: LoadTestResult;
+  try {
+    v = JSON.parse(text) as LoadTestResult;
+  } catch (e) {
+    throw new LoadTestInputError(`${where}: not a readable result.json (${fileErrorText(e)})`);
+  }
+  if (v?.kind !== 'LoadTestResult') throw new LoadTestInputError(`${where}: not an arena LoadTestResult`);
   if (v.schemaVersion !== RESULT_SCHEMA_VERSION)
     throw new LoadTestInputError(
-      `${file}: result.json schema version ${JSON.stringify(v.schemaVersion)}, this arena reads version ${RESULT_SCHEMA_VERSION}`,
+      `${where}: result.json schema version ${JSON.stringify(v.schemaVersion)}, this arena reads version ${RESULT_SCHEMA_VERSION}`,
     );
   validateResult ??= addFormats(new Ajv({ strict: false, allErrors: false }), ['date-time']).compile(
     LoadTestResultSchema,
@@ -314,7 +330,7 @@ export function readResult(file: string): LoadTestResult {
     const e = validateResult.errors?.[0];
     const d = e ? (describe(e) ?? { path: pointerToPath(e.instancePath), message: e.message ?? e.keyword }) : null;
     throw new LoadTestInputError(
-      `${file}: not a valid result.json (${d ? `${d.path || '(document)'}: ${d.message}` : 'does not match the schema'})`,
+      `${where}: not a valid result.json (${d ? `${d.path || '(document)'}: ${d.message}` : 'does not match the schema'})`,
     );
   }
   return v;
