@@ -39,6 +39,20 @@ export function durationMs(value: string): number {
   return ms;
 }
 
+/** An integer >= 0 (seeds, counts that may be zero). */
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('must be an integer >= 0');
+  return n;
+}
+
+/** A duration as durationMs, or zero written as `0`, `0s`, `0ms`... (ramps, think times, graceful stops). */
+export function durationOrZero(value: string): number {
+  if (/^\s*0+(\.0+)?\s*(ms|s|m|h)?\s*$/.test(value)) return 0;
+  return durationMs(value);
+}
+
 /** One of a fixed set of choices. */
 export function oneOf<T extends string>(choices: readonly T[]) {
   return (value: string): T => {

@@ -41,7 +41,7 @@ import { renderBenchHtml } from '../../loadtest/report/bench-html.js';
 import type { StackState } from '../../loadtest/stack/state.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments, writeFilesAtomically } from '../io.js';
-import { durationMs, positiveInt } from '../options.js';
+import { durationMs, nonNegativeInt, positiveInt } from '../options.js';
 import { apiEnvArg } from './stack.js';
 import { arenaChild, stackDownFresh, stackUpFresh } from './stack-child.js';
 
@@ -383,12 +383,7 @@ export function registerBench(program: Command): void {
         .default(BENCH_API_ENV, 'LLM_TOKENS_PER_SECOND=0.5'),
     )
     .addOption(
-      new Option('--seed <n>', 'seed of the first level (level N uses seed + N)')
-        .argParser((v) => {
-          if (!/^\d+$/.test(v)) throw new InvalidArgumentError('must be an integer >= 0');
-          return Number(v);
-        })
-        .default(1),
+      new Option('--seed <n>', 'seed of the first level (level N uses seed + N)').argParser(nonNegativeInt).default(1),
     )
     .option('--keep-stack', 'leave the stack running afterwards')
     .option(

@@ -19,11 +19,12 @@ import {
 } from '../../loadtest/engine/scenario.js';
 import { loadThresholdsFile, mergeThresholds, parseThresholds } from '../../loadtest/engine/thresholds.js';
 import { exportK6, thresholdsRecord, type ClosedLoad, type OpenLoad } from '../../loadtest/export/k6.js';
-import { planRates } from '../../loadtest/export/plan-rates.js';
+import { planRates } from '../../loadtest/engine/plan-rates.js';
+import { plan } from '../../operator/planner/plan.js';
 import { DEFAULT_PORTS } from '../../loadtest/stack/stack.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments, writeFilesAtomically } from '../io.js';
-import { durationMs, positive, positiveInt } from '../options.js';
+import { durationMs, durationOrZero, positive, positiveInt } from '../options.js';
 
 /** The xk6-sse declarations shipped with arena (named in a script's header with --out). */
 export const XK6_SSE_TYPES = repoPath('loadtest', 'export', 'k6-types', 'xk6-sse.d.ts');
@@ -64,7 +65,13 @@ function source(o: ExportOpts): { scenario: Scenario; planRates?: Record<string,
   if (docs.length !== 1)
     throw new UserError(`-f: ${o.file}: an export takes one ArenaDeployment, the file has ${docs.length} documents`);
   const scenario = fromRequestMix(docs[0]!);
-  return { scenario, planRates: planRates(docs[0]!, scenario, o.file) };
+  const kinds = plan(docs[0]!).workload.kinds;
+  const found = planRates(kinds, scenario);
+  if ('missing' in found)
+    throw new UserError(
+      `${o.file}: the scenario's request ${found.missing} is not a request kind of the file (kinds: ${Object.keys(kinds).join(', ')})`,
+    );
+  return { scenario, planRates: found.rates };
 }
 
 /** The load of --rate / --concurrency, or (with -f and neither) the plan's rates. */
@@ -118,10 +125,6 @@ function runExport(o: ExportOpts): void {
   process.stderr.write(`[loadtest] wrote ${o.out}\n`);
 }
 
-function zeroOrDuration(value: string): number {
-  return /^\s*0+(\.0+)?\s*(ms|s|m|h)?\s*$/.test(value) ? 0 : durationMs(value);
-}
-
 /** Register `arena loadtest export k6` under `arena loadtest` (`lt`). */
 export function registerExport(lt: Command): void {
   const ex = lt.command('export').description('write a scenario and load for another load tool');
@@ -136,12 +139,12 @@ export function registerExport(lt: Command): void {
     .option('--concurrency <n>', 'closed model: VUs in all, split over the requests by weight', positiveInt)
     .addOption(
       new Option('--think-time <d>', 'closed model: pause after each iteration')
-        .argParser(zeroOrDuration)
+        .argParser(durationOrZero)
         .default(0, '0s'),
     )
     .addOption(new Option('--duration <d>', 'steady phase').argParser(durationMs).default(30_000, '30s'))
-    .addOption(new Option('--ramp <d>', 'ramp-up from 0').argParser(zeroOrDuration).default(0, '0s'))
-    .addOption(new Option('--ramp-down <d>', 'ramp-down to 0').argParser(zeroOrDuration).default(0, '0s'))
+    .addOption(new Option('--ramp <d>', 'ramp-up from 0').argParser(durationOrZero).default(0, '0s'))
+    .addOption(new Option('--ramp-down <d>', 'ramp-down to 0').argParser(durationOrZero).default(0, '0s'))
     .option('--thresholds <file>', 'k6-style thresholds (YAML/JSON), copied into options.thresholds')
     .option('--target <url>', "the script's default BASE_URL (it reads __ENV.BASE_URL first)", DEFAULT_BASE_URL)
     .option('--out <file>', 'write the script to FILE (atomically) instead of stdout')

@@ -56,12 +56,13 @@ import { modelComparison, type ModelInputs } from '../../loadtest/report/model.j
 import { plan as planOf } from '../../operator/planner/plan.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments, readPasswordFile } from '../io.js';
-import { durationMs, positive, positiveInt } from '../options.js';
+import { durationMs, durationOrZero, nonNegativeInt, positive, positiveInt } from '../options.js';
 import { scaleArg } from './stack.js';
 import { registerExport } from './loadtest-export.js';
 import { registerReport, writeReports } from './loadtest-report.js';
 import { runShardProcesses, SHARD_START_DELAY_MS, shardArgs } from './loadtest-shards.js';
 import { mergeResults } from '../../loadtest/engine/merge.js';
+import { planRates } from '../../loadtest/engine/plan-rates.js';
 import { registerCompare } from './loadtest-compare.js';
 
 /** The engine's version (the package's). */
@@ -254,16 +255,13 @@ function buildConfig(
     cores: availableParallelism(),
     openFilesHardLimit: limits.openFilesHard ?? 1024,
   }).plan;
-  const rates: Record<string, number> = {};
-  for (const r of scenario.requests) {
-    const k = p.workload.kinds[r.name];
-    if (!k)
-      throw new UserError(
-        `--from-plan: the scenario's request ${r.name} is not a request kind of ${o.file} (kinds: ${Object.keys(p.workload.kinds).join(', ')}); use --scenario mixed`,
-      );
-    rates[r.name] = k.arrivalRatePerSecond;
-    r.weight = k.arrivalRatePerSecond;
-  }
+  const found = planRates(p.workload.kinds, scenario);
+  if ('missing' in found)
+    throw new UserError(
+      `--from-plan: the scenario's request ${found.missing} is not a request kind of ${o.file} (kinds: ${Object.keys(p.workload.kinds).join(', ')}); use --scenario mixed`,
+    );
+  const { rates } = found;
+  for (const r of scenario.requests) r.weight = rates[r.name]!;
   const rate = Object.values(rates).reduce((a, b) => a + b, 0);
   const planned = p.workload.targetConcurrency;
   return {
@@ -759,17 +757,5 @@ function addOutputOptions(cmd: Command): Command {
 function shardsArg(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || n < 1 || n > 64) throw new InvalidArgumentError('must be an integer from 1 to 64');
-  return n;
-}
-
-function durationOrZero(value: string): number {
-  if (/^\s*0+(\.0+)?\s*(ms|s|m|h)?\s*$/.test(value)) return 0;
-  return durationMs(value);
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
-    throw new InvalidArgumentError('must be an integer >= 0');
   return n;
 }

@@ -17,30 +17,12 @@ import { join } from 'node:path';
 import client from 'prom-client';
 import { runArenaAsync } from '../../testing/cli.js';
 import { localStack } from '../../testing/local-stack.js';
+import { dbBoundSpec } from '../../testing/db-spec.js';
 import { WAIT_BUCKETS } from '../api/metrics.js';
 import { bucketQuantile, histogramDelta, parseSnapshot, steadyWaits } from '../sampler/prometheus.js';
 import type { LoadTestResult } from '../engine/result-schema.js';
 
-const spec = `apiVersion: arena.dev/v1alpha1
-kind: ArenaDeployment
-metadata: {name: pgbouncer-bound, namespace: arena}
-spec:
-  load:
-    targetConcurrency: 10
-    requestMix:
-      - {name: read, weight: 1, serviceTimeMs: 1, dbTimeMs: 100}
-  api:
-    image: ghcr.io/example/debate-arena:1.4.0
-    workersPerPod: 2
-    concurrencyPerWorker: 500
-    llmSlotsPerWorker: 4
-    rateLimitPerMinute: 100000
-    db: {poolSize: 20, maxOverflow: 10, poolTimeoutSeconds: 10}
-    redis: {maxConnections: 8}
-  pgbouncer: {replicas: 1, poolMode: transaction, maxClientConn: 100, defaultPoolSize: 4, reservePoolSize: 1}
-  postgres: {host: postgres.db.svc, port: 5432, database: arena, credentialsSecret: arena-db, maxConnections: 40, reservedConnections: 3}
-  redis: {managed: true, maxClients: 1000}
-`;
+const spec = dbBoundSpec('pgbouncer-bound', '{name: read, weight: 1, serviceTimeMs: 1, dbTimeMs: 100}');
 
 const tmpSpec = mkdtempSync(join(tmpdir(), 'arena-model-spec-'));
 const SPEC = join(tmpSpec, 'pgbouncer-bound.yaml');

@@ -21,29 +21,11 @@ import { validateText } from '../../operator/api/v1alpha1/validate.js';
 import { MAX_DB_TRANSACTIONS } from '../api/db.js';
 import { fromRequestMix, REFERENCE_API_MAX_DB_TX, ScenarioError } from '../engine/scenario.js';
 import type { LoadTestResult } from '../engine/result-schema.js';
+import { dbBoundSpec } from '../../testing/db-spec.js';
 
 const RATE = 48;
 
-const spec = (read: string) => `apiVersion: arena.dev/v1alpha1
-kind: ArenaDeployment
-metadata: {name: two-transactions, namespace: arena}
-spec:
-  load:
-    targetConcurrency: 10
-    requestMix:
-      - ${read}
-  api:
-    image: ghcr.io/example/debate-arena:1.4.0
-    workersPerPod: 2
-    concurrencyPerWorker: 500
-    llmSlotsPerWorker: 4
-    rateLimitPerMinute: 100000
-    db: {poolSize: 20, maxOverflow: 10, poolTimeoutSeconds: 10}
-    redis: {maxConnections: 8}
-  pgbouncer: {replicas: 1, poolMode: transaction, maxClientConn: 100, defaultPoolSize: 4, reservePoolSize: 1}
-  postgres: {host: postgres.db.svc, port: 5432, database: arena, credentialsSecret: arena-db, maxConnections: 40, reservedConnections: 3}
-  redis: {managed: true, maxClients: 1000}
-`;
+const spec = (read: string) => dbBoundSpec('two-transactions', read);
 const TWO_TX = '{name: read, weight: 1, serviceTimeMs: 1, dbTimeMs: 50, dbTransactions: 2, dbHoldCv2: 0}';
 
 const load = (text: string) => {
