@@ -1,9 +1,13 @@
+import { getHeapStatistics } from 'node:v8';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 // The Kubernetes client is loaded only when the operator runs (it costs ~80 MiB and 0.5 s at start).
 import type { Manager } from '../../operator/controller/manager.js';
+import { HEAP_SIZED_ENV, containerMemoryLimit, sizeHeapFromContainerLimit } from '../../operator/heap.js';
 import { durationMs, positiveInt } from '../options.js';
 import { UserError } from '../errors.js';
+
+const mib = (bytes: number | undefined) => (bytes === undefined ? null : Math.round(bytes / 2 ** 20));
 
 const ADDR = /^(?:[\w.-]+:)?\d{1,5}$|^0$/;
 function address(flag: string) {
@@ -46,6 +50,8 @@ export function registerOperator(program: Command): void {
     .action(async (opts: Record<string, any>) => {
       const metrics = address('--metrics-bind-address')(opts.metricsBindAddress);
       const probes = address('--health-probe-bind-address')(opts.healthProbeBindAddress);
+      // Under a container memory limit: re-execute once with V8's old space at 75% of it (operator/heap.ts).
+      await sizeHeapFromContainerLimit();
       const { Manager } = await import('../../operator/controller/manager.js');
       let manager: Manager;
       try {
@@ -67,6 +73,14 @@ export function registerOperator(program: Command): void {
           `cannot load the kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${(e as Error).message}`,
         );
       }
+      manager.log.info(
+        {
+          memoryLimitMiB: mib(containerMemoryLimit()),
+          heapSizeLimitMiB: mib(getHeapStatistics().heap_size_limit),
+          heapFlag: process.env[HEAP_SIZED_ENV] ?? null,
+        },
+        'heap',
+      );
       const shutdown = (signal: string) => {
         manager.log.info({ signal }, 'signal received');
         void manager.stop().then(() => process.exit(0));

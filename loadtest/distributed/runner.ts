@@ -127,8 +127,8 @@ export function shardFromConfigMap(cm: k8s.V1ConfigMap): LoadTestResult {
 /** The HTTP status of a client-node error, or undefined. */
 const statusOf = (e: unknown): number | undefined => (e instanceof k8s.ApiException ? e.code : undefined);
 
-/** One line for a client-node error: the status and the apiserver's message. */
-function errorLine(e: unknown): string {
+/** One line for a client-node error: the status and the apiserver's message (else the error's message). */
+export function errorLine(e: unknown): string {
   if (e instanceof k8s.ApiException) {
     let msg = '';
     try {

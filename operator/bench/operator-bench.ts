@@ -38,7 +38,7 @@ async function main(): Promise<void> {
       if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.err}`);
       return r.out;
     };
-    kubectl(['apply', '-f', repoPath('crds/arenadeployment.yaml')]);
+    kubectl(['apply', '-f', repoPath('crds/')]);
     kubectl(['wait', '--for=condition=Established', 'crd/arenadeployments.arena.dev']);
     kubectl(['create', 'namespace', NS]);
 

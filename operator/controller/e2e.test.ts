@@ -6,25 +6,30 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { repoPath } from '../../testing/paths.js';
-import { freePort, waitFor } from '../../testing/net.js';
+import { waitFor } from '../../testing/net.js';
 import { ControlPlane } from '../../testing/control-plane.js';
+import {
+  installCrds,
+  operatorKubeconfig as serviceAccountKubeconfig,
+  operatorMetric,
+  startOperatorProcess,
+  stopOperatorProcess,
+  type OperatorProcess,
+} from '../../testing/operator.js';
 import { plan } from '../planner/plan.js';
 import { validateText } from '../api/v1alpha1/validate.js';
 
-const ARENA = repoPath('dist/cli/arena.js');
 const HOLDS = repoPath('samples/debate-arena-holds.yaml');
 const NS = 'arena';
 
 const cp = new ControlPlane('arena-e2e-');
 /** The operator's kubeconfig: a ServiceAccount token bound to operator/rbac/*.yaml, not admin. */
 let operatorKubeconfig = '';
-const operators: { proc: ChildProcess; metrics: number; probes: number; log: string[] }[] = [];
+const operators: OperatorProcess[] = [];
 
 function kubectl(args: string[], input?: string) {
   return cp.kubectl(args, input);
@@ -36,50 +41,14 @@ function getJson(args: string[]): any {
   return JSON.parse(r.out);
 }
 
-async function startOperator(extra: string[] = []): Promise<(typeof operators)[number]> {
-  const metrics = await freePort();
-  const probes = await freePort();
-  const proc = spawn(
-    process.execPath,
-    [
-      ARENA,
-      'operator',
-      'run',
-      '--kubeconfig',
-      operatorKubeconfig,
-      '--metrics-bind-address',
-      `127.0.0.1:${metrics}`,
-      '--health-probe-bind-address',
-      `127.0.0.1:${probes}`,
-      '--relist-period',
-      '20s',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const op = { proc, metrics, probes, log: [] as string[] };
-  proc.stdout!.on('data', (d) => op.log.push(String(d)));
-  proc.stderr!.on('data', (d) => op.log.push(String(d)));
+async function startOperator(extra: string[] = []): Promise<OperatorProcess> {
+  const op = await startOperatorProcess(operatorKubeconfig, extra);
   operators.push(op);
-  await waitFor('the operator /healthz', async () => (await fetch(`http://127.0.0.1:${probes}/healthz`)).ok, 20_000);
   return op;
 }
 
-async function stopOperator(op: (typeof operators)[number]): Promise<void> {
-  if (op.proc.exitCode !== null) return;
-  const exited = new Promise((r) => op.proc.once('exit', r));
-  op.proc.kill('SIGTERM');
-  await Promise.race([exited, sleep(15_000)]);
-  if (op.proc.exitCode === null) op.proc.kill('SIGKILL');
-}
-
-async function metric(op: (typeof operators)[number], name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${op.metrics}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name) && !l.startsWith('#'))
-    .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
-}
+const stopOperator = stopOperatorProcess;
+const metric = operatorMetric;
 
 /** Writes to the apiserver that the operator would make: child objects (not their status) and ArenaDeployment status. */
 function apiserverWrites(): number {
@@ -110,60 +79,11 @@ const holds = () => validateText(readFileSync(HOLDS, 'utf8'))[0]!.object!;
 
 before(async () => {
   await cp.start();
-  const crd = kubectl(['apply', '-f', repoPath('crds/arenadeployment.yaml')]);
-  assert.equal(crd.code, 0, crd.err);
-  await waitFor(
-    'the CRD to be established',
-    () =>
-      kubectl(['wait', '--for=condition=Established', 'crd/arenadeployments.arena.dev', '--timeout=20s']).code === 0,
-  );
+  await installCrds(cp);
   assert.equal(kubectl(['create', 'namespace', NS]).code, 0);
-  operatorKubeconfig = serviceAccountKubeconfig();
+  operatorKubeconfig = serviceAccountKubeconfig(cp, NS);
   await startOperator();
 });
-
-/** Create the operator's ServiceAccount with the RBAC in operator/rbac and write a kubeconfig holding its token. */
-function serviceAccountKubeconfig(): string {
-  const ok = (r: ReturnType<typeof kubectl>) => assert.equal(r.code, 0, r.err);
-  ok(kubectl(['create', 'namespace', 'arena-system']));
-  ok(kubectl(['create', 'serviceaccount', 'arena-operator', '-n', 'arena-system']));
-  ok(kubectl(['apply', '-f', repoPath('operator/rbac/role.yaml')]));
-  ok(
-    kubectl([
-      'create',
-      'clusterrolebinding',
-      'arena-operator',
-      '--clusterrole=arena-operator',
-      '--serviceaccount=arena-system:arena-operator',
-    ]),
-  );
-  ok(kubectl(['apply', '-n', NS, '-f', repoPath('operator/rbac/leader-election-role.yaml')]));
-  ok(
-    kubectl([
-      'create',
-      'rolebinding',
-      'arena-operator-leader-election',
-      '-n',
-      NS,
-      '--role=arena-operator-leader-election',
-      '--serviceaccount=arena-system:arena-operator',
-    ]),
-  );
-  const token = kubectl(['create', 'token', 'arena-operator', '-n', 'arena-system', '--duration=2h']);
-  ok(token);
-  const admin = parse(readFileSync(cp.kubeconfig, 'utf8'));
-  const file = join(cp.dir, 'operator.kubeconfig');
-  const cfg = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: admin.clusters,
-    users: [{ name: 'arena-operator', user: { token: token.out.trim() } }],
-    contexts: [{ name: 'operator', context: { cluster: admin.clusters[0].name, user: 'arena-operator' } }],
-    'current-context': 'operator',
-  };
-  writeFileSync(file, stringify(cfg), { mode: 0o600 });
-  return file;
-}
 
 test('the operator ServiceAccount has only what operator/rbac grants', () => {
   const can = (verb: string, resource: string, ns = NS, sub?: string) =>
@@ -457,7 +377,7 @@ test('two operators with --leader-elect: one leader, the other takes over when i
     'still exactly one leader',
   );
   const [leader, standby] = (await metric(a, 'arena_operator_leader')) === 1 ? [a, b] : [b, a];
-  const readyz = async (op: (typeof operators)[number]) => {
+  const readyz = async (op: OperatorProcess) => {
     const r = await fetch(`http://127.0.0.1:${op.probes}/readyz`);
     return `${r.status} ${await r.text()}`;
   };

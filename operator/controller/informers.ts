@@ -5,12 +5,26 @@
  * - is restarted with exponential backoff (0.5 s .. 10 s) after an error;
  * - is replaced by a fresh one every `relistPeriodMs` (a full relist), the new
  *   cache taking over only once it has listed, so reads never see a half-empty cache;
- * - counts restarts in arena_operator_watch_restarts_total.
+ * - counts restarts in arena_operator_watch_restarts_total;
+ * - passes every object through `transform` (when given) before it enters the
+ *   cache, from the list and from watch events alike (transform.ts's
+ *   `stripForCache`: the cache keeps only what the reconcilers read).
+ *
+ * client-node's informer (`ListWatch`) has no transform hook: it stores list
+ * items as the list function returns them and watch objects as its `Watch`
+ * hands them over. So an informer with a transform is the same `ListWatch`
+ * `makeInformer` builds, given a list function that maps the items and a
+ * `Watch` whose callback maps the object of ADDED, MODIFIED and DELETED events
+ * (ERROR and BOOKMARK events pass unchanged: their resourceVersion and 410 code
+ * drive the ListWatch). Its cache maps, resourceVersion tracking and relist on
+ * 410 Gone stay client-node's own; a transform that throws leaves the object as
+ * it came (logged), rather than losing it.
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeObj } from './kube.js';
 import type { OperatorMetrics } from './metrics.js';
+import type { CacheTransform } from './transform.js';
 
 type Inf = k8s.Informer<KubeObj> & k8s.ObjectCache<KubeObj> & { latestResourceVersion?: () => string };
 
@@ -25,6 +39,12 @@ export interface InformerOptions {
   relistPeriodMs: number;
   metrics: OperatorMetrics;
   log: Logger;
+  /**
+   * Applied to every object before it enters the cache (list items and watch events); what
+   * get(), list() and onEvent see. Must keep metadata.name, namespace and resourceVersion.
+   * Default: none (objects are cached as the apiserver sends them).
+   */
+  transform?: CacheTransform;
 }
 
 export class SupervisedInformer {
@@ -70,7 +90,7 @@ export class SupervisedInformer {
   private spawn(reason: 'start' | 'error' | 'relist'): void {
     if (this.stopped) return;
     if (reason !== 'start') this.o.metrics.watchRestarts.inc({ resource: this.o.name, reason });
-    const inf = k8s.makeInformer(this.o.kc, this.o.path, this.o.list, this.o.labelSelector) as Inf;
+    const inf = makeInformer(this.o);
     let active = false; // events are forwarded only once this informer serves reads
     const forward = (type: 'add' | 'update' | 'delete') => (obj: KubeObj) => {
       if (active || this.current === undefined) this.o.onEvent(obj, type);
@@ -119,6 +139,53 @@ export class SupervisedInformer {
       this.spawn('error');
     }, delay);
     this.restartTimer.unref();
+  }
+}
+
+/** client-node's makeInformer, with `o.transform` (if any) applied to list items and watched objects. */
+function makeInformer(o: InformerOptions): Inf {
+  const t = o.transform;
+  if (!t) return k8s.makeInformer(o.kc, o.path, o.list, o.labelSelector) as Inf;
+  // A throwing transform must not lose the object (Watch swallows a callback's exception): cache it as is.
+  const safe: CacheTransform = (obj) => {
+    try {
+      return t(obj);
+    } catch (err) {
+      o.log.warn({ resource: o.name, err: errText(err) }, 'cache transform failed; caching the object unchanged');
+      return obj;
+    }
+  };
+  const list = async () => {
+    const l = await o.list();
+    return { ...l, items: l.items.map(safe) };
+  };
+  return new k8s.ListWatch<KubeObj>(o.path, new TransformingWatch(o.kc, safe), list, false, o.labelSelector) as Inf;
+}
+
+/** Watch events whose object is a watched object (ERROR carries a Status, BOOKMARK only a resourceVersion). */
+const OBJECT_EVENTS = new Set(['ADDED', 'MODIFIED', 'DELETED']);
+
+/** client-node's Watch, handing the object of every ADDED, MODIFIED and DELETED event through a transform. */
+class TransformingWatch extends k8s.Watch {
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly transform: CacheTransform,
+  ) {
+    super(kc);
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: any, watchObj?: any) => void,
+    done: (err: any) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, obj, watchObj) => callback(phase, OBJECT_EVENTS.has(phase) ? this.transform(obj) : obj, watchObj),
+      done,
+    );
   }
 }
 

@@ -3,6 +3,7 @@
  * `render()` produces, with their API paths (for watches) and list calls.
  */
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+import { LOADTEST_KIND, LOADTEST_PLURAL } from '../api/v1alpha1/loadtest-schema.js';
 
 export interface KindInfo {
   apiVersion: string;
@@ -11,6 +12,7 @@ export interface KindInfo {
 }
 
 export const ARENA: KindInfo = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL };
+export const LOADTEST: KindInfo = { apiVersion: API_VERSION, kind: LOADTEST_KIND, plural: LOADTEST_PLURAL };
 export { GROUP, VERSION };
 
 /** Child kinds, in the order render() emits them. */
@@ -21,6 +23,14 @@ export const CHILD_KINDS: KindInfo[] = [
   { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
   { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
   { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers' },
+];
+
+/** Child kinds of an ArenaLoadTest besides ConfigMap (already in CHILD_KINDS), in the order renderLoadTest() emits them. */
+export const LOADTEST_CHILD_KINDS: KindInfo[] = [
+  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings' },
+  { apiVersion: 'batch/v1', kind: 'Job', plural: 'jobs' },
 ];
 
 /** Collection path for a kind, cluster-wide or in one namespace: `/apis/apps/v1/namespaces/ns/deployments`. */

@@ -5,6 +5,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { ArenaDeploymentStatus } from '../api/v1alpha1/schema.js';
+import { LOADTEST_KIND, LOADTEST_PLURAL, type ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
 import { FIELD_MANAGER } from '../render/names.js';
 import { ARENA, GROUP, VERSION, type KindInfo } from './kinds.js';
 import { microTime } from './conditions.js';
@@ -87,6 +88,35 @@ export class Kube implements ReconcileWriter {
     );
   }
 
+  /** Server-side apply of the status subresource of an ArenaLoadTest. */
+  async applyLoadTestStatus(namespace: string, name: string, status: ArenaLoadTestStatus): Promise<void> {
+    this.count('apply-status');
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: LOADTEST_PLURAL,
+        name,
+        body: { apiVersion: ARENA.apiVersion, kind: LOADTEST_KIND, metadata: { name, namespace }, status },
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+    );
+  }
+
+  /** GET a ConfigMap from the apiserver (not the cache); undefined when it does not exist. */
+  async getConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined> {
+    this.count('get');
+    try {
+      return await this.core.readNamespacedConfigMap({ namespace, name });
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) return undefined;
+      throw e;
+    }
+  }
+
   /** Record a core/v1 Event about an object. */
   async event(
     about: KubeObj,
@@ -123,6 +153,24 @@ export class Kube implements ReconcileWriter {
         source: { component: FIELD_MANAGER },
       },
     });
+  }
+
+  /**
+   * Whether the apiserver serves the custom resource `kind` (its CRD is installed): a list with limit 1,
+   * in `namespace` or cluster-wide, answers 404 when it is not.
+   * @throws on apiserver errors other than 404.
+   */
+  async serves(kind: KindInfo, namespace?: string): Promise<boolean> {
+    const [group, version] = kind.apiVersion.split('/') as [string, string];
+    try {
+      if (namespace)
+        await this.custom.listNamespacedCustomObject({ group, version, namespace, plural: kind.plural, limit: 1 });
+      else await this.custom.listClusterCustomObject({ group, version, plural: kind.plural, limit: 1 });
+      return true;
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) return false;
+      throw e;
+    }
   }
 
   /** A list function for an informer of `kind` (all namespaces, or one). */

@@ -6,13 +6,15 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
-import { ARENA, CHILD_KINDS, collectionPath, kindKey } from './kinds.js';
+import { ARENA, CHILD_KINDS, LOADTEST, LOADTEST_CHILD_KINDS, collectionPath, kindKey } from './kinds.js';
 import { Kube, loadKubeConfig, type KubeObj } from './kube.js';
 import { LeaderElector } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
 import { SupervisedInformer, errText } from './informers.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler, type Caches } from './reconciler.js';
+import { LoadTestReconciler, type LoadTestCaches } from './loadtest-reconciler.js';
+import { stripForCache } from './transform.js';
 import { MANAGED_BY } from '../render/names.js';
 
 export interface ManagerOptions {
@@ -42,9 +44,12 @@ export class Manager {
   readonly log: Logger;
   readonly identity = `${hostname()}_${process.pid}`;
   private readonly kube: Kube;
+  /** One work queue per controller, as controller-runtime has: ArenaDeployments and ArenaLoadTests. */
   private readonly queue = new WorkQueue();
+  private readonly ltQueue = new WorkQueue();
   private readonly informers = new Map<string, SupervisedInformer>();
   private arenaInformer?: SupervisedInformer;
+  private ltInformer?: SupervisedInformer;
   private servers: Server[] = [];
   /** standby: waiting for the Lease (ready: a hot standby); syncing: leader, caches filling; ready: reconciling. */
   private phase: 'starting' | 'standby' | 'syncing' | 'ready' | 'stopping' = 'starting';
@@ -66,12 +71,40 @@ export class Manager {
     };
   }
 
+  private loadTestCaches(): LoadTestCaches {
+    return {
+      loadTest: (ns, name) => this.ltInformer?.get(name, ns),
+      arena: (ns, name) => this.arenaInformer?.get(name, ns),
+      child: (apiVersion, kind, ns, name) => this.informers.get(kindKey(apiVersion, kind))?.get(name, ns),
+    };
+  }
+
+  private setDepth(): void {
+    this.metrics.queueDepth.set({ controller: 'arenadeployment' }, this.queue.depth);
+    this.metrics.queueDepth.set({ controller: 'arenaloadtest' }, this.ltQueue.depth);
+  }
+
+  /** A child changed: enqueue its controlling owner in its controller's queue. */
   private enqueueOwner(obj: KubeObj): void {
     for (const ref of obj.metadata?.ownerReferences ?? []) {
-      if (ref.kind === ARENA.kind && ref.apiVersion === ARENA.apiVersion)
-        this.queue.add(`${obj.metadata!.namespace}/${ref.name}`);
+      if (ref.apiVersion !== ARENA.apiVersion) continue;
+      if (ref.kind === ARENA.kind) this.queue.add(`${obj.metadata!.namespace}/${ref.name}`);
+      else if (ref.kind === LOADTEST.kind) this.ltQueue.add(`${obj.metadata!.namespace}/${ref.name}`);
     }
-    this.metrics.queueDepth.set(this.queue.depth);
+    this.setDepth();
+  }
+
+  /** An ArenaDeployment changed: enqueue it, and the unfinished ArenaLoadTests whose target it is. */
+  private enqueueArena(obj: KubeObj): void {
+    const ns = obj.metadata!.namespace!;
+    this.queue.add(`${ns}/${obj.metadata!.name}`);
+    for (const lt of this.ltInformer?.list(ns) ?? []) {
+      const phase = (lt.status as { phase?: string } | undefined)?.phase;
+      const ref = (lt.spec as { target?: { deploymentRef?: { name?: string } } } | undefined)?.target?.deploymentRef;
+      if (ref?.name === obj.metadata!.name && phase !== 'Succeeded' && phase !== 'Failed')
+        this.ltQueue.add(`${ns}/${lt.metadata!.name}`);
+    }
+    this.setDepth();
   }
 
   /** Serve /metrics and the probes. */
@@ -80,7 +113,7 @@ export class Manager {
       createServer((req, res) => {
         const url = req.url ?? '/';
         if (server === 'metrics' && url === '/metrics') {
-          this.metrics.queueDepth.set(this.queue.depth);
+          this.setDepth();
           void this.metrics.registry.metrics().then((body) => {
             res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
             res.end(body);
@@ -139,18 +172,68 @@ export class Manager {
     }
     this.phase = 'syncing';
     const ns = this.o.namespace;
+    const loadTests = await this.servesLoadTests(ns);
+    if (this.stopping) return;
+    if (!loadTests)
+      this.log.warn(
+        'the ArenaLoadTest CRD is not installed: ArenaLoadTests are not reconciled (kubectl apply -f crds/, then restart)',
+      );
+    this.createInformers(ns, loadTests);
+    // Children first, so the first reconciles see them (WaitForCacheSync).
+    await Promise.all([...this.informers.values()].map((i) => i.start()));
+    await Promise.all([this.arenaInformer!.start(), this.ltInformer?.start()]);
+    if (this.stopping) return;
+    this.phase = 'ready';
+    this.log.info({ workers: this.o.workers, namespace: ns ?? '(all)' }, 'caches synced; starting workers');
+    this.resyncTimer = setInterval(() => {
+      for (const obj of this.arenaInformer?.list() ?? [])
+        this.queue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
+      for (const obj of this.ltInformer?.list() ?? [])
+        this.ltQueue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
+    }, this.o.resyncPeriodMs);
+    this.resyncTimer.unref();
+    this.running = this.startWorkers();
+    await this.running;
+  }
+
+  /** Whether the ArenaLoadTest CRD is installed, asked until the apiserver answers (backoff 0.5 s .. 10 s). */
+  private async servesLoadTests(ns: string | undefined): Promise<boolean> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        return await this.kube.serves(LOADTEST, ns);
+      } catch (err) {
+        const retryInMs = Math.min(10_000, 500 * 2 ** attempt);
+        this.log.warn({ err: errText(err), retryInMs }, 'cannot ask the apiserver for ArenaLoadTests; retrying');
+        await new Promise((r) => setTimeout(r, retryInMs));
+      }
+    }
+    return false;
+  }
+
+  /** The informers: ArenaDeployments, ArenaLoadTests and every child kind (arena-managed only, by label). */
+  private createInformers(ns: string | undefined, loadTests: boolean): void {
     const common = { kc: this.kube.kc, relistPeriodMs: this.o.relistPeriodMs, metrics: this.metrics, log: this.log };
     this.arenaInformer = new SupervisedInformer({
       ...common,
       name: ARENA.plural,
       path: collectionPath(ARENA, ns),
       list: this.kube.lister(ARENA, ns),
-      onEvent: (obj) => {
-        this.queue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
-        this.metrics.queueDepth.set(this.queue.depth);
-      },
+      transform: stripForCache(ARENA.kind),
+      onEvent: (obj) => this.enqueueArena(obj),
     });
-    for (const k of CHILD_KINDS) {
+    if (loadTests)
+      this.ltInformer = new SupervisedInformer({
+        ...common,
+        name: LOADTEST.plural,
+        path: collectionPath(LOADTEST, ns),
+        list: this.kube.lister(LOADTEST, ns),
+        transform: stripForCache(LOADTEST.kind),
+        onEvent: (obj) => {
+          this.ltQueue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
+          this.setDepth();
+        },
+      });
+    for (const k of [...CHILD_KINDS, ...(loadTests ? LOADTEST_CHILD_KINDS : [])]) {
       const selector = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
       this.informers.set(
         kindKey(k.apiVersion, k.kind),
@@ -160,44 +243,62 @@ export class Manager {
           path: collectionPath(k, ns),
           list: this.kube.lister(k, ns, selector),
           labelSelector: selector,
+          transform: stripForCache(k.kind),
           onEvent: (obj) => this.enqueueOwner(obj),
         }),
       );
     }
-    // Children first, so the first reconciles see them (WaitForCacheSync).
-    await Promise.all([...this.informers.values()].map((i) => i.start()));
-    await this.arenaInformer.start();
-    if (this.stopping) return;
-    this.phase = 'ready';
-    this.log.info({ workers: this.o.workers, namespace: ns ?? '(all)' }, 'caches synced; starting workers');
-    this.resyncTimer = setInterval(() => {
-      for (const obj of this.arenaInformer?.list() ?? [])
-        this.queue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
-    }, this.o.resyncPeriodMs);
-    this.resyncTimer.unref();
+  }
+
+  /** One controller per kind, each with its own queue and reconciler. Resolves once both queues are shut down. */
+  private startWorkers(): Promise<void> {
     const reconciler = new Reconciler(this.kube, this.caches(), this.metrics, this.log, this.identity);
-    this.running = this.queue.run(
-      this.o.workers,
+    const ltReconciler = new LoadTestReconciler(this.kube, this.loadTestCaches(), this.log, this.identity);
+    return Promise.all([
+      this.runController('arenadeployment', this.queue, this.o.workers, async (key) => {
+        const r = await reconciler.reconcile(key);
+        const changed = r.applied.length || r.pruned.length || r.statusWritten;
+        return { changed: !!changed, fields: { applied: r.applied, pruned: r.pruned, statusWritten: r.statusWritten } };
+      }),
+      this.ltInformer &&
+        this.runController('arenaloadtest', this.ltQueue, Math.max(1, Math.min(2, this.o.workers)), async (key) => {
+          const r = await ltReconciler.reconcile(key);
+          if (r.requeueAfterMs !== undefined) this.ltQueue.addAfter(key, r.requeueAfterMs);
+          return {
+            changed: r.applied.length > 0 || r.statusWritten,
+            fields: { applied: r.applied, statusWritten: r.statusWritten },
+          };
+        }),
+    ]).then(() => undefined);
+  }
+
+  /** Run one controller's workers on its queue, with its metrics and logs. */
+  private runController(
+    controller: string,
+    queue: WorkQueue,
+    workers: number,
+    reconcile: (key: string) => Promise<{ changed: boolean; fields: Record<string, unknown> }>,
+  ): Promise<void> {
+    return queue.run(
+      workers,
       async (key) => {
-        const end = this.metrics.reconcileDuration.startTimer();
+        const end = this.metrics.reconcileDuration.startTimer({ controller });
         try {
-          const r = await reconciler.reconcile(key);
-          this.metrics.reconcileTotal.inc({ result: 'success' });
-          if (r.applied.length || r.pruned.length || r.statusWritten)
-            this.log.info({ key, applied: r.applied, pruned: r.pruned, statusWritten: r.statusWritten }, 'reconciled');
-          else this.log.debug({ key }, 'reconciled: no change');
+          const r = await reconcile(key);
+          this.metrics.reconcileTotal.inc({ controller, result: 'success' });
+          if (r.changed) this.log.info({ controller, key, ...r.fields }, 'reconciled');
+          else this.log.debug({ controller, key }, 'reconciled: no change');
         } finally {
           end();
-          this.metrics.queueDepth.set(this.queue.depth);
+          this.setDepth();
         }
       },
       (key, err, retryInMs) => {
-        this.metrics.reconcileTotal.inc({ result: 'error' });
-        this.metrics.reconcileErrors.inc();
-        this.log.warn({ key, err: errText(err), retryInMs }, 'reconcile failed; retrying with backoff');
+        this.metrics.reconcileTotal.inc({ controller, result: 'error' });
+        this.metrics.reconcileErrors.inc({ controller });
+        this.log.warn({ controller, key, err: errText(err), retryInMs }, 'reconcile failed; retrying with backoff');
       },
     );
-    await this.running;
   }
 
   /** Graceful shutdown: stop watching, let workers finish their current key, release the lease, close servers. */
@@ -208,8 +309,10 @@ export class Manager {
     this.log.info('shutting down');
     clearInterval(this.resyncTimer);
     this.arenaInformer?.stop();
+    this.ltInformer?.stop();
     for (const i of this.informers.values()) i.stop();
     this.queue.shutDown();
+    this.ltQueue.shutDown();
     await this.running;
     await this.leader?.release();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));

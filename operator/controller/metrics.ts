@@ -9,24 +9,27 @@ export class OperatorMetrics {
   readonly registry = new Registry();
   readonly reconcileTotal = new Counter({
     name: 'arena_operator_reconcile_total',
-    help: 'Reconciles by result (success, error, requeue).',
-    labelNames: ['result'],
+    help: 'Reconciles by controller (arenadeployment, arenaloadtest) and result (success, error).',
+    labelNames: ['controller', 'result'],
     registers: [this.registry],
   });
   readonly reconcileErrors = new Counter({
     name: 'arena_operator_reconcile_errors_total',
-    help: 'Reconciles that failed and were retried with backoff.',
+    help: 'Reconciles that failed and were retried with backoff, by controller.',
+    labelNames: ['controller'],
     registers: [this.registry],
   });
   readonly reconcileDuration = new Histogram({
     name: 'arena_operator_reconcile_duration_seconds',
-    help: 'Time per reconcile, seconds.',
+    help: 'Time per reconcile by controller, seconds.',
+    labelNames: ['controller'],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
   readonly queueDepth = new Gauge({
     name: 'arena_operator_workqueue_depth',
-    help: 'Keys waiting in the work queue.',
+    help: 'Keys waiting in the work queue, by controller.',
+    labelNames: ['controller'],
     registers: [this.registry],
   });
   readonly watchRestarts = new Counter({

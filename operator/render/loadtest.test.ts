@@ -95,7 +95,9 @@ test('the Job: Indexed, N completions and parallelism, no retries, the runner co
   assert.equal(job.spec.completionMode, 'Indexed');
   assert.equal(job.spec.completions, 4);
   assert.equal(job.spec.parallelism, 4);
-  assert.equal(job.spec.backoffLimit, 0);
+  // no runner is retried (a retried shard would double-count its arrivals), and one failure does not stop the others
+  assert.equal(job.spec.backoffLimitPerIndex, 0);
+  assert.equal(job.spec.backoffLimit, undefined);
   assert.equal(job.spec.ttlSecondsAfterFinished, 3600);
   // start deadline 120 s + ramp 30 s + 2 min + ramp-down 10 s + graceful stop 30 s + 300 s margin
   assert.equal(job.spec.activeDeadlineSeconds, 120 + 30 + 120 + 10 + 30 + 300);

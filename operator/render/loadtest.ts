@@ -15,7 +15,7 @@
  *    `get` on this ArenaLoadTest only, for the start signal `status.startAt`;
  *    `get`/`update`/`patch` on the N shard ConfigMaps only);
  * 4. the Indexed Job `<name>-runner` (completions = parallelism = N,
- *    backoffLimit 0, restartPolicy Never), each pod running
+ *    backoffLimitPerIndex 0, restartPolicy Never), each pod running
  *    `arena loadtest run ... --shard $(JOB_COMPLETION_INDEX)/N --start-at-from <name>
  *    --publish-configmap <name>-shard-$(JOB_COMPLETION_INDEX)`.
  *
@@ -293,7 +293,7 @@ function runnerJob(lt: ArenaLoadTest, deps: LoadTestDeps, files: Record<string, 
       completionMode: 'Indexed',
       completions: n,
       parallelism: n,
-      backoffLimit: 0,
+      backoffLimitPerIndex: 0,
       activeDeadlineSeconds: jobDeadlineSeconds(lt),
       ttlSecondsAfterFinished: lt.spec.ttlSecondsAfterFinished,
       template: {
