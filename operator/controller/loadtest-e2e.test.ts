@@ -135,6 +135,10 @@ test('kubectl apply an ArenaLoadTest: the operator runs 2 runners together, merg
   assert.equal(done.summary.thresholds.length, 2);
   assert.equal(done.summary.partial, false);
   assert.equal(condition(name, 'ThresholdsPassed')?.status, 'True');
+  // runner 0 sampled the target (spec.sample): the pool that saturates first is in status beside the P99
+  const first = merged.saturation?.saturatesFirst;
+  assert.ok(first, 'runner 0 sampled the API health endpoint');
+  assert.equal(done.summary.firstSaturatingPool.pool, first.pool);
   // The Job finished as a Job does once its pods succeeded.
   await waitFor('the Job to complete', () =>
     (get(['job', `${name}-runner`])?.status?.conditions ?? []).some(
@@ -157,7 +161,7 @@ test('kubectl apply an ArenaLoadTest: the operator runs 2 runners together, merg
 
 test('a runner that dies: the test is Failed naming it, the other shard is kept and marked partial; collect exits 1', async () => {
   const name = 'lt-dies';
-  assert.equal(cp.kubectl(['apply', '-f', '-'], loadTest(name, 2)).code, 0);
+  assert.equal(cp.kubectl(['apply', '-f', '-'], loadTest(name, 2, { ttlSecondsAfterFinished: 1 })).code, 0);
   const r0 = await runner(name, 0);
   const r1 = await runner(name, 1);
   await waitFor('phase Running', () => status(name).phase === 'Running');
@@ -185,6 +189,12 @@ test('a runner that dies: the test is Failed naming it, the other shard is kept 
   const collected = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as LoadTestResult;
   assert.equal(collected.status, 'partial');
   assert.match(collected.partialReason ?? '', /runner 1/);
+  // ttlSecondsAfterFinished: the Job goes, the finished ArenaLoadTest and its result stay, nothing is re-run
+  await waitFor('the TTL controller to delete the finished Job', () => !get(['job', `${name}-runner`]), 60_000);
+  await sleep(3000);
+  assert.equal(get(['job', `${name}-runner`]), undefined, 'the operator does not create the Job again');
+  assert.equal(status(name).phase, 'Failed');
+  assert.ok(get(['configmap', `${name}-result`]), 'the merged result is kept');
 });
 
 test('no runner starts within startDeadlineSeconds: Failed naming each, the Job deleted', async () => {
