@@ -45,8 +45,8 @@ export class Manager {
   readonly identity = `${hostname()}_${process.pid}`;
   private readonly kube: Kube;
   /** One work queue per controller, as controller-runtime has: ArenaDeployments and ArenaLoadTests. */
-  private readonly queue = new WorkQueue();
-  private readonly ltQueue = new WorkQueue();
+  private readonly queue = this.newQueue('arenadeployment');
+  private readonly ltQueue = this.newQueue('arenaloadtest');
   private readonly informers = new Map<string, SupervisedInformer>();
   private arenaInformer?: SupervisedInformer;
   private ltInformer?: SupervisedInformer;
@@ -69,6 +69,13 @@ export class Manager {
       child: (apiVersion, kind, ns, name) => this.informers.get(kindKey(apiVersion, kind))?.get(name, ns),
       children: (apiVersion, kind, ns) => this.informers.get(kindKey(apiVersion, kind))?.list(ns) ?? [],
     };
+  }
+
+  private newQueue(controller: string): WorkQueue {
+    return new WorkQueue({
+      onQueued: (ms) => this.metrics.queueDuration.observe({ controller }, ms / 1000),
+      onWorked: (ms) => this.metrics.workDuration.observe({ controller }, ms / 1000),
+    });
   }
 
   private loadTestCaches(): LoadTestCaches {

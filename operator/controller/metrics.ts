@@ -32,6 +32,20 @@ export class OperatorMetrics {
     labelNames: ['controller'],
     registers: [this.registry],
   });
+  readonly queueDuration = new Histogram({
+    name: 'arena_operator_workqueue_queue_duration_seconds',
+    help: 'How long a key waited in the work queue before a worker took it, by controller, seconds (client-go workqueue_queue_duration_seconds).',
+    labelNames: ['controller'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly workDuration = new Histogram({
+    name: 'arena_operator_workqueue_work_duration_seconds',
+    help: 'How long a worker spent on a key (the reconcile), by controller, seconds (client-go workqueue_work_duration_seconds).',
+    labelNames: ['controller'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly watchRestarts = new Counter({
     name: 'arena_operator_watch_restarts_total',
     help: 'Informer restarts by resource and reason (error, relist).',

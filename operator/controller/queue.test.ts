@@ -79,3 +79,23 @@ test('addAfter delays, and shutDown releases waiting workers', async () => {
   assert.equal(seen.length, 1);
   assert.ok(seen[0]! >= 45);
 });
+
+test('the observer gets each key its queue wait (from the first add) and its work time', async () => {
+  const queued: number[] = [];
+  const worked: number[] = [];
+  const q = new WorkQueue({ onQueued: (ms) => queued.push(ms), onWorked: (ms) => worked.push(ms) });
+  q.add('k');
+  await sleep(40);
+  q.add('k'); // coalesces: the wait still counts from the first add
+  await sleep(20);
+  const run = q.run(1, async () => {
+    await sleep(30);
+  });
+  await sleep(100);
+  q.shutDown();
+  await run;
+  assert.equal(queued.length, 1);
+  assert.ok(queued[0]! >= 55, `queue wait ${queued[0]} ms counts from the first add`);
+  assert.equal(worked.length, 1);
+  assert.ok(worked[0]! >= 25 && worked[0]! < queued[0]! + 1000, `work ${worked[0]} ms`);
+});

@@ -8,6 +8,10 @@
  * - addRateLimited(key) requeues with per-key exponential backoff
  *   (base * 2^failures, capped), forget(key) resets it after a success;
  * - addAfter(key, ms) requeues after a delay (periodic resync).
+ *
+ * Like client-go's workqueue metrics, an optional observer gets each key's
+ * queue wait (first add() while not waiting -> get(), ms) and work time
+ * (get() -> done(), ms).
  */
 
 export interface QueueOptions {
@@ -15,6 +19,10 @@ export interface QueueOptions {
   baseDelayMs?: number;
   /** Retry delay cap, ms (client-go: 1000 s; here 5 min). */
   maxDelayMs?: number;
+  /** Called with the queue wait of each key handed out (ms). */
+  onQueued?: (waitMs: number) => void;
+  /** Called with the processing time of each key marked done (ms). */
+  onWorked?: (workMs: number) => void;
 }
 
 export type Handler = (key: string) => Promise<void>;
@@ -26,11 +34,15 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly waiters: (() => void)[] = [];
+  /** When each waiting key was first added (performance.now(), ms). */
+  private readonly addedAt = new Map<string, number>();
+  /** When each key being processed was handed out (ms). */
+  private readonly startedAt = new Map<string, number>();
   private shuttingDown = false;
   private readonly base: number;
   private readonly max: number;
 
-  constructor(opts: QueueOptions = {}) {
+  constructor(private readonly opts: QueueOptions = {}) {
     this.base = opts.baseDelayMs ?? 5;
     this.max = opts.maxDelayMs ?? 300_000;
   }
@@ -43,6 +55,7 @@ export class WorkQueue {
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    this.addedAt.set(key, performance.now());
     if (this.processing.has(key)) return; // re-queued when done()
     this.queue.push(key);
     this.waiters.shift()?.();
@@ -89,12 +102,19 @@ export class WorkQueue {
     const key = this.queue.shift()!;
     this.dirty.delete(key);
     this.processing.add(key);
+    const now = performance.now();
+    this.opts.onQueued?.(now - (this.addedAt.get(key) ?? now));
+    this.addedAt.delete(key);
+    this.startedAt.set(key, now);
     return key;
   }
 
   /** Mark a key processed; if it was added meanwhile, queue it again. */
   done(key: string): void {
     this.processing.delete(key);
+    const started = this.startedAt.get(key);
+    if (started !== undefined) this.opts.onWorked?.(performance.now() - started);
+    this.startedAt.delete(key);
     if (this.dirty.has(key)) {
       this.queue.push(key);
       this.waiters.shift()?.();
