@@ -4,21 +4,35 @@
  * --fail-on, 2 bad input (file, YAML, schema, flag), 3 internal error.
  */
 import { Command, CommanderError } from 'commander';
-import { registerBench } from './commands/bench.js';
-import { registerCalibrate } from './commands/calibrate.js';
-import { registerDevCluster } from './commands/dev-cluster.js';
-import { registerGenCrd } from './commands/gen-crd.js';
-import { registerLoadtest } from './commands/loadtest.js';
-import { registerOperator } from './commands/operator.js';
-import { registerPlan } from './commands/plan.js';
-import { registerQueue } from './commands/queue.js';
-import { registerRender } from './commands/render.js';
-import { registerSample } from './commands/sample.js';
-import { registerStack } from './commands/stack.js';
-import { registerValidate } from './commands/validate.js';
 import { ArenaError, EXIT, exitCodeOf } from './errors.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The top-level commands in help order, each loaded only when needed: `arena operator run` must not
+ * carry the load engine, the reports and the stack in its memory (the operator's RSS is a sizing
+ * figure, docs/operator.md), nor `arena validate` the Kubernetes client.
+ */
+const COMMANDS: [name: string, load: () => Promise<Register>][] = [
+  ['validate', async () => (await import('./commands/validate.js')).registerValidate],
+  ['plan', async () => (await import('./commands/plan.js')).registerPlan],
+  ['render', async () => (await import('./commands/render.js')).registerRender],
+  ['queue', async () => (await import('./commands/queue.js')).registerQueue],
+  ['gen-crd', async () => (await import('./commands/gen-crd.js')).registerGenCrd],
+  ['stack', async () => (await import('./commands/stack.js')).registerStack],
+  ['sample', async () => (await import('./commands/sample.js')).registerSample],
+  ['loadtest', async () => (await import('./commands/loadtest.js')).registerLoadtest],
+  ['bench', async () => (await import('./commands/bench.js')).registerBench],
+  ['calibrate', async () => (await import('./commands/calibrate.js')).registerCalibrate],
+  ['operator', async () => (await import('./commands/operator.js')).registerOperator],
+  ['dev-cluster', async () => (await import('./commands/dev-cluster.js')).registerDevCluster],
+];
+
+/**
+ * The program with the command `argv` names registered, or every command when it names none of them
+ * (help, --version, a mistake: commander then lists them all).
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('arena')
     .description('capacity planning for LLM-backed web APIs: plan, render, operate, load-test')
     .version('0.1.0')
@@ -26,18 +40,8 @@ export function buildProgram(): Command {
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `arena: ${s.slice(7)}` : s),
   });
-  registerValidate(program);
-  registerPlan(program);
-  registerRender(program);
-  registerQueue(program);
-  registerGenCrd(program);
-  registerStack(program);
-  registerSample(program);
-  registerLoadtest(program);
-  registerBench(program);
-  registerCalibrate(program);
-  registerOperator(program);
-  registerDevCluster(program);
+  const named = COMMANDS.find(([name]) => name === argv[2]);
+  for (const [, load] of named ? [named] : COMMANDS) (await load())(program);
   prefixErrors(program.commands, 'arena');
   return program;
 }
@@ -55,7 +59,7 @@ function prefixErrors(commands: readonly Command[], parent: string): void {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
     if (e instanceof CommanderError) {
