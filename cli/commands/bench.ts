@@ -38,7 +38,8 @@ import {
   type BenchResult,
 } from '../../loadtest/report/bench.js';
 import { renderBenchHtml } from '../../loadtest/report/bench-html.js';
-import type { StackState } from '../../loadtest/stack/state.js';
+import { readState, type StackState } from '../../loadtest/stack/state.js';
+import { treeCpuSeconds } from '../../loadtest/stack/procs.js';
 import { UserError } from '../errors.js';
 import { loadArenaDeployments, writeFilesAtomically } from '../io.js';
 import { durationMs, nonNegativeInt, positiveInt } from '../options.js';
@@ -144,13 +145,27 @@ async function runLevel(
   args.push('--ramp', `${o.ramp}ms`, '--duration', `${o.duration}ms`, '--graceful-stop', '30s', '--sample', 'auto');
   args.push('--seed', String(o.seed + level), '--out', join(outDir, dir));
   if (o.thresholdsFile) args.push('--thresholds', o.thresholdsFile);
+  const cpu = stackCpu(stateDir);
+  const t0 = performance.now();
   const r = await arenaChild(args);
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const used = stackCpu(stateDir);
+  for (const k of Object.keys(used)) used[k] = Math.round((used[k]! - (cpu[k] ?? 0)) * 100) / 100;
   writeFilesAtomically(join(outDir, dir), [{ name: 'report.txt', content: r.out }]);
   if (r.code !== 0 && r.code !== 1)
     throw new StartFailureError(
       `arena bench: level ${level} could not run (arena loadtest run exit ${r.code}; see above)`,
     );
-  return levelSummary(level, beyond, rate, dir, r.code, readResult(join(outDir, dir, 'result.json')));
+  const summary = levelSummary(level, beyond, rate, dir, r.code, readResult(join(outDir, dir, 'result.json')));
+  return { ...summary, stackCpu: { wallSeconds: Math.round(wallSeconds * 10) / 10, cpuSeconds: used } };
+}
+
+/** CPU seconds used so far by each stack component's process tree (PostgreSQL with its backends, the API with its workers). */
+function stackCpu(stateDir: string): Record<string, number> {
+  const s = readState(stateDir);
+  const out: Record<string, number> = {};
+  for (const [name, c] of Object.entries(s?.components ?? {})) if (c) out[name] = treeCpuSeconds(c.pid);
+  return out;
 }
 
 function table(head: string[]) {

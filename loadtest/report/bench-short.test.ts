@@ -46,6 +46,13 @@ test('short bench: local-10k at 1,000 in flight holds: errors < 1 %, nothing dro
       `${name}: utilisation predicted ${q.predictedUtilization}, measured ${q.measuredUtilization}`,
     );
   }
+  // where the cores went: every stack component's process tree used CPU during the level, and the
+  // stack plus the engine used no more than the machine has
+  const cpu = l.stackCpu!;
+  for (const c of ['postgres', 'pgbouncer', 'redis', 'api']) assert.ok(cpu.cpuSeconds[c]! > 0, `${c} CPU seconds`);
+  const used = Object.values(cpu.cpuSeconds).reduce((a, x) => a + x, l.engine.cpuSeconds);
+  assert.ok(used <= cpu.wallSeconds * b.machine.cores * 1.05, `${used} CPU s in ${cpu.wallSeconds} s`);
+  assert.match(readFileSync(join(out, 'bench.txt'), 'utf8'), /Where the CPU went/);
   // in flight settled near the level after the ramp (Little's law with the plan's latencies)
   assert.ok(
     l.steadyInFlightMean > 800 && l.steadyInFlightMean < 1250,

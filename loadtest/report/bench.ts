@@ -75,6 +75,17 @@ export const BenchLevelSchema = Type.Object({
     rssMiBPer1kInFlight: NumOrNull,
     clientSaturated: Type.Boolean(),
   }),
+  stackCpu: Type.Optional(
+    Type.Object(
+      {
+        wallSeconds: Num,
+        cpuSeconds: Type.Record(Type.String(), Num, {
+          description: 'CPU seconds each stack component (its process tree) used during the level, s.',
+        }),
+      },
+      { description: 'Where the cores went during the level (the whole `loadtest run`: start, ramp, steady, drain).' },
+    ),
+  ),
 });
 
 export const BenchResultSchema = Type.Object(
@@ -318,14 +329,45 @@ export function benchText(
         `  predicted: ${fm.predicted.limitConcurrency === null ? 'no modelled queue becomes unstable below 100x the target' : `${fm.predicted.queue} becomes unstable at ${fm.predicted.limitConcurrency.toLocaleString('en-US')} in flight`}`,
       ]
     : [];
+  const cpuLines = cpuText(b, table);
   return [
     `arena bench: ${b.name} (${b.file}), target ${b.targetConcurrency.toLocaleString('en-US')} in flight; ${b.machine.cores} cores, node ${b.machine.node}; steady ${b.settings.steadyMs / 1000} s per level after a ${b.settings.rampMs / 1000} s ramp`,
     'Latency per request kind (steady phase, from the scheduled start), errors, the first pool to saturate, and what the load engine cost per 1,000 in flight:',
     t1.toString(),
     'Utilisation per queue, predicted (the plan at the measured arrivals) / measured (! = beyond the tolerance):',
     t2.toString(),
+    ...cpuLines,
     ...search,
   ].join('\n');
+}
+
+/** The table of where the CPU went per level (stack components and the engine), or no lines without figures. */
+function cpuText(
+  b: BenchResult,
+  table: (head: string[]) => { push(row: string[]): void; toString(): string },
+): string[] {
+  const comps = [...new Set(b.levels.flatMap((l) => Object.keys(l.stackCpu?.cpuSeconds ?? {})))];
+  const t3 = table([
+    'in flight (level)',
+    'wall s',
+    ...comps.map((c) => `${c} CPU s`),
+    'engine CPU s',
+    'busy (of all cores)',
+  ]);
+  for (const l of b.levels) {
+    if (!l.stackCpu) continue;
+    const total = comps.reduce((a, c) => a + (l.stackCpu!.cpuSeconds[c] ?? 0), l.engine.cpuSeconds);
+    t3.push([
+      `${l.concurrency.toLocaleString('en-US')}${l.beyond ? ' (beyond)' : ''}`,
+      l.stackCpu.wallSeconds.toFixed(0),
+      ...comps.map((c) => l.stackCpu!.cpuSeconds[c]?.toFixed(1) ?? '-'),
+      l.engine.cpuSeconds.toFixed(1),
+      `${((100 * total) / (l.stackCpu.wallSeconds * b.machine.cores)).toFixed(0)}%`,
+    ]);
+  }
+  return b.levels.some((l) => l.stackCpu)
+    ? ['Where the CPU went during each level (process trees; the stack and the engine share the cores):', t3.toString()]
+    : [];
 }
 
 /** The highest modelled utilisation at `concurrency` on topology `t`, and its queue. */

@@ -79,6 +79,24 @@ export function descendants(pid: number): ProcRef[] {
   return out;
 }
 
+/** Clock ticks per second of the times in /proc/PID/stat (USER_HZ, 100 on Linux). */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds used so far by `pid` and every descendant: utime + stime (/proc/PID/stat fields
+ * 14, 15) plus cutime + cstime (16, 17: children each has waited for, such as PostgreSQL's
+ * exited backends). 0 for a process that is gone. Differences of two readings give the CPU a
+ * process tree used in between.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of [pid, ...descendants(pid).map((r) => r.pid)]) {
+    const f = statFields(p);
+    if (f) ticks += [13, 14, 15, 16].reduce((a, i) => a + Number(f[i] ?? 0), 0);
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
 /** Wait until the process is gone. @returns true when it exited within timeoutMs. */
 export async function waitGone(ref: ProcRef, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
