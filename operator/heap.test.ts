@@ -33,13 +33,13 @@ function file(name: string, text: string): string {
   return p;
 }
 
-test('heapLimitMiB: 75% of the limit, in MiB, rounded down, at least 16', () => {
-  assert.equal(heapLimitMiB(512 * MIB), 384);
-  assert.equal(heapLimitMiB(256 * MIB), 192);
-  assert.equal(heapLimitMiB(GIB), 768);
-  assert.equal(heapLimitMiB(1.5 * GIB), 1152);
-  assert.equal(heapLimitMiB(2_000_000_000), 1430, 'a decimal limit (2G)');
-  assert.equal(heapLimitMiB(513 * MIB + 7), 384, 'rounded down');
+test('heapLimitMiB: 60% of the limit, in MiB, rounded down, at least 16', () => {
+  assert.equal(heapLimitMiB(512 * MIB), 307);
+  assert.equal(heapLimitMiB(256 * MIB), 153);
+  assert.equal(heapLimitMiB(GIB), 614);
+  assert.equal(heapLimitMiB(1.5 * GIB), 921);
+  assert.equal(heapLimitMiB(2_000_000_000), 1144, 'a decimal limit (2G)');
+  assert.equal(heapLimitMiB(513 * MIB + 7), 307, 'rounded down');
   assert.equal(heapLimitMiB(8 * MIB), 16, 'a floor for absurdly small limits');
 });
 
@@ -70,16 +70,16 @@ test('containerMemoryLimit: the first file that sets a limit (cgroup v2, then v1
 
 test('heapFlag: only under a real limit, when nothing set the old space already, and once', () => {
   const base = { env: {}, execArgv: [], limitBytes: 512 * MIB, totalBytes: 16 * GIB };
-  assert.equal(heapFlag(base), '--max-old-space-size=384');
+  assert.equal(heapFlag(base), '--max-old-space-size=307');
   assert.equal(heapFlag({ ...base, limitBytes: undefined }), undefined, 'no limit');
   assert.equal(heapFlag({ ...base, limitBytes: 16 * GIB }), undefined, 'a limit at the machine size limits nothing');
   assert.equal(
     heapFlag({ ...base, env: { NODE_OPTIONS: '--enable-source-maps --max-old-space-size=200' } }),
     undefined,
   );
-  assert.equal(heapFlag({ ...base, env: { NODE_OPTIONS: '--enable-source-maps' } }), '--max-old-space-size=384');
+  assert.equal(heapFlag({ ...base, env: { NODE_OPTIONS: '--enable-source-maps' } }), '--max-old-space-size=307');
   assert.equal(heapFlag({ ...base, execArgv: ['--max_old_space_size=100'] }), undefined, "node's own flag");
-  assert.equal(heapFlag({ ...base, env: { [HEAP_SIZED_ENV]: '--max-old-space-size=384' } }), undefined, 'once');
+  assert.equal(heapFlag({ ...base, env: { [HEAP_SIZED_ENV]: '--max-old-space-size=307' } }), undefined, 'once');
   assert.equal(hasHeapFlag(undefined, []), false);
   assert.equal(hasHeapFlag('--max-semi-space-size=16', []), false);
 });
@@ -135,16 +135,16 @@ function runProbe(
   });
 }
 
-test('under a 512 MiB limit: re-executed once with --max-old-space-size=384, same arguments, exit code passed back', async () => {
+test('under a 512 MiB limit: re-executed once with --max-old-space-size=307, same arguments, exit code passed back', async () => {
   const r = await runProbe(file('limit-512', `${512 * MIB}\n`), 'exit');
   assert.equal(r.code, 7, "the child's exit code");
-  assert.equal(r.report.sized, '--max-old-space-size=384');
+  assert.equal(r.report.sized, '--max-old-space-size=307');
   assert.notEqual(r.report.pid, r.launched, 'the report comes from a child ...');
   assert.equal(r.report.ppid, r.launched, '... of the launched process');
-  assert.ok(r.report.execArgv.includes('--max-old-space-size=384'));
+  assert.ok(r.report.execArgv.includes('--max-old-space-size=307'));
   assert.deepEqual(r.report.argv, ['exit', '--some', 'arg']);
   // heap_size_limit is the old space plus the young generation (semi-spaces).
-  assert.ok(r.report.heapMiB >= 384 && r.report.heapMiB <= 384 + 64, `heap limit ${r.report.heapMiB} MiB`);
+  assert.ok(r.report.heapMiB >= 307 && r.report.heapMiB <= 307 + 64, `heap limit ${r.report.heapMiB} MiB`);
   assert.equal(r.lines.length, 1, 'one report: the child did not re-execute again');
 });
 
@@ -156,7 +156,7 @@ test('SIGTERM to the parent reaches the child (graceful shutdown), and a child k
     process.kill(launched, 'SIGTERM');
   });
   assert.notEqual(childPid, r.launched);
-  assert.equal(r.report.sized, '--max-old-space-size=192');
+  assert.equal(r.report.sized, '--max-old-space-size=153');
   assert.deepEqual(r.lines.slice(1), ['TERM'], 'the child handled SIGTERM');
   assert.equal(r.code, 3, "the parent exits with the child's code");
 
@@ -203,7 +203,7 @@ test('the chart renders the same rule into NODE_OPTIONS, from resources.limits.m
   cases.forEach(([memory, bytes], i) =>
     assert.equal(rendered[i], `--max-old-space-size=${heapLimitMiB(bytes)}`, `limits.memory ${String(memory)}`),
   );
-  assert.equal(await chartNodeOptions({}), '--max-old-space-size=384', "the chart's default limit, 512Mi");
+  assert.equal(await chartNodeOptions({}), '--max-old-space-size=460', "the chart's default limit, 768Mi");
   assert.equal(await chartNodeOptions({ 'resources.limits': null }), undefined, 'no limit: no flag');
   const own = [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=99 --enable-source-maps' }];
   assert.equal(await chartNodeOptions({ 'operator.extraEnv': own }), own[0]!.value, 'the own NODE_OPTIONS wins');

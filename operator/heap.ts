@@ -5,9 +5,14 @@
  * `/sys/fs/cgroup/memory.max`, "max" meaning none; cgroup v1
  * `/sys/fs/cgroup/memory/memory.limit_in_bytes`) below the machine's memory,
  * and neither NODE_OPTIONS nor node's own flags set `--max-old-space-size`,
- * V8's old space is 75% of the limit (`heapLimitMiB`). The other quarter is for
+ * V8's old space is 60% of the limit (`heapLimitMiB`). The other 40% is for
  * what is not old space: the young generation (up to 48 MiB with V8's
- * defaults), code, Buffers and sockets (watch streams, TLS). Left alone, V8
+ * defaults), code, Buffers and sockets (watch streams, TLS), and old-space
+ * pages V8 keeps after a collection. Measured with `make bench-operator`
+ * (docs/benchmarks.md, 2026-12-07): RSS after a full GC minus the live heap
+ * was 76 MiB idle and 239 MiB with 2,000 ArenaDeployments, so 40% of the
+ * chart's 768Mi (307 MiB) covers it, where a quarter (192 MiB) would not: the
+ * kernel would kill the pod before V8 ran out of heap. Left alone, V8
  * sizes the old space at about a quarter of the memory Node reports to it
  * (with a floor), which says nothing about where the pod is killed: the heap
  * can stop far below the limit (a "JavaScript heap out of memory" crash with
@@ -28,11 +33,11 @@
  *    its signal). The child runs in its own session (`detached`, as dumb-init
  *    does), so a terminal's Ctrl-C reaches it once, through the parent.
  *
- * Why not only the re-execution: the parent stays resident, and by the time the
- * `operator run` action runs, `cli/arena.ts` has loaded every command module
- * (`arena --version` peaks at ~150 MiB RSS, most of it @kubernetes/client-node
- * and the load engine), so the supervisor would hold ~145 MiB of a 512 MiB
- * limit (measured), more than the rule leaves free. Why not an image
+ * Why not only the re-execution: the parent stays resident in the same cgroup.
+ * `cli/arena.ts` loads only the command that runs, and the operator command
+ * loads the Kubernetes client only in the child, so the supervisor holds
+ * about 45 MiB RSS (measured: importing cli/commands/operator.js); still
+ * memory the limit pays for, so the chart passes the flag itself. Why not an image
  * entrypoint script (`exec node --max-old-space-size=...`, no resident parent):
  * the chart runs `command: [arena]` and the image's `arena` is the compiled CLI
  * itself, which the chart and the packaging tests rely on; an entrypoint would
@@ -46,13 +51,13 @@ import { constants, totalmem } from 'node:os';
 export const CGROUP_V2_MEMORY_MAX = '/sys/fs/cgroup/memory.max';
 export const CGROUP_V1_MEMORY_LIMIT = '/sys/fs/cgroup/memory/memory.limit_in_bytes';
 /** The share of the memory limit given to V8's old space. */
-export const HEAP_FRACTION = 0.75;
+export const HEAP_FRACTION = 0.6;
 /** Set (to the flag) in the re-executed child's environment: it must not re-execute again. */
 export const HEAP_SIZED_ENV = 'ARENA_HEAP_SIZED';
 
 const MIB = 2 ** 20;
 
-/** V8's old space, MiB, for a memory limit of `limitBytes`: 75% of it, rounded down (at least 16 MiB). */
+/** V8's old space, MiB, for a memory limit of `limitBytes`: 60% of it, rounded down (at least 16 MiB). */
 export function heapLimitMiB(limitBytes: number): number {
   return Math.max(16, Math.floor((limitBytes * HEAP_FRACTION) / MIB));
 }
@@ -140,7 +145,7 @@ export function reexecWithFlag(flag: string): Promise<never> {
 
 /**
  * At the start of a long-running command: when the container's memory limit calls for it (see
- * the file comment), re-execute with V8's old space at 75% of the limit; the returned promise
+ * the file comment), re-execute with V8's old space at 60% of the limit; the returned promise
  * then never resolves (the process exits with the child). Otherwise resolve at once.
  */
 export async function sizeHeapFromContainerLimit(

@@ -50,7 +50,7 @@ export function registerOperator(program: Command): void {
     .action(async (opts: Record<string, any>) => {
       const metrics = address('--metrics-bind-address')(opts.metricsBindAddress);
       const probes = address('--health-probe-bind-address')(opts.healthProbeBindAddress);
-      // Under a container memory limit: re-execute once with V8's old space at 75% of it (operator/heap.ts).
+      // Under a container memory limit: re-execute once with V8's old space at 60% of it (operator/heap.ts).
       await sizeHeapFromContainerLimit();
       const { Manager } = await import('../../operator/controller/manager.js');
       let manager: Manager;

@@ -23,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { ControlPlane, TESTENV } from '../../testing/control-plane.js';
+import { treeCpuSeconds } from '../../loadtest/stack/procs.js';
 import { repoPath } from '../../testing/paths.js';
 import { delta, histogram, meanP99, total, type Sample } from './prom.js';
 import { findPid, log, memory, OperatorProc, pool, waitUntil, watch } from './support.js';
@@ -82,6 +83,8 @@ interface Level {
   queueWait: Stat;
   work: Stat;
   reconcileDuration: Stat;
+  /** Per reconcile over the sequential creates: the operator process's CPU, and the time it waited for the apiserver (ms). */
+  perReconcile: { operatorCpuMs: number; apiserverMs: number; reconciles: number } | undefined;
   noop: { requests: number; reconciles: number; seconds: number };
   memory: Memory;
 }
@@ -190,15 +193,32 @@ async function bulk(ctx: Ctx, count: number, deadline: number, what: string): Pr
 const QUEUE = 'arena_operator_workqueue_queue_duration_seconds';
 const WORK = 'arena_operator_workqueue_work_duration_seconds';
 const RECONCILE = 'arena_operator_reconcile_duration_seconds';
+const KUBE = 'arena_operator_kube_request_duration_seconds';
 const stat = (before: Sample[], after: Sample[], name: string): Stat => {
   const h = histogram(after, name, AD);
   return h && meanP99(delta(histogram(before, name, AD), h));
 };
 
+/**
+ * The operator's own share of a reconcile: its process CPU per reconcile, and the apiserver's answer time
+ * per reconcile (arena_operator_kube_request_duration_seconds, every verb), over the same window.
+ */
+function perReconcile(before: Sample[], after: Sample[], cpuSeconds: number): Level['perReconcile'] {
+  const reconciles = (total(after, `${WORK}_count`, AD) ?? 0) - (total(before, `${WORK}_count`, AD) ?? 0);
+  const api = total(after, `${KUBE}_sum`);
+  if (reconciles <= 0 || api === undefined) return undefined;
+  return {
+    operatorCpuMs: (1000 * cpuSeconds) / reconciles,
+    apiserverMs: (1000 * (api - (total(before, `${KUBE}_sum`) ?? 0))) / reconciles,
+    reconciles,
+  };
+}
+
 /** BENCH_SINGLE sequential creates, each timed from the request to the HPA's arrival. */
 async function sequential(ctx: Ctx, level: number, deadline: number) {
   await ctx.op.settle(deadline);
   const before = await ctx.op.scrape();
+  const cpu0 = treeCpuSeconds(ctx.op.pid);
   const latenciesMs: number[] = [];
   const requestsPerCreate: number[] = [];
   for (let i = 0; i < SINGLE; i++) {
@@ -219,6 +239,7 @@ async function sequential(ctx: Ctx, level: number, deadline: number) {
     requestsPerCreate.push((await ctx.op.requests()) - reqs);
   }
   const after = await ctx.op.scrape();
+  const cpu = treeCpuSeconds(ctx.op.pid) - cpu0;
   const r = {
     latenciesMs,
     p50Ms: pct(latenciesMs, 50),
@@ -227,6 +248,7 @@ async function sequential(ctx: Ctx, level: number, deadline: number) {
     queueWait: stat(before, after, QUEUE),
     work: stat(before, after, WORK),
     reconcileDuration: stat(before, after, RECONCILE),
+    perReconcile: perReconcile(before, after, cpu),
   };
   log(`level ${level}: ${SINGLE} sequential creates, apply -> children P50 ${r.p50Ms} ms, P99 ${r.p99Ms} ms`);
   return r;
@@ -358,6 +380,11 @@ function levelTable(l: Level): string[] {
     `| queue wait (workqueue_queue_duration), mean / P99 over the sequential creates | ${ms(l.queueWait)} |`,
     `| reconcile work (workqueue_work_duration), mean / P99 | ${ms(l.work)} |`,
     `| reconcile duration (reconcile_duration_seconds), mean / P99 | ${ms(l.reconcileDuration)} |`,
+    ...(l.perReconcile
+      ? [
+          `| per reconcile: operator CPU / waiting for the apiserver (kube_request_duration) | ${num(l.perReconcile.operatorCpuMs, 1)} ms / ${num(l.perReconcile.apiserverMs, 1)} ms |`,
+        ]
+      : []),
     `| operator requests per create | ${pct(l.requestsPerCreate, 50)} (min ${Math.min(...l.requestsPerCreate)}, max ${Math.max(...l.requestsPerCreate)}) |`,
     `| operator requests for a no-op resync of ${num(l.level)} ArenaDeployments | ${l.noop.requests} (${num(l.noop.reconciles)} reconciles in ${num(l.noop.seconds, 1)} s) |`,
     `| operator RSS after 5 s idle / after a full GC (peak) | ${num(m.operatorIdleRssMiB)} / ${num(m.operatorRssMiB)} MiB (${num(m.operatorPeakRssMiB)} MiB)${m.operatorProcesses > 1 ? `, ${m.operatorProcesses} processes` : ''} |`,

@@ -3,7 +3,8 @@
  * any error other than 410 Gone (it relists on 410 by itself), and a watch can
  * stall silently (its request has no timeout). So each informer here:
  * - is restarted with exponential backoff (0.5 s .. 10 s) after an error;
- * - is replaced by a fresh one every `relistPeriodMs` (a full relist), the new
+ * - is replaced by a fresh one every `relistPeriodMs` (a full relist; the first after
+ *   `relistOffsetMs`, so the manager can spread its informers' relists over the period), the new
  *   cache taking over only once it has listed, so reads never see a half-empty cache;
  * - counts restarts in arena_operator_watch_restarts_total;
  * - passes every object through `transform` (when given) before it enters the
@@ -37,6 +38,12 @@ export interface InformerOptions {
   /** Called for every add, update and delete (after the cache is updated). */
   onEvent: (obj: KubeObj, type: 'add' | 'update' | 'delete') => void;
   relistPeriodMs: number;
+  /**
+   * When the first relist happens, ms after start (default: one period). The manager spreads its
+   * informers over the period, so their relists, each of which holds a second copy of its cache until
+   * the new list takes over, never all happen at once.
+   */
+  relistOffsetMs?: number;
   metrics: OperatorMetrics;
   log: Logger;
   /**
@@ -61,7 +68,12 @@ export class SupervisedInformer {
   /** Start and resolve once the first list has completed (WaitForCacheSync). */
   async start(): Promise<void> {
     this.spawn('start');
-    this.relistTimer = setInterval(() => this.spawn('relist'), this.o.relistPeriodMs);
+    const relist = () => {
+      this.spawn('relist');
+      this.relistTimer = setTimeout(relist, this.o.relistPeriodMs);
+      this.relistTimer.unref();
+    };
+    this.relistTimer = setTimeout(relist, this.o.relistOffsetMs ?? this.o.relistPeriodMs);
     this.relistTimer.unref();
     if (!this.synced) await new Promise<void>((r) => this.syncWaiters.push(r));
   }
@@ -69,7 +81,7 @@ export class SupervisedInformer {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.restartTimer);
-    clearInterval(this.relistTimer);
+    clearTimeout(this.relistTimer);
     void this.current?.stop().catch(() => undefined);
     for (const w of this.syncWaiters.splice(0)) w();
   }
@@ -119,6 +131,7 @@ export class SupervisedInformer {
     if (this.stopped || inf === this.current) return;
     if ((inf.latestResourceVersion?.() ?? '') === '') return;
     const old = this.current;
+    const oldList = old?.list() ?? [];
     this.current = inf;
     activate();
     this.failures = 0;
@@ -127,8 +140,14 @@ export class SupervisedInformer {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
     }
-    // Replay the cache so owners of everything listed are reconciled (a relist is a resync).
+    // Replay the new list as adds (the manager enqueues those that changed, predicates.ts), and
+    // what the old cache held that the new list lacks as deletes (deleted while no watch saw it), as
+    // client-go's DeltaFIFO Replace does.
     for (const obj of inf.list()) this.o.onEvent(obj, 'add');
+    for (const obj of oldList) {
+      const now = inf.get(obj.metadata!.name!, obj.metadata?.namespace);
+      if (!now || now.metadata?.uid !== obj.metadata?.uid) this.o.onEvent(obj, 'delete');
+    }
   }
 
   private scheduleRestart(): void {

@@ -55,62 +55,77 @@ export class Kube implements ReconcileWriter {
     this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
   }
 
-  count(verb: string): void {
+  /** Count a request by verb; the returned function, called when it has answered, observes its duration. */
+  count(verb: string): () => void {
     this.metrics.kubeRequests.inc({ verb });
+    return this.metrics.kubeRequestDuration.startTimer({ verb });
+  }
+
+  /** Count and time `request` (arena_operator_kube_requests_total, arena_operator_kube_request_duration_seconds). */
+  private async timed<T>(verb: string, request: () => Promise<T>): Promise<T> {
+    const end = this.count(verb);
+    try {
+      return await request();
+    } finally {
+      end();
+    }
   }
 
   /** Server-side apply (PATCH application/apply-patch+yaml, field manager arena-operator, force). */
   async apply<T extends k8s.KubernetesObject>(obj: T): Promise<T> {
-    this.count('apply');
-    return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+    return this.timed('apply', () =>
+      this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply),
+    );
   }
 
   async delete(obj: k8s.KubernetesObject): Promise<void> {
-    this.count('delete');
-    await this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background');
+    await this.timed('delete', () =>
+      this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background'),
+    );
   }
 
   /** Server-side apply of the status subresource of an ArenaDeployment. */
   async applyStatus(namespace: string, name: string, status: ArenaDeploymentStatus): Promise<void> {
-    this.count('apply-status');
-    await this.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: ARENA.plural,
-        name,
-        body: { apiVersion: ARENA.apiVersion, kind: ARENA.kind, metadata: { name, namespace }, status },
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+    await this.timed('apply-status', () =>
+      this.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: ARENA.plural,
+          name,
+          body: { apiVersion: ARENA.apiVersion, kind: ARENA.kind, metadata: { name, namespace }, status },
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+      ),
     );
   }
 
   /** Server-side apply of the status subresource of an ArenaLoadTest. */
   async applyLoadTestStatus(namespace: string, name: string, status: ArenaLoadTestStatus): Promise<void> {
-    this.count('apply-status');
-    await this.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: LOADTEST_PLURAL,
-        name,
-        body: { apiVersion: ARENA.apiVersion, kind: LOADTEST_KIND, metadata: { name, namespace }, status },
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+    await this.timed('apply-status', () =>
+      this.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: LOADTEST_PLURAL,
+          name,
+          body: { apiVersion: ARENA.apiVersion, kind: LOADTEST_KIND, metadata: { name, namespace }, status },
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+      ),
     );
   }
 
   /** GET a ConfigMap from the apiserver (not the cache); undefined when it does not exist. */
   async getConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined> {
-    this.count('get');
     try {
-      return await this.core.readNamespacedConfigMap({ namespace, name });
+      return await this.timed('get', () => this.core.readNamespacedConfigMap({ namespace, name }));
     } catch (e) {
       if ((e as { code?: number }).code === 404) return undefined;
       throw e;
@@ -125,34 +140,35 @@ export class Kube implements ReconcileWriter {
     message: string,
     instance: string,
   ): Promise<void> {
-    this.count('create-event');
     const now = new Date();
     const ns = about.metadata?.namespace ?? 'default';
-    await this.core.createNamespacedEvent({
-      namespace: ns,
-      body: {
-        metadata: { generateName: `${about.metadata?.name}.`, namespace: ns },
-        involvedObject: {
-          apiVersion: about.apiVersion,
-          kind: about.kind,
-          name: about.metadata?.name,
-          namespace: ns,
-          uid: about.metadata?.uid,
-          resourceVersion: about.metadata?.resourceVersion,
+    await this.timed('create-event', () =>
+      this.core.createNamespacedEvent({
+        namespace: ns,
+        body: {
+          metadata: { generateName: `${about.metadata?.name}.`, namespace: ns },
+          involvedObject: {
+            apiVersion: about.apiVersion,
+            kind: about.kind,
+            name: about.metadata?.name,
+            namespace: ns,
+            uid: about.metadata?.uid,
+            resourceVersion: about.metadata?.resourceVersion,
+          },
+          reason,
+          message: message.slice(0, 1024),
+          type,
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          eventTime: microTime(now),
+          action: reason,
+          reportingComponent: FIELD_MANAGER,
+          reportingInstance: instance,
+          source: { component: FIELD_MANAGER },
         },
-        reason,
-        message: message.slice(0, 1024),
-        type,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        eventTime: microTime(now),
-        action: reason,
-        reportingComponent: FIELD_MANAGER,
-        reportingInstance: instance,
-        source: { component: FIELD_MANAGER },
-      },
-    });
+      }),
+    );
   }
 
   /**

@@ -15,6 +15,7 @@ import { WorkQueue } from './queue.js';
 import { Reconciler, type Caches } from './reconciler.js';
 import { LoadTestReconciler, type LoadTestCaches } from './loadtest-reconciler.js';
 import { stripForCache } from './transform.js';
+import { RelevantChanges } from './predicates.js';
 import { MANAGED_BY } from '../render/names.js';
 
 export interface ManagerOptions {
@@ -48,6 +49,8 @@ export class Manager {
   private readonly queue = this.newQueue('arenadeployment');
   private readonly ltQueue = this.newQueue('arenaloadtest');
   private readonly informers = new Map<string, SupervisedInformer>();
+  /** Child updates that change nothing a reconciler reads do not enqueue the owner (predicates.ts). */
+  private readonly relevant = new RelevantChanges();
   private arenaInformer?: SupervisedInformer;
   private ltInformer?: SupervisedInformer;
   private servers: Server[] = [];
@@ -193,10 +196,11 @@ export class Manager {
     this.phase = 'ready';
     this.log.info({ workers: this.o.workers, namespace: ns ?? '(all)' }, 'caches synced; starting workers');
     this.resyncTimer = setInterval(() => {
-      for (const obj of this.arenaInformer?.list() ?? [])
-        this.queue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
-      for (const obj of this.ltInformer?.list() ?? [])
-        this.ltQueue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
+      // spread over the period, not all at once: a burst of every key would make a new object wait behind it
+      const spread = (q: WorkQueue, obj: KubeObj) =>
+        q.addAfter(`${obj.metadata!.namespace}/${obj.metadata!.name}`, Math.random() * this.o.resyncPeriodMs * 0.9);
+      for (const obj of this.arenaInformer?.list() ?? []) spread(this.queue, obj);
+      for (const obj of this.ltInformer?.list() ?? []) spread(this.ltQueue, obj);
     }, this.o.resyncPeriodMs);
     this.resyncTimer.unref();
     this.running = this.startWorkers();
@@ -220,18 +224,27 @@ export class Manager {
   /** The informers: ArenaDeployments, ArenaLoadTests and every child kind (arena-managed only, by label). */
   private createInformers(ns: string | undefined, loadTests: boolean): void {
     const common = { kc: this.kube.kc, relistPeriodMs: this.o.relistPeriodMs, metrics: this.metrics, log: this.log };
+    // Relists spread evenly over the period (informer i of n first relists at (i + 1) / (n + 1) of it):
+    // a relist holds two copies of one kind's cache for a moment, never of every kind at once.
+    const kinds = [ARENA, ...(loadTests ? [LOADTEST] : []), ...CHILD_KINDS, ...(loadTests ? LOADTEST_CHILD_KINDS : [])];
+    const offset = (k: { plural: string }) =>
+      Math.round((this.o.relistPeriodMs * (kinds.findIndex((x) => x.plural === k.plural) + 1)) / (kinds.length + 1));
     this.arenaInformer = new SupervisedInformer({
       ...common,
       name: ARENA.plural,
+      relistOffsetMs: offset(ARENA),
       path: collectionPath(ARENA, ns),
       list: this.kube.lister(ARENA, ns),
       transform: stripForCache(ARENA.kind),
-      onEvent: (obj) => this.enqueueArena(obj),
+      onEvent: (obj, type) => {
+        if (this.relevant.changed(obj, type)) this.enqueueArena(obj);
+      },
     });
     if (loadTests)
       this.ltInformer = new SupervisedInformer({
         ...common,
         name: LOADTEST.plural,
+        relistOffsetMs: offset(LOADTEST),
         path: collectionPath(LOADTEST, ns),
         list: this.kube.lister(LOADTEST, ns),
         transform: stripForCache(LOADTEST.kind),
@@ -247,11 +260,14 @@ export class Manager {
         new SupervisedInformer({
           ...common,
           name: k.plural,
+          relistOffsetMs: offset(k),
           path: collectionPath(k, ns),
           list: this.kube.lister(k, ns, selector),
           labelSelector: selector,
           transform: stripForCache(k.kind),
-          onEvent: (obj) => this.enqueueOwner(obj),
+          onEvent: (obj, type) => {
+            if (this.relevant.changed(obj, type)) this.enqueueOwner(obj);
+          },
         }),
       );
     }

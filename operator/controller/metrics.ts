@@ -58,6 +58,13 @@ export class OperatorMetrics {
     labelNames: ['verb'],
     registers: [this.registry],
   });
+  readonly kubeRequestDuration = new Histogram({
+    name: 'arena_operator_kube_request_duration_seconds',
+    help: 'Time the apiserver took to answer the operator, by verb, seconds (client-go rest_client_request_duration_seconds).',
+    labelNames: ['verb'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   readonly isLeader = new Gauge({
     name: 'arena_operator_leader',
     help: '1 when this process holds the leader lease.',

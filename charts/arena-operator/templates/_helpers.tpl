@@ -69,7 +69,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-V8's old space of the operator, MiB: 75% of resources.limits.memory, rounded
+V8's old space of the operator, MiB: 60% of resources.limits.memory, rounded
 down, at least 16 (the rule of operator/heap.ts, heapLimitMiB); empty without a
 memory limit. The Deployment passes it in NODE_OPTIONS, so `arena operator run`
 starts with it and does not re-execute itself to apply the rule.
@@ -87,6 +87,6 @@ starts with it and does not re-execute itself to apply the rule.
 {{- $units := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
 {{- $bytes = mulf (float64 $num) (get $units $suffix) }}
 {{- end }}
-{{- max 16 (floor (divf (mulf $bytes 0.75) 1048576) | int64) }}
+{{- max 16 (floor (divf (mulf $bytes 0.6) 1048576) | int64) }}
 {{- end }}
 {{- end }}
