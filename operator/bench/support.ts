@@ -4,7 +4,7 @@
  * memory read from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { freePort } from '../../testing/net.js';
@@ -27,13 +27,21 @@ export class OperatorProc {
     };
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
+    // BENCH_OPERATOR_LOG=FILE: the operator's whole log (at info level) in FILE, to see what a figure hides
+    const file = process.env['BENCH_OPERATOR_LOG'];
+    if (file) {
+      const out = createWriteStream(file);
+      proc.stdout!.pipe(out);
+      proc.stderr!.pipe(out);
+    }
   }
 
   /** Start it and wait (60 s at most) until /metrics answers. */
   static async start(kubeconfig: string, workers: number): Promise<OperatorProc> {
     const port = await freePort();
     const args = ['operator', 'run', '--kubeconfig', kubeconfig, '--metrics-bind-address', `127.0.0.1:${port}`];
-    args.push('--health-probe-bind-address', '0', '--log-level', 'warn', '--workers', String(workers));
+    const level = process.env['BENCH_OPERATOR_LOG'] ? 'info' : 'warn';
+    args.push('--health-probe-bind-address', '0', '--log-level', level, '--workers', String(workers));
     // --expose-gc and a SIGUSR2 handler (bench only): memory is read after a full GC, so the figures are
     // what the operator keeps, not garbage a GC had not collected yet.
     const gcOnSignal = `data:text/javascript,process.on('SIGUSR2', () => globalThis.gc())`;
