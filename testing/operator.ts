@@ -30,18 +30,7 @@ export interface OperatorProcess {
  */
 export function operatorKubeconfig(cp: ControlPlane, leaderNamespace: string): string {
   const ok = (r: ReturnType<ControlPlane['kubectl']>) => assert.equal(r.code, 0, r.err);
-  ok(cp.kubectl(['create', 'namespace', 'arena-system']));
-  ok(cp.kubectl(['create', 'serviceaccount', 'arena-operator', '-n', 'arena-system']));
-  ok(cp.kubectl(['apply', '-f', repoPath('operator/rbac/role.yaml')]));
-  ok(
-    cp.kubectl([
-      'create',
-      'clusterrolebinding',
-      'arena-operator',
-      '--clusterrole=arena-operator',
-      '--serviceaccount=arena-system:arena-operator',
-    ]),
-  );
+  bindOperatorServiceAccount(cp);
   ok(cp.kubectl(['apply', '-n', leaderNamespace, '-f', repoPath('operator/rbac/leader-election-role.yaml')]));
   ok(
     cp.kubectl([
@@ -55,6 +44,19 @@ export function operatorKubeconfig(cp: ControlPlane, leaderNamespace: string): s
     ]),
   );
   return serviceAccountKubeconfig(cp, 'arena-system', 'arena-operator', join(cp.dir, 'operator.kubeconfig'));
+}
+
+/**
+ * Create the namespace `arena-system`, the operator's ServiceAccount `arena-operator` in it, and bind it
+ * to the ClusterRole of operator/rbac/role.yaml, as the chart does.
+ */
+export function bindOperatorServiceAccount(cp: ControlPlane): void {
+  const ok = (r: ReturnType<ControlPlane['kubectl']>, what: string) => assert.equal(r.code, 0, `${what}: ${r.err}`);
+  ok(cp.kubectl(['create', 'namespace', 'arena-system']), 'arena-system');
+  ok(cp.kubectl(['create', 'serviceaccount', 'arena-operator', '-n', 'arena-system']), 'operator SA');
+  ok(cp.kubectl(['apply', '-f', repoPath('operator/rbac/role.yaml')]), 'operator ClusterRole');
+  const binding = ['clusterrolebinding', 'arena-operator', '--clusterrole=arena-operator'];
+  ok(cp.kubectl(['create', ...binding, '--serviceaccount=arena-system:arena-operator']), 'operator binding');
 }
 
 /**

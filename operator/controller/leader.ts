@@ -133,7 +133,8 @@ export class LeaderElector {
     const tick = async () => {
       if (this.stopped) return;
       try {
-        if (await this.tryAcquireOrRenew()) this.lastRenew = Date.now();
+        this.renewing = this.tryAcquireOrRenew();
+        if (await this.renewing) this.lastRenew = Date.now();
       } catch (e) {
         this.log.warn({ err: (e as Error).message }, 'lease renewal failed');
       }
@@ -148,16 +149,30 @@ export class LeaderElector {
     setTimeout(() => void tick(), this.retryMs).unref();
   }
 
-  /** Stop renewing and release the lease (holderIdentity cleared) so a standby takes over at once. */
+  /** A renewal in flight (release waits for it: its write would otherwise race the release's). */
+  private renewing?: Promise<boolean>;
+
+  /**
+   * Stop renewing and release the lease (holderIdentity cleared) so a standby takes over at once.
+   * Waits for a renewal in flight, and tries again (3 times) when the lease changed under it (409).
+   */
   async release(): Promise<void> {
     this.stopped = true;
     this.metrics.isLeader.set(0);
+    await this.renewing?.catch(() => false);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await this.releaseOnce()) return;
+    }
+  }
+
+  /** One attempt: true when released (or not ours), false after a conflict. */
+  private async releaseOnce(): Promise<boolean> {
     try {
       const lease = await this.kube.coordination.readNamespacedLease({
         name: this.o.name,
         namespace: this.o.namespace,
       });
-      if (lease.spec?.holderIdentity !== this.o.identity) return;
+      if (lease.spec?.holderIdentity !== this.o.identity) return true;
       this.kube.count('update-lease');
       await this.kube.coordination.replaceNamespacedLease({
         name: this.o.name,
@@ -176,8 +191,10 @@ export class LeaderElector {
           },
         },
       });
-    } catch {
-      // best effort: the lease expires on its own
+      return true;
+    } catch (e) {
+      // a conflict: read again; anything else: best effort, the lease expires on its own
+      return (e as { code?: number }).code !== 409;
     }
   }
 }

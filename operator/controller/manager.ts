@@ -302,6 +302,9 @@ export class Manager {
     workers: number,
     reconcile: (key: string) => Promise<{ changed: boolean; fields: Record<string, unknown> }>,
   ): Promise<void> {
+    // every series present from the start at 0, as controller-runtime initialises its per-controller metrics
+    this.metrics.reconcileErrors.inc({ controller }, 0);
+    for (const result of ['success', 'error']) this.metrics.reconcileTotal.inc({ controller, result }, 0);
     return queue.run(
       workers,
       async (key) => {

@@ -20,6 +20,7 @@ import type { ArenaLoadTest } from '../api/v1alpha1/loadtest-schema.js';
 import { loadScenarioFile, SCENARIO_DIR } from '../../loadtest/engine/scenario.js';
 import { repoPath } from '../../testing/paths.js';
 import { ControlPlane } from '../../testing/control-plane.js';
+import { bindOperatorServiceAccount } from '../../testing/operator.js';
 import { waitFor } from '../../testing/net.js';
 
 const NS = 'arena';
@@ -193,19 +194,7 @@ before(async () => {
   ok(cp.kubectl(['create', 'namespace', NS]), 'namespace');
   ok(cp.kubectl(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted']), 'restricted');
   // the operator's ServiceAccount bound to operator/rbac/role.yaml, as the chart does
-  ok(cp.kubectl(['create', 'namespace', 'arena-system']), 'arena-system');
-  ok(cp.kubectl(['create', 'serviceaccount', 'arena-operator', '-n', 'arena-system']), 'operator SA');
-  ok(cp.kubectl(['apply', '-f', repoPath('operator/rbac/role.yaml')]), 'operator ClusterRole');
-  ok(
-    cp.kubectl([
-      'create',
-      'clusterrolebinding',
-      'arena-operator',
-      '--clusterrole=arena-operator',
-      '--serviceaccount=arena-system:arena-operator',
-    ]),
-    'operator binding',
-  );
+  bindOperatorServiceAccount(cp);
 });
 
 after(async () => {
