@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ControlPlane } from '../../testing/control-plane.js';
+import { serviceAccountKubeconfig } from '../../testing/operator.js';
 import { waitFor } from '../../testing/net.js';
 import { repoPath } from '../../testing/paths.js';
 import { startTestServer, type TestServer } from '../../testing/servers.js';
@@ -64,14 +65,7 @@ function setUp(name: string): string {
     [`ConfigMap/${name}-shard-0`, ...['ServiceAccount', 'Role', 'RoleBinding'].map((k) => `${k}/${name}-runner`)],
   );
   ok(cp.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs })), 'objects');
-  const token = cp.kubectl(['create', 'token', `${name}-runner`, '-n', NS]);
-  ok(token, 'token');
-  const kc = parse(cp.kubectl(['config', 'view', '--raw', '--minify', '--flatten']).out);
-  kc.users = [{ name: 'runner', user: { token: token.out.trim() } }];
-  kc.contexts[0].context.user = 'runner';
-  const file = join(tmp, `${name}.kubeconfig`);
-  writeFileSync(file, stringify(kc));
-  return file;
+  return serviceAccountKubeconfig(cp, NS, `${name}-runner`, join(tmp, `${name}.kubeconfig`));
 }
 
 before(async () => {

@@ -5,9 +5,9 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { ArenaDeploymentStatus } from '../api/v1alpha1/schema.js';
-import { LOADTEST_KIND, LOADTEST_PLURAL, type ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
+import type { ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
 import { FIELD_MANAGER } from '../render/names.js';
-import { ARENA, GROUP, VERSION, type KindInfo } from './kinds.js';
+import { ARENA, GROUP, LOADTEST, VERSION, type KindInfo } from './kinds.js';
 import { microTime } from './conditions.js';
 import type { OperatorMetrics } from './metrics.js';
 
@@ -86,34 +86,25 @@ export class Kube implements ReconcileWriter {
 
   /** Server-side apply of the status subresource of an ArenaDeployment. */
   async applyStatus(namespace: string, name: string, status: ArenaDeploymentStatus): Promise<void> {
-    await this.timed('apply-status', () =>
-      this.custom.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: ARENA.plural,
-          name,
-          body: { apiVersion: ARENA.apiVersion, kind: ARENA.kind, metadata: { name, namespace }, status },
-          fieldManager: FIELD_MANAGER,
-          force: true,
-        },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
-      ),
-    );
+    await this.applyStatusOf(ARENA, namespace, name, status);
   }
 
   /** Server-side apply of the status subresource of an ArenaLoadTest. */
   async applyLoadTestStatus(namespace: string, name: string, status: ArenaLoadTestStatus): Promise<void> {
+    await this.applyStatusOf(LOADTEST, namespace, name, status);
+  }
+
+  /** Server-side apply (field manager arena-operator, force) of the status subresource of an arena.dev object. */
+  private async applyStatusOf(kind: KindInfo, namespace: string, name: string, status: unknown): Promise<void> {
     await this.timed('apply-status', () =>
       this.custom.patchNamespacedCustomObjectStatus(
         {
           group: GROUP,
           version: VERSION,
           namespace,
-          plural: LOADTEST_PLURAL,
+          plural: kind.plural,
           name,
-          body: { apiVersion: ARENA.apiVersion, kind: LOADTEST_KIND, metadata: { name, namespace }, status },
+          body: { apiVersion: kind.apiVersion, kind: kind.kind, metadata: { name, namespace }, status },
           fieldManager: FIELD_MANAGER,
           force: true,
         },

@@ -32,8 +32,15 @@ import type { Logger } from 'pino';
 import type * as k8s from '@kubernetes/client-node';
 import { validateLoadTestObject, validateObject } from '../api/v1alpha1/validate.js';
 import { API_VERSION, KIND, type ArenaDeployment, type Condition } from '../api/v1alpha1/schema.js';
-import { LOADTEST_KIND, type ArenaLoadTest, type ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
-import { loadTestDeps, loadTestLabels, renderLoadTest, runnerName, shardConfigMapName } from '../render/loadtest.js';
+import { type ArenaLoadTest, type ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
+import {
+  loadTestDeps,
+  loadTestLabels,
+  loadTestOwnerReference,
+  renderLoadTest,
+  runnerName,
+  shardConfigMapName,
+} from '../render/loadtest.js';
 import type { KubeObject } from '../render/index.js';
 import { mergeResults } from '../../loadtest/engine/merge.js';
 import { parseThresholds, type ThresholdSpec } from '../../loadtest/engine/thresholds.js';
@@ -41,6 +48,7 @@ import type { LoadTestResult } from '../../loadtest/engine/result-schema.js';
 import { encodeShardDetailed, shardFromConfigMap, SHARD_KEY, ANNOTATIONS } from '../../loadtest/distributed/runner.js';
 import { errText } from '../../lib/errors.js';
 import { isSubset } from './compare.js';
+import { applyOwned } from './reconciler.js';
 import { nowRfc3339, setCondition } from './conditions.js';
 import type { KubeObj } from './kube.js';
 import { loadTestProgress, type Progress, type RunnerProgress } from './loadtest-progress.js';
@@ -79,21 +87,6 @@ export interface LoadTestReconcileResult {
 }
 
 type Phase = NonNullable<ArenaLoadTestStatus['phase']>;
-
-/** The controlling ownerReference to the ArenaLoadTest `live`. */
-function ownerRef(live: KubeObj) {
-  return {
-    apiVersion: API_VERSION,
-    kind: LOADTEST_KIND,
-    name: live.metadata!.name!,
-    uid: live.metadata!.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-const controlledBy = (obj: KubeObj, uid: string) =>
-  (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
 
 /**
  * The threshold specs the runners evaluated, parsed again from shard 0's outcomes (`selector` and
@@ -182,17 +175,11 @@ export class LoadTestReconciler {
     } catch (e) {
       return this.finish(ctx, result, 'Failed', 'InvalidSpec', errText(e));
     }
-    const conflicts: string[] = [];
-    for (const obj of desired) {
-      const current = this.caches.child(obj.apiVersion, obj.kind, namespace, obj.metadata.name);
-      if (current && !controlledBy(current, live.metadata!.uid!)) {
-        conflicts.push(`${obj.kind}/${obj.metadata.name}`);
-        continue;
-      }
-      if (current && isSubset(withoutTypeMeta(obj), current)) continue;
-      await this.writer.apply(obj);
-      result.applied.push(`${obj.kind}/${obj.metadata.name}`);
-    }
+    const uid = live.metadata!.uid!;
+    const { applied, conflicts } = await applyOwned(desired, namespace, uid, this.caches.child, (o) =>
+      this.writer.apply(o),
+    );
+    result.applied.push(...applied);
     if (conflicts.length) {
       const msg = `objects exist with the names of children but are not owned by this ArenaLoadTest: ${conflicts.join(', ')}`;
       return this.finish(ctx, result, 'Failed', 'ChildNotOwned', msg);
@@ -363,7 +350,7 @@ export class LoadTestReconciler {
           [ANNOTATIONS.encodedBytes]: String(enc.data.length),
           ...(enc.droppedSecondHistograms ? { [ANNOTATIONS.secondHistograms]: 'dropped' } : {}),
         },
-        ownerReferences: [ownerRef(live)],
+        ownerReferences: [loadTestOwnerReference(lt, live.metadata!.uid!)],
       },
       binaryData: { [SHARD_KEY]: enc.data },
     } as k8s.KubernetesObject);
@@ -488,10 +475,4 @@ class StatusBuilder {
   build(): ArenaLoadTestStatus {
     return structuredClone(this.next);
   }
-}
-
-/** The desired object without apiVersion/kind (list items may lack them). */
-function withoutTypeMeta(o: KubeObject): Record<string, unknown> {
-  const { apiVersion: _a, kind: _k, ...rest } = o;
-  return rest;
 }

@@ -5,6 +5,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Buckets of the work-queue histograms, seconds: 0.5 ms (a cached no-op) to 30 s (a backed-up queue). */
+const QUEUE_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 export class OperatorMetrics {
   readonly registry = new Registry();
   readonly reconcileTotal = new Counter({
@@ -36,14 +39,14 @@ export class OperatorMetrics {
     name: 'arena_operator_workqueue_queue_duration_seconds',
     help: 'How long a key waited in the work queue before a worker took it, by controller, seconds (client-go workqueue_queue_duration_seconds).',
     labelNames: ['controller'],
-    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: QUEUE_BUCKETS,
     registers: [this.registry],
   });
   readonly workDuration = new Histogram({
     name: 'arena_operator_workqueue_work_duration_seconds',
     help: 'How long a worker spent on a key (the reconcile), by controller, seconds (client-go workqueue_work_duration_seconds).',
     labelNames: ['controller'],
-    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: QUEUE_BUCKETS,
     registers: [this.registry],
   });
   readonly watchRestarts = new Counter({

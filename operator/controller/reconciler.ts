@@ -161,29 +161,13 @@ export class Reconciler {
     return result;
   }
 
-  /**
-   * Step 3: server-side apply each desired child, in order, unless its cached live object already holds
-   * every desired field. An object of a child's name that this ArenaDeployment (uid) does not control is
-   * not touched: it is returned as a conflict (`Kind/name`).
-   */
-  private async apply(
+  /** Step 3 (applyOwned): the desired children applied where they differ; conflicts not touched. */
+  private apply(
     desired: readonly KubeObject[],
     namespace: string,
     uid: string,
   ): Promise<{ applied: string[]; conflicts: string[] }> {
-    const applied: string[] = [];
-    const conflicts: string[] = [];
-    for (const obj of desired) {
-      const current = this.caches.child(obj.apiVersion, obj.kind, namespace, obj.metadata.name);
-      if (current && !ownedBy(current, uid)) {
-        conflicts.push(label(obj));
-        continue;
-      }
-      if (current && isSubset(stripForCompare(obj), current)) continue;
-      await this.writer.apply(obj);
-      applied.push(label(obj));
-    }
-    return { applied, conflicts };
+    return applyOwned(desired, namespace, uid, this.caches.child, (o) => this.writer.apply(o));
   }
 
   /**
@@ -314,6 +298,34 @@ export function selectorString(ad: ArenaDeployment): string {
   return Object.entries(selectorLabels(ad, 'api'))
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
+}
+
+/**
+ * Server-side apply each desired child, in order, unless its cached live object already holds every
+ * desired field (compare.ts), so a no-op pass sends nothing. An object of a child's name that the owner
+ * (uid) does not control is not touched: it is returned as a conflict (`Kind/name`). Both controllers
+ * (ArenaDeployment and ArenaLoadTest) apply their children through this.
+ */
+export async function applyOwned(
+  desired: readonly KubeObject[],
+  namespace: string,
+  uid: string,
+  cached: Caches['child'],
+  apply: (obj: KubeObject) => Promise<unknown>,
+): Promise<{ applied: string[]; conflicts: string[] }> {
+  const applied: string[] = [];
+  const conflicts: string[] = [];
+  for (const obj of desired) {
+    const current = cached(obj.apiVersion, obj.kind, namespace, obj.metadata.name);
+    if (current && !ownedBy(current, uid)) {
+      conflicts.push(label(obj));
+      continue;
+    }
+    if (current && isSubset(stripForCompare(obj), current)) continue;
+    await apply(obj);
+    applied.push(label(obj));
+  }
+  return { applied, conflicts };
 }
 
 /** What to compare against the live object: the desired object without apiVersion/kind (list items may lack them). */

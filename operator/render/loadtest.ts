@@ -105,7 +105,8 @@ export function loadTestDeps(lt: ArenaLoadTest, uid: string, deployment?: ArenaD
   return { uid, deployment, bundledScenarioText: text };
 }
 
-function ownerReference(lt: ArenaLoadTest, uid: string) {
+/** The controlling ownerReference to the ArenaLoadTest `lt` (uid: its metadata.uid), on every object the operator creates for it. */
+export function loadTestOwnerReference(lt: ArenaLoadTest, uid: string) {
   return {
     apiVersion: API_VERSION,
     kind: LOADTEST_KIND,
@@ -121,7 +122,7 @@ function meta(lt: ArenaLoadTest, deps: LoadTestDeps, name: string, extraLabels: 
     name,
     namespace: lt.metadata.namespace ?? 'default',
     labels: { ...loadTestLabels(lt), ...extraLabels },
-    ownerReferences: [ownerReference(lt, deps.uid)],
+    ownerReferences: [loadTestOwnerReference(lt, deps.uid)],
   };
 }
 
