@@ -16,7 +16,7 @@ import pg from 'pg';
 import { sleep } from '../../lib/util.js';
 import type { ApiConfig } from './config.js';
 import { dbPoolMax } from './config.js';
-import { eloDelta, INITIAL_RATING, type Winner } from './elo.js';
+import { INITIAL_RATING, K_FACTOR, type Winner } from './elo.js';
 
 /** The worker's PostgreSQL pool (pg). */
 export type Pool = pg.Pool;
@@ -151,6 +151,53 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX IF NOT EXISTS elo_ratings_rating ON elo_ratings (rating DESC, model_id);
     `,
   },
+  {
+    // The match save as one statement (saveMatch): one round trip while a connection is held. See SAVE_MATCH_SQL.
+    version: 2,
+    sql: `
+      CREATE OR REPLACE FUNCTION arena_save_match(
+        p_user_id text, p_topic text, p_proponent text, p_opponent text, p_winner text,
+        p_tokens integer, p_llm_latency_ms integer
+      ) RETURNS matches
+      LANGUAGE plpgsql
+      SET lock_timeout = '5s'
+      AS $fn$
+      DECLARE
+        p_before integer;
+        o_before integer;
+        score float8 := CASE p_winner WHEN 'proponent' THEN 1 WHEN 'opponent' THEN 0 ELSE 0.5 END;
+        delta integer;
+        saved matches;
+      BEGIN
+        INSERT INTO users (id) VALUES (p_user_id) ON CONFLICT (id) DO NOTHING;
+        -- missing rows first, then both rows locked, always in model_id order: two saves cannot deadlock
+        INSERT INTO elo_ratings (model_id)
+          SELECT m FROM unnest(ARRAY[p_proponent, p_opponent]) AS m ORDER BY m
+          ON CONFLICT (model_id) DO NOTHING;
+        PERFORM 1 FROM elo_ratings WHERE model_id IN (p_proponent, p_opponent) ORDER BY model_id FOR UPDATE;
+        SELECT rating INTO p_before FROM elo_ratings WHERE model_id = p_proponent;
+        SELECT rating INTO o_before FROM elo_ratings WHERE model_id = p_opponent;
+        -- elo.ts eloDelta: round(K * (score - 1 / (1 + 10^((Ro - Rp) / 400)))), rounding as Math.round
+        delta := floor(${K_FACTOR} * (score - 1 / (1 + power(10::float8, (o_before - p_before) / 400::float8))) + 0.5);
+        UPDATE elo_ratings SET rating = rating + delta, matches = matches + 1,
+            wins = wins + (p_winner = 'proponent')::int, losses = losses + (p_winner = 'opponent')::int,
+            draws = draws + (p_winner = 'draw')::int, updated_at = now()
+          WHERE model_id = p_proponent;
+        UPDATE elo_ratings SET rating = rating - delta, matches = matches + 1,
+            wins = wins + (p_winner = 'opponent')::int, losses = losses + (p_winner = 'proponent')::int,
+            draws = draws + (p_winner = 'draw')::int, updated_at = now()
+          WHERE model_id = p_opponent;
+        INSERT INTO matches (user_id, topic, proponent_model, opponent_model, winner, rating_delta,
+            proponent_rating_before, proponent_rating_after, opponent_rating_before, opponent_rating_after,
+            tokens, llm_latency_ms)
+          VALUES (p_user_id, p_topic, p_proponent, p_opponent, p_winner, delta,
+            p_before, p_before + delta, o_before, o_before - delta, p_tokens, p_llm_latency_ms)
+          RETURNING * INTO saved;
+        RETURN saved;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 /** Key of the transaction-scoped advisory lock that serialises migrations ('arena' in ASCII). */
@@ -227,15 +274,25 @@ export const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03']);
 /** Attempts of one match save (first try included). */
 export const SAVE_ATTEMPTS = 5;
 
+/** One match save, one statement (arena_save_match, migration 2): its columns as MATCH_COLUMNS. */
+const SAVE_MATCH_SQL = `SELECT ${MATCH_COLUMNS} FROM arena_save_match($1, $2, $3, $4, $5, $6, $7)`;
+
 /**
- * Save a match and update both ratings in one transaction.
+ * Save a match and update both ratings in one transaction, sent as one
+ * statement (the PL/pgSQL function `arena_save_match` of migration 2), so the
+ * pooled connection, and PgBouncer's server connection, is held for one round
+ * trip instead of one per statement. Why it matters: under load each round trip
+ * also waits for the API's busy event loop, and that wait, not PostgreSQL's work,
+ * made most of the hold (docs/capacity-model.md, "Round trips").
  *
- * Row locks: both elo_ratings rows are locked with SELECT ... FOR UPDATE in
- * model_id order (every transaction locks in the same order, so two saves
- * cannot deadlock on them); missing rows are created first, also in order.
- * `lock_timeout` 5 s (SET LOCAL). On serialization failure, deadlock or lock
- * timeout the transaction is rolled back and retried, at most SAVE_ATTEMPTS
- * times, with jittered exponential backoff (20 ms, 40 ms, ...).
+ * Inside the function: the user row and missing rating rows are created, then
+ * both elo_ratings rows are locked (SELECT ... FOR UPDATE) in model_id order
+ * (every save locks in the same order, so two saves cannot deadlock on them);
+ * the delta is elo.ts's eloDelta, computed in SQL; `lock_timeout` is 5 s (the
+ * function's own SET clause, restored when it returns: safe under transaction
+ * pooling). On serialization failure, deadlock or lock timeout the statement is
+ * rolled back and retried, at most SAVE_ATTEMPTS times, with jittered
+ * exponential backoff (20 ms, 40 ms, ...).
  * @returns the saved row and the attempts it took.
  * @throws DbPoolTimeoutError, DbUnavailableError, or the last database error.
  */
@@ -244,50 +301,15 @@ export async function saveMatch(
   cfg: ApiConfig,
   m: NewMatch,
 ): Promise<{ match: MatchRow; attempts: number }> {
-  const models = [m.proponentModel, m.opponentModel].sort();
+  const params = [m.userId, m.topic, m.proponentModel, m.opponentModel, m.winner, m.tokens ?? null];
+  params.push(m.llmLatencyMs ?? null);
   for (let attempt = 1; ; attempt++) {
     try {
-      const match = await withClient(pool, cfg, async (c) => {
-        await c.query('BEGIN');
-        try {
-          await c.query("SET LOCAL lock_timeout = '5s'");
-          await c.query('INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [m.userId]);
-          await c.query(
-            'INSERT INTO elo_ratings (model_id) VALUES ($1), ($2) ON CONFLICT (model_id) DO NOTHING',
-            models,
-          );
-          const locked = await c.query<{ model_id: string; rating: number }>(
-            'SELECT model_id, rating FROM elo_ratings WHERE model_id = ANY($1::text[]) ORDER BY model_id FOR UPDATE',
-            [models],
-          );
-          const rating = new Map(locked.rows.map((r) => [r.model_id, r.rating]));
-          const pBefore = rating.get(m.proponentModel)!;
-          const oBefore = rating.get(m.opponentModel)!;
-          const delta = eloDelta(pBefore, oBefore, m.winner);
-          const pw = m.winner === 'proponent' ? 1 : 0;
-          const ow = m.winner === 'opponent' ? 1 : 0;
-          const dr = m.winner === 'draw' ? 1 : 0;
-          const upd =
-            'UPDATE elo_ratings SET rating = rating + $2, matches = matches + 1, wins = wins + $3, losses = losses + $4, ' +
-            'draws = draws + $5, updated_at = now() WHERE model_id = $1';
-          await c.query(upd, [m.proponentModel, delta, pw, ow, dr]);
-          await c.query(upd, [m.opponentModel, -delta, ow, pw, dr]);
-          const ins = await c.query<MatchRow>(
-            `INSERT INTO matches (user_id, topic, proponent_model, opponent_model, winner, rating_delta,
-               proponent_rating_before, proponent_rating_after, opponent_rating_before, opponent_rating_after, tokens, llm_latency_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${MATCH_COLUMNS}`,
-            [
-              ...[m.userId, m.topic, m.proponentModel, m.opponentModel, m.winner, delta],
-              ...[pBefore, pBefore + delta, oBefore, oBefore - delta, m.tokens ?? null, m.llmLatencyMs ?? null],
-            ],
-          );
-          await c.query('COMMIT');
-          return ins.rows[0]!;
-        } catch (e) {
-          await c.query('ROLLBACK').catch(() => undefined);
-          throw e;
-        }
-      });
+      const match = await withClient(
+        pool,
+        cfg,
+        async (c) => (await c.query<MatchRow>(SAVE_MATCH_SQL, params)).rows[0]!,
+      );
       return { match, attempts: attempt };
     } catch (e) {
       const code = (e as { code?: string }).code;
@@ -302,16 +324,22 @@ export const MAX_DB_TRANSACTIONS = 10;
 
 const LIST_MATCHES_SQL = `SELECT ${MATCH_COLUMNS} FROM matches WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`;
 const SLEEP_SQL = 'SELECT pg_sleep($1::float8 / 1000)';
+/**
+ * The sleep and the read as one statement (one round trip, one transaction): the uncorrelated subquery is a
+ * one-time filter PostgreSQL evaluates before it reads any row, so the sleep runs first even when no row matches.
+ */
+const SLEEP_THEN_LIST_SQL = `SELECT ${MATCH_COLUMNS} FROM matches
+  WHERE (SELECT true FROM pg_sleep($3::float8 / 1000)) AND user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`;
 
 /**
- * A user's matches, newest first.
+ * A user's matches, newest first. Every transaction is one statement, so a
+ * checkout holds its connection for one round trip (see saveMatch for why).
  * @param sleepMs when > 0, the read first runs `pg_sleep` for that long (ms; simulates a slow query: holds a
  *   PgBouncer server connection).
- * @param transactions undefined: one checkout runs the sleep, then the read (each statement its own autocommit
- *   transaction, so PgBouncer in transaction mode sees two when sleeping). N (1..MAX_DB_TRANSACTIONS): N
- *   separate checkouts, each one transaction holding sleepMs / N: N - 1 run `SELECT pg_sleep` (one statement,
- *   one transaction), the last runs the sleep and the read inside BEGIN ... COMMIT. So the app pool and
- *   PgBouncer each see exactly N visits per request (what spec.load.requestMix[].dbTransactions models).
+ * @param transactions undefined or 1: one checkout, one statement that sleeps, then reads (one transaction).
+ *   N (2..MAX_DB_TRANSACTIONS): N separate checkouts, each one transaction holding sleepMs / N: N - 1 run
+ *   `SELECT pg_sleep`, the last sleeps and reads. So the app pool and PgBouncer each see exactly N visits per
+ *   request (what spec.load.requestMix[].dbTransactions models).
  * @throws DbPoolTimeoutError / DbUnavailableError when no connection is obtained; RangeError for transactions
  *   outside 1..MAX_DB_TRANSACTIONS (the route's schema refuses them first).
  */
@@ -321,28 +349,18 @@ export async function listMatches(
   userId: string,
   limit: number,
   sleepMs = 0,
-  transactions?: number,
+  transactions = 1,
 ): Promise<MatchRow[]> {
-  if (transactions === undefined)
-    return withClient(pool, cfg, async (c) => {
-      if (sleepMs > 0) await c.query(SLEEP_SQL, [sleepMs]);
-      return (await c.query<MatchRow>(LIST_MATCHES_SQL, [userId, limit])).rows;
-    });
   if (!Number.isInteger(transactions) || transactions < 1 || transactions > MAX_DB_TRANSACTIONS)
     throw new RangeError(`transactions must be an integer in 1..${MAX_DB_TRANSACTIONS}, got ${transactions}`);
   const each = sleepMs / transactions;
   for (let i = 1; i < transactions; i++) await withClient(pool, cfg, (c) => c.query(SLEEP_SQL, [each]));
   return withClient(pool, cfg, async (c) => {
-    await c.query('BEGIN');
-    try {
-      await c.query(SLEEP_SQL, [each]);
-      const r = await c.query<MatchRow>(LIST_MATCHES_SQL, [userId, limit]);
-      await c.query('COMMIT');
-      return r.rows;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
+    const r =
+      each > 0
+        ? await c.query<MatchRow>(SLEEP_THEN_LIST_SQL, [userId, limit, each])
+        : await c.query<MatchRow>(LIST_MATCHES_SQL, [userId, limit]);
+    return r.rows;
   });
 }
 

@@ -24,6 +24,7 @@ import { repoPath } from '../../testing/paths.js';
 import { alive, descendants, freePort, type ProcRef } from './procs.js';
 import { showPools, type StackState } from './stack.js';
 import { validateState } from './state.js';
+import { eloDelta } from '../api/elo.js';
 
 const ARENA = repoPath('dist/cli/arena.js');
 const SAMPLE = repoPath('samples/arena-local.yaml');
@@ -373,6 +374,14 @@ test('POST /api/matches, GET /api/matches?user_id=, and the leaderboard cache (M
   assert.equal(list.status, 200);
   assert.equal(list.json.matches.length, 1);
   assert.equal(list.json.matches[0].id, saved.json.match.id);
+  // db_sleep_ms holds the connection first, in the same statement as the read, even when no row matches
+  for (const q of [`user_id=${user}&limit=5&db_sleep_ms=300`, 'user_id=nobody&db_sleep_ms=300&db_tx=2']) {
+    const t0 = performance.now();
+    const slow = await http('GET', `/api/matches?${q}`);
+    assert.equal(slow.status, 200, slow.body);
+    assert.ok(performance.now() - t0 >= 300, `${q}: answered in ${Math.round(performance.now() - t0)} ms`);
+    assert.equal(slow.json.matches.length, q.startsWith('user_id=nobody') ? 0 : 1);
+  }
 
   const first = await http('GET', '/api/leaderboard');
   const second = await http('GET', '/api/leaderboard');
@@ -594,6 +603,14 @@ test('ELO: 200 concurrent match saves on 3 models keep the ratings consistent (z
       }
       assert.equal(r.rating, current, `${r.model_id}: rating = 1500 + its deltas`);
     }
+    // the delta PostgreSQL computed (arena_save_match) is elo.ts's formula, over the spread of ratings 200 matches make
+    for (const m of matches)
+      assert.equal(
+        m.rating_delta,
+        eloDelta(m.proponent_rating_before, m.opponent_rating_before, m.winner),
+        `match ${m.id}`,
+      );
+    assert.ok(new Set(matches.map((m: any) => m.rating_delta)).size > 5, 'the matches covered several deltas');
   } finally {
     await db.end();
   }

@@ -70,6 +70,9 @@ interface Memory {
   operatorPeakRssMiB: number;
   operatorProcesses: number;
   heapUsedMiB: number | undefined;
+  /** V8 heap committed (used + free pages V8 keeps), and memory outside it that V8 knows of (Buffers). */
+  heapTotalMiB: number | undefined;
+  externalMiB: number | undefined;
   controlPlaneRssMiB: number | undefined;
 }
 interface Level {
@@ -296,7 +299,10 @@ async function snapshot(ctx: Ctx): Promise<Memory> {
   process.kill(ctx.op.pid, 'SIGUSR2'); // a full GC (support.ts)
   await sleep(1000);
   const op = memory(ctx.op.pid);
-  const heap = total(await ctx.op.scrape(), 'arena_operator_nodejs_heap_size_used_bytes');
+  const samples = await ctx.op.scrape();
+  const heap = total(samples, 'arena_operator_nodejs_heap_size_used_bytes');
+  const heapTotal = total(samples, 'arena_operator_nodejs_heap_size_total_bytes');
+  const external = total(samples, 'arena_operator_nodejs_external_memory_bytes');
   const cpPid = findPid([TESTENV, ctx.cp.dir]);
   return {
     operatorIdleRssMiB: idle.rssKiB / 1024,
@@ -304,6 +310,8 @@ async function snapshot(ctx: Ctx): Promise<Memory> {
     operatorPeakRssMiB: op.hwmKiB / 1024,
     operatorProcesses: op.processes,
     heapUsedMiB: heap === undefined ? undefined : mib(heap),
+    heapTotalMiB: heapTotal === undefined ? undefined : mib(heapTotal),
+    externalMiB: external === undefined ? undefined : mib(external),
     controlPlaneRssMiB: cpPid === undefined ? undefined : memory(cpPid).rssKiB / 1024,
   };
 }
@@ -320,7 +328,7 @@ async function runLevel(ctx: Ctx, level: number, first: boolean): Promise<Level>
   const noop = await noopResync(ctx, level, deadline);
   const mem = await snapshot(ctx);
   log(
-    `level ${level}: operator RSS ${num(mem.operatorIdleRssMiB)} MiB idle, ${num(mem.operatorRssMiB)} MiB after a GC, heap used ${mem.heapUsedMiB === undefined ? '-' : num(mem.heapUsedMiB)} MiB`,
+    `level ${level}: operator RSS ${num(mem.operatorIdleRssMiB)} MiB idle, ${num(mem.operatorRssMiB)} MiB after a GC, heap used ${mem.heapUsedMiB === undefined ? '-' : num(mem.heapUsedMiB)} MiB of ${num(mem.heapTotalMiB ?? NaN)} committed, external ${num(mem.externalMiB ?? NaN)} MiB`,
   );
   return { level, atOnce, bulk: more, ...seq, noop, memory: mem };
 }
@@ -388,7 +396,7 @@ function levelTable(l: Level): string[] {
     `| operator requests per create | ${pct(l.requestsPerCreate, 50)} (min ${Math.min(...l.requestsPerCreate)}, max ${Math.max(...l.requestsPerCreate)}) |`,
     `| operator requests for a no-op resync of ${num(l.level)} ArenaDeployments | ${l.noop.requests} (${num(l.noop.reconciles)} reconciles in ${num(l.noop.seconds, 1)} s) |`,
     `| operator RSS after 5 s idle / after a full GC (peak) | ${num(m.operatorIdleRssMiB)} / ${num(m.operatorRssMiB)} MiB (${num(m.operatorPeakRssMiB)} MiB)${m.operatorProcesses > 1 ? `, ${m.operatorProcesses} processes` : ''} |`,
-    `| operator V8 heap used after the GC | ${m.heapUsedMiB === undefined ? '-' : `${num(m.heapUsedMiB)} MiB`} |`,
+    `| operator V8 heap used / committed after the GC; external (Buffers) | ${m.heapUsedMiB === undefined ? '-' : `${num(m.heapUsedMiB)} / ${num(m.heapTotalMiB ?? NaN)} MiB; ${num(m.externalMiB ?? NaN)} MiB`} |`,
     `| control plane RSS (arena-testenv: etcd + apiserver + controller-manager) | ${m.controlPlaneRssMiB === undefined ? '-' : `${num(m.controlPlaneRssMiB)} MiB`} |`,
     '',
   ];

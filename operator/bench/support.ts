@@ -45,7 +45,10 @@ export class OperatorProc {
     // --expose-gc and a SIGUSR2 handler (bench only): memory is read after a full GC, so the figures are
     // what the operator keeps, not garbage a GC had not collected yet.
     const gcOnSignal = `data:text/javascript,process.on('SIGUSR2', () => globalThis.gc())`;
-    const node = ['--expose-gc', '--import', gcOnSignal];
+    // BENCH_OPERATOR_NODE_OPTIONS: extra node flags for the operator only (e.g. --max-semi-space-size=2),
+    // to measure a setting before the chart renders it.
+    const extra = (process.env['BENCH_OPERATOR_NODE_OPTIONS'] ?? '').split(/\s+/).filter(Boolean);
+    const node = ['--expose-gc', '--import', gcOnSignal, ...extra];
     const proc = spawn(process.execPath, [...node, repoPath('dist/cli/arena.js'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -13,8 +13,8 @@ import type { RouteContext } from './context.js';
 import { Id, JudgedMatchBody, SAME_MODELS, sameModels } from './fields.js';
 
 /**
- * GET /api/matches: `limit` 1..100 (default 20), `db_sleep_ms` 0..10000 (default 0), `db_tx` 1..10 (absent: the
- * sleep and the read share one checkout; see listMatches).
+ * GET /api/matches: `limit` 1..100 (default 20), `db_sleep_ms` 0..10000 (default 0), `db_tx` 1..10 (absent: 1,
+ * the sleep and the read in one statement; see listMatches).
  */
 const ListMatchesSchema = {
   querystring: Type.Object({
