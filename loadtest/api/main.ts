@@ -176,6 +176,7 @@ async function runHttpWorker(cfg: ApiConfig): Promise<void> {
   serveCollection(metrics);
   const pool = createPool(cfg, `arena-api-${process.pid}`);
   observeCheckouts(pool, (s) => metrics.dbPoolWait.observe(s));
+  metrics.probeEventLoop();
   const redis = new RedisPool(cfg.redisUrl, cfg.redisMaxConnections, `arena-api-${process.pid}`);
   const slots = new Semaphore(cfg.llmSlots);
   const llm = new SimulatedLlm(cfg.llm, redis.shared);

@@ -19,6 +19,9 @@ const { Registry, Histogram, Gauge, Counter, AggregatorRegistry } = client;
  */
 export const WAIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60];
 
+/** Period of the event-loop probe (Metrics.probeEventLoop), ms. */
+export const EVENT_LOOP_PROBE_MS = 20;
+
 /** Values the gauges read at scrape time; each process sets the ones it has. */
 export interface Probes {
   dbPool?: () => { max: number; total: number; idle: number; waiting: number };
@@ -76,6 +79,17 @@ export class Metrics {
     buckets: WAIT_BUCKETS,
     registers: [this.registry],
   });
+  /**
+   * How late the HTTP worker's event loop runs a timer (EVENT_LOOP_PROBE_MS period), seconds: what any callback
+   * waits before it runs, a DB reply included, so under load it adds to every pooled connection's hold
+   * (docs/capacity-model.md, "Round trips"). Fed by probeEventLoop().
+   */
+  readonly eventLoopDelay = new Histogram({
+    name: 'arena_event_loop_delay_seconds',
+    help: 'lateness of a timer on the HTTP worker event loop (sampled every 20 ms)',
+    buckets: WAIT_BUCKETS,
+    registers: [this.registry],
+  });
   readonly slotTimeouts = new Counter({
     name: 'arena_llm_slot_timeouts_total',
     help: 'requests answered 503 because no LLM slot freed in time',
@@ -103,6 +117,22 @@ export class Metrics {
     help: 'queue entries reclaimed with XAUTOCLAIM from a dead or stuck consumer',
     registers: [this.registry],
   });
+
+  /**
+   * Sample the event loop's delay into arena_event_loop_delay_seconds: a timer every EVENT_LOOP_PROBE_MS ms
+   * records how much later than due it ran. The timer is unref'd (it never keeps the process alive).
+   * @returns a function that stops the sampling.
+   */
+  probeEventLoop(): () => void {
+    let due = performance.now() + EVENT_LOOP_PROBE_MS;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      this.eventLoopDelay.observe(Math.max(0, now - due) / 1000);
+      due = now + EVENT_LOOP_PROBE_MS;
+    }, EVENT_LOOP_PROBE_MS);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
 
   constructor() {
     const probes = (): Probes => this.probes; // collect() runs with `this` = the gauge

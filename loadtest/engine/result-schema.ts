@@ -167,6 +167,8 @@ export const ApiWaitsSchema = Type.Object(
       appDbPool: Type.Optional(SteadyWaitSchema),
       llmRateLimit: Type.Optional(SteadyWaitSchema),
     }),
+    /** The API HTTP workers' event-loop delay over the steady phase (arena_event_loop_delay_seconds), ms. */
+    eventLoopDelay: Type.Optional(SteadyWaitSchema),
     llmCalls: Type.Union([Count, Type.Null()]),
   },
   {

@@ -53,6 +53,9 @@ test('short bench: local-10k at 1,000 in flight holds: errors < 1 %, nothing dro
   const used = Object.values(cpu.cpuSeconds).reduce((a, x) => a + x, l.engine.cpuSeconds);
   assert.ok(used <= cpu.wallSeconds * b.machine.cores * 1.05, `${used} CPU s in ${cpu.wallSeconds} s`);
   assert.match(readFileSync(join(out, 'bench.txt'), 'utf8'), /Where the CPU went/);
+  // the API's event-loop delay over the steady phase (what every pooled connection's hold includes)
+  const loop = l.apiEventLoopDelay!;
+  assert.ok(loop.p50Ms !== null && loop.p99Ms !== null && loop.p99Ms >= loop.p50Ms, JSON.stringify(loop));
   // in flight settled near the level after the ramp (Little's law with the plan's latencies)
   assert.ok(
     l.steadyInFlightMean > 800 && l.steadyInFlightMean < 1250,

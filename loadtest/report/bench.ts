@@ -68,6 +68,15 @@ export const BenchLevelSchema = Type.Object({
       verdict: Type.String(),
     }),
   ),
+  apiEventLoopDelay: Type.Optional(
+    Type.Object(
+      { p50Ms: NumOrNull, p99Ms: NumOrNull },
+      {
+        description:
+          "The API HTTP workers' event-loop delay over the steady phase, ms (arena_event_loop_delay_seconds): what a DB reply waits before the worker handles it and releases its connection.",
+      },
+    ),
+  ),
   engine: Type.Object({
     cpuSeconds: Num,
     peakRssMiB: Num,
@@ -239,6 +248,9 @@ export function levelSummary(
       measuredQueue: r.model?.saturatesFirst.measured ?? null,
     },
     queues,
+    ...(r.apiWaits?.eventLoopDelay
+      ? { apiEventLoopDelay: { p50Ms: r.apiWaits.eventLoopDelay.p50Ms, p99Ms: r.apiWaits.eventLoopDelay.p99Ms } }
+      : {}),
     engine: {
       cpuSeconds: r.engine.cpuSeconds,
       peakRssMiB: Math.round(rssMiB),
@@ -287,6 +299,7 @@ export function benchText(
     'errors',
     'dropped',
     'saturates first (measured / predicted)',
+    'API loop delay P50 / P99',
     'engine CPU s /1k',
     'engine MiB /1k',
   ]);
@@ -301,6 +314,7 @@ export function benchText(
       `${(100 * l.errorRate).toFixed(2)}%`,
       String(l.dropped),
       `${l.saturatesFirst.measuredPool ?? 'none saturated'} / ${l.saturatesFirst.predictedQueue ?? '-'}`,
+      l.apiEventLoopDelay ? `${msText(l.apiEventLoopDelay.p50Ms)} / ${msText(l.apiEventLoopDelay.p99Ms)}` : '-',
       l.engine.cpuSecondsPer1kInFlight?.toFixed(2) ?? '-',
       l.engine.rssMiBPer1kInFlight?.toFixed(1) ?? '-',
     ]);

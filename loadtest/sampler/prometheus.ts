@@ -34,6 +34,9 @@ export const WAIT_HISTOGRAMS = {
   llmRateLimit: 'arena_llm_permit_wait_seconds',
 } as const;
 
+/** The API's HTTP-worker event-loop delay histogram (not a queue the planner models: read beside them). */
+export const EVENT_LOOP_HISTOGRAM = 'arena_event_loop_delay_seconds';
+
 /** Parse a /metrics body into histograms and counters, summing over label sets. */
 export function parseSnapshot(text: string): PromSnapshot {
   const snap: PromSnapshot = { histograms: {}, counters: {}, gauges: {} };
@@ -127,6 +130,8 @@ export interface SteadyWaits {
   fromMs: number;
   toMs: number;
   queues: Partial<Record<keyof typeof WAIT_HISTOGRAMS, SteadyWait>>;
+  /** The HTTP workers' event-loop delay (EVENT_LOOP_HISTOGRAM), when the API exposes it. */
+  eventLoopDelay?: SteadyWait;
   /** LLM calls started in the window (arena_llm_calls_total), or null when not exposed. */
   llmCalls: number | null;
 }
@@ -135,21 +140,26 @@ const ms3 = (s: number | null) => (s === null ? null : Math.round(s * 1e6) / 1e3
 
 /** The steady phase's waits from the scrapes at its start (`before`) and its end (`after`). */
 export function steadyWaits(before: PromSnapshot, after: PromSnapshot, fromMs: number, toMs: number): SteadyWaits {
-  const queues: SteadyWaits['queues'] = {};
-  for (const [queue, name] of Object.entries(WAIT_HISTOGRAMS) as [keyof typeof WAIT_HISTOGRAMS, string][]) {
+  const steady = (name: string): SteadyWait | undefined => {
     const d = histogramDelta(before.histograms[name], after.histograms[name]);
-    if (!d) continue;
-    queues[queue] = {
+    if (!d) return undefined;
+    return {
       count: d.count,
       meanMs: d.count > 0 ? ms3(d.sumSeconds / d.count) : null,
       p50Ms: ms3(bucketQuantile(d, 0.5)),
       p99Ms: ms3(bucketQuantile(d, 0.99)),
     };
+  };
+  const queues: SteadyWaits['queues'] = {};
+  for (const [queue, name] of Object.entries(WAIT_HISTOGRAMS) as [keyof typeof WAIT_HISTOGRAMS, string][]) {
+    const w = steady(name);
+    if (w) queues[queue] = w;
   }
+  const eventLoopDelay = steady(EVENT_LOOP_HISTOGRAM);
   const calls = 'arena_llm_calls_total';
   const llmCalls =
     before.counters[calls] !== undefined && after.counters[calls] !== undefined
       ? after.counters[calls] - before.counters[calls]
       : null;
-  return { fromMs, toMs, queues, llmCalls };
+  return { fromMs, toMs, queues, ...(eventLoopDelay ? { eventLoopDelay } : {}), llmCalls };
 }

@@ -741,6 +741,8 @@ test('GET /metrics: Prometheus text aggregated over the workers (duration histog
   assert.ok(value('arena_queue_reclaimed_total') >= 1);
   assert.ok(value('arena_rate_limited_total') >= 1);
   assert.ok(value('arena_llm_slot_timeouts_total') >= 8);
+  // the HTTP workers sample their event loop every 20 ms: by now each has many samples
+  assert.ok(value('arena_event_loop_delay_seconds_count') >= 20, 'event-loop delay samples');
 });
 
 test('node dist/loadtest/api/main.js on its own: SIGTERM drains an in-flight stream, refuses new work, exits 0', async () => {
