@@ -22,7 +22,7 @@ import {
   type ScenarioResult,
 } from './result-schema.js';
 import type { SampleResult } from '../sampler/sampler.js';
-import { LIMIT_OF } from '../sampler/sampler.js';
+import { LIMIT_OF } from '../sampler/figures.js';
 
 /**
  * Bounds past which the client, not the server, may be what was measured:

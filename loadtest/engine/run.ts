@@ -8,15 +8,11 @@
  * a sampler endpoint that does not answer): the CLI prints its one line and
  * exits 2. Anything else is a bug.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
-import { fileErrorText, InvalidInputError } from '../../lib/errors.js';
-import { describe, pointerToPath } from '../../operator/api/v1alpha1/validate.js';
 import { sleep } from '../../lib/util.js';
 import { scrape, steadyWaits, type SteadyWaits } from '../sampler/prometheus.js';
 import { modelComparison, type ModelInputs } from '../report/model.js';
@@ -24,23 +20,13 @@ import { makeTarget, redactUrl, sample, type SampleResult, type Target, type Tar
 import type { RunConfig } from './config.js';
 import { checkCapacity, readLimits, type OsLimits } from './limits.js';
 import { buildResult, POOLS } from './result.js';
-import { LoadTestResultSchema, RESULT_SCHEMA_VERSION, type LoadTestResult } from './result-schema.js';
+import type { LoadTestResult } from './result-schema.js';
+import { LoadTestInputError } from './result-file.js';
+
+// The result file's reading and the input error live in result-file.ts (no HTTP client: the operator loads it).
+export { LoadTestInputError, parseResult, readResult } from './result-file.js';
 import { runEngine, type SecondPoint } from './runner.js';
 import type { ThresholdSpec } from './thresholds.js';
-
-// ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
-  ajv: Ajv,
-  formats?: string[],
-) => Ajv;
-
-/** A mistake the user can fix; the CLI exits 2 with this one line. */
-export class LoadTestInputError extends InvalidInputError {
-  constructor(message: string) {
-    super(message, 'ARENA_LOADTEST_INPUT');
-    this.name = 'LoadTestInputError';
-  }
-}
 
 /** True for 127.0.0.0/8, ::1, ::ffff:127.x and `localhost`. */
 export function isLoopbackHost(hostname: string): boolean {
@@ -286,52 +272,4 @@ export function writeResult(dir: string, result: LoadTestResult): string {
     throw new LoadTestInputError(`--out: cannot write ${file}: ${(e as Error).message}`);
   }
   return file;
-}
-
-let validateResult: ValidateFunction | undefined;
-
-/**
- * Read a result.json (for `report`, `compare` and tests) and check it against
- * `LoadTestResultSchema` (schema version 1).
- * @throws LoadTestInputError, one line naming the file and, for an invalid one, the first wrong field.
- */
-export function readResult(file: string): LoadTestResult {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new LoadTestInputError(`${file}: not a readable result.json (${fileErrorText(e)})`);
-  }
-  return parseResult(text, file);
-}
-
-/**
- * Parse and validate a result.json given as text (as readResult does a file);
- * `where` names the source in errors (a file, a ConfigMap).
- * @throws LoadTestInputError naming `where` when the text is not JSON, not an
- * arena LoadTestResult, another schema version, or does not match the schema.
- */
-export function parseResult(text: string, where: string): LoadTestResult {
-  let v: LoadTestResult;
-  try {
-    v = JSON.parse(text) as LoadTestResult;
-  } catch (e) {
-    throw new LoadTestInputError(`${where}: not a readable result.json (${fileErrorText(e)})`);
-  }
-  if (v?.kind !== 'LoadTestResult') throw new LoadTestInputError(`${where}: not an arena LoadTestResult`);
-  if (v.schemaVersion !== RESULT_SCHEMA_VERSION)
-    throw new LoadTestInputError(
-      `${where}: result.json schema version ${JSON.stringify(v.schemaVersion)}, this arena reads version ${RESULT_SCHEMA_VERSION}`,
-    );
-  validateResult ??= addFormats(new Ajv({ strict: false, allErrors: false }), ['date-time']).compile(
-    LoadTestResultSchema,
-  );
-  if (!validateResult(v)) {
-    const e = validateResult.errors?.[0];
-    const d = e ? (describe(e) ?? { path: pointerToPath(e.instancePath), message: e.message ?? e.keyword }) : null;
-    throw new LoadTestInputError(
-      `${where}: not a valid result.json (${d ? `${d.path || '(document)'}: ${d.message}` : 'does not match the schema'})`,
-    );
-  }
-  return v;
 }

@@ -3,7 +3,6 @@
  * lastTransitionTime changes only when the status changes; reason, message and
  * observedGeneration are updated in place.
  */
-import type { V1MicroTime } from '@kubernetes/client-node';
 import type { Condition } from '../api/v1alpha1/schema.js';
 
 export type ConditionType = 'Ready' | 'Planned' | 'Progressing' | 'Degraded';
@@ -35,9 +34,12 @@ export function nowRfc3339(d = new Date()): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** metav1.MicroTime: RFC 3339 with six fractional digits (the apiserver rejects three). */
-export function microTime(d: Date): V1MicroTime {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as V1MicroTime;
+/**
+ * metav1.MicroTime as it is in JSON: RFC 3339 with six fractional digits, `2026-12-07T12:00:00.123000Z`
+ * (the apiserver rejects three). What a Lease's renewTime / acquireTime and an Event's eventTime take.
+ */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 /**

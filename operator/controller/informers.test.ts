@@ -8,7 +8,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { ControlPlane } from '../../testing/control-plane.js';
@@ -16,7 +15,9 @@ import { waitFor } from '../../testing/net.js';
 import { repoPath } from '../../testing/paths.js';
 import { MANAGED_BY } from '../render/names.js';
 import { SupervisedInformer } from './informers.js';
-import { ARENA, CHILD_KINDS, collectionPath, kindKey, type KindInfo } from './kinds.js';
+import { KubeClient } from '../kube/client.js';
+import { loadKubeConfig } from '../kube/config.js';
+import { ARENA, CHILD_KINDS, kindKey, type KindInfo } from './kinds.js';
 import { Kube, type KubeObj } from './kube.js';
 import { OperatorMetrics } from './metrics.js';
 import { Reconciler, type Caches } from './reconciler.js';
@@ -31,9 +32,7 @@ const informers: SupervisedInformer[] = [];
 
 before(async () => {
   await cp.start();
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
-  kube = new Kube(kc, metrics);
+  kube = new Kube(new KubeClient(loadKubeConfig(cp.kubeconfig)), metrics);
   const crd = cp.kubectl(['apply', '-f', repoPath('crds/arenadeployment.yaml')]);
   assert.equal(crd.code, 0, crd.err);
   const established = ['wait', '--for=condition=Established', 'crd/arenadeployments.arena.dev', '--timeout=30s'];
@@ -43,6 +42,7 @@ before(async () => {
 
 after(async () => {
   for (const i of informers) i.stop();
+  kube.client.close();
   await cp.destroy();
 });
 
@@ -51,9 +51,9 @@ async function informer(kind: KindInfo, transform?: CacheTransform, labelSelecto
   const events: { type: string; obj: KubeObj }[] = [];
   const inf = new SupervisedInformer({
     name: kind.plural,
-    kc: kube.kc,
-    path: collectionPath(kind, NS),
-    list: kube.lister(kind, NS, labelSelector),
+    client: kube.client,
+    kind,
+    namespace: NS,
     labelSelector,
     onEvent: (obj, type) => events.push({ type, obj }),
     relistPeriodMs: 600_000,

@@ -1,39 +1,39 @@
 /**
- * Supervised informers. @kubernetes/client-node's informer stops for good on
- * any error other than 410 Gone (it relists on 410 by itself), and a watch can
- * stall silently (its request has no timeout). So each informer here:
+ * Supervised informers. The list-watch cache (operator/kube/informer.ts, on
+ * the operator's KubeClient) relists by itself on 410 Gone, but stops for
+ * good on any other error (for example when the apiserver restarts), as
+ * client-node's did; and although each watch asks the apiserver to end it
+ * (timeoutSeconds) and is cut as stalled a minute past that, a relist is the
+ * only sure way back to the truth. So each informer here:
  * - is restarted with exponential backoff (0.5 s .. 10 s) after an error;
  * - is replaced by a fresh one every `relistPeriodMs` (a full relist; the first after
  *   `relistOffsetMs`, so the manager can spread its informers' relists over the period), the new
- *   cache taking over only once it has listed, so reads never see a half-empty cache;
+ *   cache taking over only once it has listed, so reads never see a half-empty cache; the new list
+ *   is replayed as adds, and what the old cache held that the new one lacks as deletes;
  * - counts restarts in arena_operator_watch_restarts_total;
  * - passes every object through `transform` (when given) before it enters the
  *   cache, from the list and from watch events alike (transform.ts's
- *   `stripForCache`: the cache keeps only what the reconcilers read).
- *
- * client-node's informer (`ListWatch`) has no transform hook: it stores list
- * items as the list function returns them and watch objects as its `Watch`
- * hands them over. So an informer with a transform is the same `ListWatch`
- * `makeInformer` builds, given a list function that maps the items and a
- * `Watch` whose callback maps the object of ADDED, MODIFIED and DELETED events
- * (ERROR and BOOKMARK events pass unchanged: their resourceVersion and 410 code
- * drive the ListWatch). Its cache maps, resourceVersion tracking and relist on
- * 410 Gone stay client-node's own; a transform that throws leaves the object as
- * it came (logged), rather than losing it.
+ *   `stripForCache`: the cache keeps only what the reconcilers read). ERROR and
+ *   BOOKMARK events are not transformed (they carry a Status and a
+ *   resourceVersion). A transform that throws leaves the object as it came
+ *   (logged), rather than losing it.
  */
-import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { KubeClient } from '../kube/client.js';
+import { ListWatch } from '../kube/informer.js';
+import type { KindInfo } from './kinds.js';
 import type { KubeObj } from './kube.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { CacheTransform } from './transform.js';
 
-type Inf = k8s.Informer<KubeObj> & k8s.ObjectCache<KubeObj> & { latestResourceVersion?: () => string };
+type Inf = ListWatch<KubeObj>;
 
 export interface InformerOptions {
   name: string;
-  kc: k8s.KubeConfig;
-  path: string;
-  list: () => Promise<k8s.KubernetesListObject<KubeObj>>;
+  client: KubeClient;
+  kind: KindInfo;
+  /** Watch one namespace (default: all). */
+  namespace?: string;
   labelSelector?: string;
   /** Called for every add, update and delete (after the cache is updated). */
   onEvent: (obj: KubeObj, type: 'add' | 'update' | 'delete') => void;
@@ -82,7 +82,7 @@ export class SupervisedInformer {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     clearTimeout(this.relistTimer);
-    void this.current?.stop().catch(() => undefined);
+    this.current?.stop();
     for (const w of this.syncWaiters.splice(0)) w();
   }
 
@@ -113,13 +113,14 @@ export class SupervisedInformer {
     inf.on('error', (err: unknown) => {
       if (this.stopped || (inf !== this.current && active)) return;
       this.o.log.warn({ resource: this.o.name, err: errText(err) }, 'watch failed; restarting informer with backoff');
-      void inf.stop().catch(() => undefined);
+      inf.stop();
       this.scheduleRestart();
     });
     // start() resolves once the list is done and the watch is open (or after an error it reported).
     inf.start().then(
       () => this.takeOver(inf, () => (active = true)),
       (err: unknown) => {
+        if (this.stopped) return;
         this.o.log.warn({ resource: this.o.name, err: errText(err) }, 'informer start failed; retrying with backoff');
         this.scheduleRestart();
       },
@@ -128,14 +129,17 @@ export class SupervisedInformer {
 
   /** Make `inf` the current informer once it has listed (resourceVersion known). */
   private takeOver(inf: Inf, activate: () => void): void {
-    if (this.stopped || inf === this.current) return;
-    if ((inf.latestResourceVersion?.() ?? '') === '') return;
+    if (this.stopped) {
+      inf.stop();
+      return;
+    }
+    if (inf === this.current || inf.latestResourceVersion() === '') return;
     const old = this.current;
     const oldList = old?.list() ?? [];
     this.current = inf;
     activate();
     this.failures = 0;
-    if (old) void old.stop().catch(() => undefined);
+    old?.stop();
     if (!this.synced) {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
@@ -161,51 +165,25 @@ export class SupervisedInformer {
   }
 }
 
-/** client-node's makeInformer, with `o.transform` (if any) applied to list items and watched objects. */
+/** A list-watch cache as `o` describes, with `o.transform` (if any) made safe: an object it throws on is cached as it came. */
 function makeInformer(o: InformerOptions): Inf {
   const t = o.transform;
-  if (!t) return k8s.makeInformer(o.kc, o.path, o.list, o.labelSelector) as Inf;
-  // A throwing transform must not lose the object (Watch swallows a callback's exception): cache it as is.
-  const safe: CacheTransform = (obj) => {
-    try {
-      return t(obj);
-    } catch (err) {
-      o.log.warn({ resource: o.name, err: errText(err) }, 'cache transform failed; caching the object unchanged');
-      return obj;
-    }
-  };
-  const list = async () => {
-    const l = await o.list();
-    return { ...l, items: l.items.map(safe) };
-  };
-  return new k8s.ListWatch<KubeObj>(o.path, new TransformingWatch(o.kc, safe), list, false, o.labelSelector) as Inf;
-}
-
-/** Watch events whose object is a watched object (ERROR carries a Status, BOOKMARK only a resourceVersion). */
-const OBJECT_EVENTS = new Set(['ADDED', 'MODIFIED', 'DELETED']);
-
-/** client-node's Watch, handing the object of every ADDED, MODIFIED and DELETED event through a transform. */
-class TransformingWatch extends k8s.Watch {
-  constructor(
-    kc: k8s.KubeConfig,
-    private readonly transform: CacheTransform,
-  ) {
-    super(kc);
-  }
-
-  override watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: any, watchObj?: any) => void,
-    done: (err: any) => void,
-  ): Promise<AbortController> {
-    return super.watch(
-      path,
-      queryParams,
-      (phase, obj, watchObj) => callback(phase, OBJECT_EVENTS.has(phase) ? this.transform(obj) : obj, watchObj),
-      done,
-    );
-  }
+  const safe: CacheTransform | undefined =
+    t &&
+    ((obj) => {
+      try {
+        return t(obj);
+      } catch (err) {
+        o.log.warn({ resource: o.name, err: errText(err) }, 'cache transform failed; caching the object unchanged');
+        return obj;
+      }
+    });
+  return new ListWatch<KubeObj>(o.client, {
+    kind: o.kind,
+    namespace: o.namespace,
+    labelSelector: o.labelSelector,
+    transform: safe,
+  });
 }
 
 export function errText(err: unknown): string {

@@ -1,6 +1,7 @@
 /**
  * The kinds the operator reads and writes: ArenaDeployment and the child kinds
- * `render()` produces, with their API paths (for watches) and list calls.
+ * `render()` produces, with their plurals (their apiserver paths:
+ * operator/kube/client.ts `resourcePath`).
  */
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
 import { LOADTEST_KIND, LOADTEST_PLURAL } from '../api/v1alpha1/loadtest-schema.js';
@@ -32,12 +33,6 @@ export const LOADTEST_CHILD_KINDS: KindInfo[] = [
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings' },
   { apiVersion: 'batch/v1', kind: 'Job', plural: 'jobs' },
 ];
-
-/** Collection path for a kind, cluster-wide or in one namespace: `/apis/apps/v1/namespaces/ns/deployments`. */
-export function collectionPath(k: KindInfo, namespace?: string): string {
-  const base = k.apiVersion.includes('/') ? `/apis/${k.apiVersion}` : `/api/${k.apiVersion}`;
-  return namespace ? `${base}/namespaces/${namespace}/${k.plural}` : `${base}/${k.plural}`;
-}
 
 /** `Kind.apiVersion` key used to index caches. */
 export function kindKey(apiVersion: string, kind: string): string {

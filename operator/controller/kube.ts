@@ -1,27 +1,41 @@
 /**
  * The operator's apiserver access: server-side apply with one field manager,
- * deletes, status through the status subresource, Events, and list calls for
- * informers. Every request except informer list/watch is counted by verb.
+ * deletes, status through the status subresource, Events and Leases, over operator/kube/client.ts (node's https with one
+ * keep-alive agent; not @kubernetes/client-node, whose import alone costs
+ * ~70 MiB and which opens a new TLS connection per call: docs/operator.md,
+ * "Cache and memory"). The informers list and watch through operator/kube/informer.ts
+ * on the same client. Every request except informer list/watch and `serves`
+ * is counted by verb (arena_operator_kube_requests_total) and timed
+ * (arena_operator_kube_request_duration_seconds).
  */
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { ArenaDeploymentStatus } from '../api/v1alpha1/schema.js';
 import type { ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
 import { FIELD_MANAGER } from '../render/names.js';
-import { ARENA, GROUP, LOADTEST, VERSION, type KindInfo } from './kinds.js';
-import { microTime } from './conditions.js';
+import { APPLY_PATCH, KubeApiError, groupVersionPath, resourcePath, type KubeClient } from '../kube/client.js';
+import { ARENA, CHILD_KINDS, LOADTEST, LOADTEST_CHILD_KINDS, kindKey, type KindInfo } from './kinds.js';
+import { microTime, nowRfc3339 } from './conditions.js';
 import type { OperatorMetrics } from './metrics.js';
 
 export type KubeObj = k8s.KubernetesObject & { spec?: unknown; status?: unknown; data?: unknown; [k: string]: unknown };
 
-/** Load a kubeconfig: an explicit file, else in-cluster when running in a pod, else the default (KUBECONFIG, ~/.kube/config). */
-export function loadKubeConfig(file?: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else if (process.env['KUBERNETES_SERVICE_HOST']) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error('no Kubernetes cluster in the kubeconfig');
-  return kc;
+/** A coordination.k8s.io/v1 Lease as JSON (renewTime and acquireTime: metav1.MicroTime strings, conditions.ts microTime). */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
 }
+
+const LEASE: KindInfo = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases' };
+const EVENT: KindInfo = { apiVersion: 'v1', kind: 'Event', plural: 'events' };
+const CONFIGMAP: KindInfo = { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' };
 
 /**
  * Everything the reconciler writes: server-side apply of a child, delete of a child,
@@ -40,20 +54,18 @@ export interface ReconcileWriter {
 }
 
 export class Kube implements ReconcileWriter {
-  readonly objects: k8s.KubernetesObjectApi;
-  readonly custom: k8s.CustomObjectsApi;
-  readonly core: k8s.CoreV1Api;
-  readonly coordination: k8s.CoordinationV1Api;
+  /** Kinds by `Kind.apiVersion`: the operator's own and those found by discovery (pluralOf). */
+  private readonly kinds = new Map<string, KindInfo>(
+    [ARENA, LOADTEST, ...CHILD_KINDS, ...LOADTEST_CHILD_KINDS, LEASE, EVENT].map((k) => [
+      kindKey(k.apiVersion, k.kind),
+      k,
+    ]),
+  );
 
   constructor(
-    readonly kc: k8s.KubeConfig,
+    readonly client: KubeClient,
     private readonly metrics: OperatorMetrics,
-  ) {
-    this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
-  }
+  ) {}
 
   /** Count a request by verb; the returned function, called when it has answered, observes its duration. */
   count(verb: string): () => void {
@@ -71,16 +83,48 @@ export class Kube implements ReconcileWriter {
     }
   }
 
-  /** Server-side apply (PATCH application/apply-patch+yaml, field manager arena-operator, force). */
+  /**
+   * The KindInfo (plural) of `apiVersion`/`kind`: the operator's kinds are known; any other is looked
+   * up once in the apiserver's discovery document of its group version.
+   * @throws Error when the apiserver does not serve that kind.
+   */
+  private async kindOf(apiVersion: string, kind: string): Promise<KindInfo> {
+    const key = kindKey(apiVersion, kind);
+    const known = this.kinds.get(key);
+    if (known) return known;
+    const doc = await this.timed('discovery', () =>
+      this.client.request<{ resources?: { name: string; kind: string }[] }>('GET', groupVersionPath(apiVersion)),
+    );
+    const r = doc.resources?.find((x) => x.kind === kind && !x.name.includes('/'));
+    if (!r) throw new Error(`the apiserver serves no ${kind} in ${apiVersion}`);
+    const info = { apiVersion, kind, plural: r.name };
+    this.kinds.set(key, info);
+    return info;
+  }
+
+  /** The path of `obj` (its kind, namespace and name). */
+  private async pathOf(obj: k8s.KubernetesObject): Promise<string> {
+    const kind = await this.kindOf(obj.apiVersion ?? '', obj.kind ?? '');
+    return resourcePath(kind, obj.metadata?.namespace, obj.metadata?.name ?? '');
+  }
+
+  /** Server-side apply (PATCH application/apply-patch+yaml, field manager arena-operator, force). @returns the object as stored. */
   async apply<T extends k8s.KubernetesObject>(obj: T): Promise<T> {
+    const path = await this.pathOf(obj);
     return this.timed('apply', () =>
-      this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply),
+      this.client.request<T>('PATCH', path, {
+        query: { fieldManager: FIELD_MANAGER, force: true },
+        body: obj,
+        contentType: APPLY_PATCH,
+      }),
     );
   }
 
+  /** Delete (background propagation). @throws KubeApiError (404 when it is already gone). */
   async delete(obj: k8s.KubernetesObject): Promise<void> {
+    const path = await this.pathOf(obj);
     await this.timed('delete', () =>
-      this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background'),
+      this.client.request('DELETE', path, { query: { propagationPolicy: 'Background' } }),
     );
   }
 
@@ -97,26 +141,20 @@ export class Kube implements ReconcileWriter {
   /** Server-side apply (field manager arena-operator, force) of the status subresource of an arena.dev object. */
   private async applyStatusOf(kind: KindInfo, namespace: string, name: string, status: unknown): Promise<void> {
     await this.timed('apply-status', () =>
-      this.custom.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: kind.plural,
-          name,
-          body: { apiVersion: kind.apiVersion, kind: kind.kind, metadata: { name, namespace }, status },
-          fieldManager: FIELD_MANAGER,
-          force: true,
-        },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
-      ),
+      this.client.request('PATCH', resourcePath(kind, namespace, name, 'status'), {
+        query: { fieldManager: FIELD_MANAGER, force: true },
+        body: { apiVersion: kind.apiVersion, kind: kind.kind, metadata: { name, namespace }, status },
+        contentType: APPLY_PATCH,
+      }),
     );
   }
 
   /** GET a ConfigMap from the apiserver (not the cache); undefined when it does not exist. */
   async getConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined> {
     try {
-      return await this.timed('get', () => this.core.readNamespacedConfigMap({ namespace, name }));
+      return await this.timed('get', () =>
+        this.client.request<k8s.V1ConfigMap>('GET', resourcePath(CONFIGMAP, namespace, name)),
+      );
     } catch (e) {
       if ((e as { code?: number }).code === 404) return undefined;
       throw e;
@@ -134,9 +172,10 @@ export class Kube implements ReconcileWriter {
     const now = new Date();
     const ns = about.metadata?.namespace ?? 'default';
     await this.timed('create-event', () =>
-      this.core.createNamespacedEvent({
-        namespace: ns,
+      this.client.request('POST', resourcePath(EVENT, ns), {
         body: {
+          apiVersion: 'v1',
+          kind: 'Event',
           metadata: { generateName: `${about.metadata?.name}.`, namespace: ns },
           involvedObject: {
             apiVersion: about.apiVersion,
@@ -150,8 +189,8 @@ export class Kube implements ReconcileWriter {
           message: message.slice(0, 1024),
           type,
           count: 1,
-          firstTimestamp: now,
-          lastTimestamp: now,
+          firstTimestamp: nowRfc3339(now),
+          lastTimestamp: nowRfc3339(now),
           eventTime: microTime(now),
           action: reason,
           reportingComponent: FIELD_MANAGER,
@@ -162,44 +201,51 @@ export class Kube implements ReconcileWriter {
     );
   }
 
+  /** GET the Lease `namespace/name` (verb get-lease); undefined when it does not exist. */
+  async getLease(namespace: string, name: string): Promise<Lease | undefined> {
+    try {
+      return await this.timed('get-lease', () =>
+        this.client.request<Lease>('GET', resourcePath(LEASE, namespace, name)),
+      );
+    } catch (e) {
+      if (e instanceof KubeApiError && e.code === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Create a Lease (verb create-lease). @throws KubeApiError 409 when it exists. */
+  async createLease(namespace: string, lease: Lease): Promise<Lease> {
+    return this.timed('create-lease', () =>
+      this.client.request<Lease>('POST', resourcePath(LEASE, namespace), {
+        body: { apiVersion: LEASE.apiVersion, kind: LEASE.kind, ...lease },
+      }),
+    );
+  }
+
+  /**
+   * Replace a Lease (PUT, verb update-lease); `lease.metadata.resourceVersion` makes it conditional.
+   * @throws KubeApiError 409 when the Lease changed since that resourceVersion.
+   */
+  async replaceLease(namespace: string, name: string, lease: Lease): Promise<Lease> {
+    return this.timed('update-lease', () =>
+      this.client.request<Lease>('PUT', resourcePath(LEASE, namespace, name), {
+        body: { apiVersion: LEASE.apiVersion, kind: LEASE.kind, ...lease },
+      }),
+    );
+  }
+
   /**
    * Whether the apiserver serves the custom resource `kind` (its CRD is installed): a list with limit 1,
    * in `namespace` or cluster-wide, answers 404 when it is not.
    * @throws on apiserver errors other than 404.
    */
   async serves(kind: KindInfo, namespace?: string): Promise<boolean> {
-    const [group, version] = kind.apiVersion.split('/') as [string, string];
     try {
-      if (namespace)
-        await this.custom.listNamespacedCustomObject({ group, version, namespace, plural: kind.plural, limit: 1 });
-      else await this.custom.listClusterCustomObject({ group, version, plural: kind.plural, limit: 1 });
+      await this.client.request('GET', resourcePath(kind, namespace), { query: { limit: 1 } });
       return true;
     } catch (e) {
       if ((e as { code?: number }).code === 404) return false;
       throw e;
     }
-  }
-
-  /** A list function for an informer of `kind` (all namespaces, or one). */
-  lister(kind: KindInfo, namespace?: string, labelSelector?: string): () => Promise<k8s.KubernetesListObject<KubeObj>> {
-    return async () => {
-      const { apiVersion, kind: k } = kind;
-      const list = await this.objects.list<KubeObj>(
-        apiVersion,
-        k,
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        labelSelector,
-      );
-      // List items come without apiVersion/kind; the cache and the reconciler want them.
-      for (const item of list.items) {
-        item.apiVersion = kind.apiVersion;
-        item.kind = kind.kind;
-      }
-      return list;
-    };
   }
 }

@@ -6,10 +6,9 @@
  * `renewDeadlineMs`. Updates use the lease's resourceVersion (optimistic
  * concurrency), so two candidates cannot both win.
  */
-import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { microTime } from './conditions.js';
-import type { Kube } from './kube.js';
+import type { Kube, Lease } from './kube.js';
 import type { OperatorMetrics } from './metrics.js';
 
 export interface LeaderOptions {
@@ -45,28 +44,18 @@ export class LeaderElector {
   /** Try once to acquire or renew. Returns true when we hold the lease afterwards. */
   async tryAcquireOrRenew(): Promise<boolean> {
     const now = new Date();
-    const api = this.kube.coordination;
-    let lease: k8s.V1Lease | undefined;
-    try {
-      this.kube.count('get-lease');
-      lease = await api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
-    } catch (e) {
-      if (status(e) !== 404) throw e;
-    }
-    const spec: k8s.V1LeaseSpec = {
+    const { namespace, name } = this.o;
+    const lease = await this.kube.getLease(namespace, name);
+    const spec: NonNullable<Lease['spec']> = {
       holderIdentity: this.o.identity,
       leaseDurationSeconds: Math.round(this.leaseMs / 1000),
       renewTime: microTime(now),
     };
     if (!lease) {
       try {
-        this.kube.count('create-lease');
-        await api.createNamespacedLease({
-          namespace: this.o.namespace,
-          body: {
-            metadata: { name: this.o.name, namespace: this.o.namespace },
-            spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
-          },
+        await this.kube.createLease(namespace, {
+          metadata: { name, namespace },
+          spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
         });
         return true;
       } catch (e) {
@@ -75,29 +64,20 @@ export class LeaderElector {
       }
     }
     const holder = lease.spec?.holderIdentity;
-    const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime as unknown as string).getTime() : 0;
-    const expired = renewed + (lease.spec?.leaseDurationSeconds ?? 15) * 1000 < now.getTime();
+    // renewTime is a metav1.MicroTime string (`2026-12-07T12:00:00.123456Z`); Date.parse reads it to the ms.
+    const renewed = lease.spec?.renewTime ? Date.parse(lease.spec.renewTime) : 0;
+    const expired =
+      (Number.isNaN(renewed) ? 0 : renewed) + (lease.spec?.leaseDurationSeconds ?? 15) * 1000 < now.getTime();
     if (holder && holder !== this.o.identity && !expired) return false;
     const mine = holder === this.o.identity;
     try {
-      this.kube.count('update-lease');
-      await api.replaceNamespacedLease({
-        name: this.o.name,
-        namespace: this.o.namespace,
-        body: {
-          metadata: {
-            name: this.o.name,
-            namespace: this.o.namespace,
-            resourceVersion: lease.metadata?.resourceVersion,
-          },
-          spec: {
-            ...spec,
-            acquireTime:
-              mine && lease.spec?.acquireTime
-                ? microTime(new Date(lease.spec.acquireTime as unknown as string))
-                : microTime(now),
-            leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1),
-          },
+      await this.kube.replaceLease(namespace, name, {
+        metadata: { name, namespace, resourceVersion: lease.metadata?.resourceVersion },
+        spec: {
+          ...spec,
+          // kept as the apiserver stored it (a MicroTime string) while we stay the holder
+          acquireTime: mine && lease.spec?.acquireTime ? lease.spec.acquireTime : microTime(now),
+          leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1),
         },
       });
       return true;
@@ -167,34 +147,22 @@ export class LeaderElector {
 
   /** One attempt: true when released (or not ours), false after a conflict. */
   private async releaseOnce(): Promise<boolean> {
+    const { namespace, name } = this.o;
     try {
-      const lease = await this.kube.coordination.readNamespacedLease({
-        name: this.o.name,
-        namespace: this.o.namespace,
-      });
-      if (lease.spec?.holderIdentity !== this.o.identity) return true;
-      this.kube.count('update-lease');
-      await this.kube.coordination.replaceNamespacedLease({
-        name: this.o.name,
-        namespace: this.o.namespace,
-        body: {
-          metadata: {
-            name: this.o.name,
-            namespace: this.o.namespace,
-            resourceVersion: lease.metadata?.resourceVersion,
-          },
-          spec: {
-            holderIdentity: undefined,
-            leaseDurationSeconds: 1,
-            leaseTransitions: lease.spec?.leaseTransitions,
-            renewTime: microTime(new Date()),
-          },
+      const lease = await this.kube.getLease(namespace, name);
+      if (lease?.spec?.holderIdentity !== this.o.identity) return true;
+      await this.kube.replaceLease(namespace, name, {
+        metadata: { name, namespace, resourceVersion: lease.metadata?.resourceVersion },
+        spec: {
+          leaseDurationSeconds: 1,
+          leaseTransitions: lease.spec?.leaseTransitions,
+          renewTime: microTime(new Date()),
         },
       });
       return true;
     } catch (e) {
       // a conflict: read again; anything else: best effort, the lease expires on its own
-      return (e as { code?: number }).code !== 409;
+      return status(e) !== 409;
     }
   }
 }

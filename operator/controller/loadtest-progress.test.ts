@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { repoPath } from '../../testing/paths.js';
 import { validateLoadTestText } from '../api/v1alpha1/validate.js';
-import { ANNOTATIONS } from '../../loadtest/distributed/runner.js';
+import { ANNOTATIONS } from '../../loadtest/distributed/shard.js';
 import type { ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
 import type { KubeObj } from './kube.js';
 import {

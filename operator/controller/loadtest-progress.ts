@@ -24,7 +24,7 @@
  */
 import type { ArenaLoadTest, ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
 import { parseDurationMs } from '../../loadtest/engine/duration.js';
-import { ANNOTATIONS } from '../../loadtest/distributed/runner.js';
+import { ANNOTATIONS } from '../../loadtest/distributed/shard.js';
 import { JOB_DEADLINE_MARGIN_SECONDS } from '../render/loadtest.js';
 import type { KubeObj } from './kube.js';
 

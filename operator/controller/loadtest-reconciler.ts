@@ -45,7 +45,7 @@ import type { KubeObject } from '../render/index.js';
 import { mergeResults } from '../../loadtest/engine/merge.js';
 import { parseThresholds, type ThresholdSpec } from '../../loadtest/engine/thresholds.js';
 import type { LoadTestResult } from '../../loadtest/engine/result-schema.js';
-import { encodeShardDetailed, shardFromConfigMap, SHARD_KEY, ANNOTATIONS } from '../../loadtest/distributed/runner.js';
+import { encodeShardDetailed, shardFromConfigMap, SHARD_KEY, ANNOTATIONS } from '../../loadtest/distributed/shard.js';
 import { errText } from '../../lib/errors.js';
 import { isSubset } from './compare.js';
 import { applyOwned } from './reconciler.js';

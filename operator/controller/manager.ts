@@ -6,8 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
-import { ARENA, CHILD_KINDS, LOADTEST, LOADTEST_CHILD_KINDS, collectionPath, kindKey } from './kinds.js';
-import { Kube, loadKubeConfig, type KubeObj } from './kube.js';
+import { KubeClient } from '../kube/client.js';
+import { loadKubeConfig } from '../kube/config.js';
+import { ARENA, CHILD_KINDS, LOADTEST, LOADTEST_CHILD_KINDS, kindKey } from './kinds.js';
+import { Kube, type KubeObj } from './kube.js';
 import { LeaderElector } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
 import { SupervisedInformer, errText } from './informers.js';
@@ -63,7 +65,8 @@ export class Manager {
 
   constructor(private readonly o: ManagerOptions) {
     this.log = pino({ level: o.logLevel, base: { component: 'arena-operator', identity: this.identity } });
-    this.kube = new Kube(loadKubeConfig(o.kubeconfig), this.metrics);
+    // Throws KubeConfigError (one line naming the file): `arena operator run` reports it as a UserError.
+    this.kube = new Kube(new KubeClient(loadKubeConfig(o.kubeconfig)), this.metrics);
   }
 
   private caches(): Caches {
@@ -223,7 +226,13 @@ export class Manager {
 
   /** The informers: ArenaDeployments, ArenaLoadTests and every child kind (arena-managed only, by label). */
   private createInformers(ns: string | undefined, loadTests: boolean): void {
-    const common = { kc: this.kube.kc, relistPeriodMs: this.o.relistPeriodMs, metrics: this.metrics, log: this.log };
+    const common = {
+      client: this.kube.client,
+      namespace: ns,
+      relistPeriodMs: this.o.relistPeriodMs,
+      metrics: this.metrics,
+      log: this.log,
+    };
     // Relists spread evenly over the period (informer i of n first relists at (i + 1) / (n + 1) of it):
     // a relist holds two copies of one kind's cache for a moment, never of every kind at once.
     const kinds = [ARENA, ...(loadTests ? [LOADTEST] : []), ...CHILD_KINDS, ...(loadTests ? LOADTEST_CHILD_KINDS : [])];
@@ -233,8 +242,7 @@ export class Manager {
       ...common,
       name: ARENA.plural,
       relistOffsetMs: offset(ARENA),
-      path: collectionPath(ARENA, ns),
-      list: this.kube.lister(ARENA, ns),
+      kind: ARENA,
       transform: stripForCache(ARENA.kind),
       onEvent: (obj, type) => {
         if (this.relevant.changed(obj, type)) this.enqueueArena(obj);
@@ -245,8 +253,7 @@ export class Manager {
         ...common,
         name: LOADTEST.plural,
         relistOffsetMs: offset(LOADTEST),
-        path: collectionPath(LOADTEST, ns),
-        list: this.kube.lister(LOADTEST, ns),
+        kind: LOADTEST,
         transform: stripForCache(LOADTEST.kind),
         onEvent: (obj) => {
           this.ltQueue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
@@ -261,8 +268,7 @@ export class Manager {
           ...common,
           name: k.plural,
           relistOffsetMs: offset(k),
-          path: collectionPath(k, ns),
-          list: this.kube.lister(k, ns, selector),
+          kind: k,
           labelSelector: selector,
           transform: stripForCache(k.kind),
           onEvent: (obj, type) => {
@@ -342,5 +348,6 @@ export class Manager {
     await this.running;
     await this.leader?.release();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.kube.client.close();
   }
 }
