@@ -66,3 +66,17 @@ test('a ConfigMap data change and a Job status change are relevant', () => {
   r.changed(job({ active: 2 }), 'add');
   assert.equal(r.changed(job({ active: 1, failedIndexes: '1' }), 'update'), true, 'the load-test controller reads it');
 });
+
+test("a relist's item is the watch's object with its keys in another order: not a change", () => {
+  // a watch event's object: kind and apiVersion first; a list item: the apiserver leaves them out and
+  // the informer appends them, after metadata, spec and status
+  const watched = deployment({ ...ready });
+  const { apiVersion, kind, ...rest } = watched;
+  const listed = { ...rest, metadata: { ...rest.metadata }, apiVersion, kind } as KubeObj;
+  assert.notEqual(Object.keys(listed)[0], Object.keys(watched)[0]);
+  const r = new RelevantChanges();
+  assert.equal(r.changed(watched, 'add'), true, 'first seen');
+  assert.equal(r.changed(listed, 'add'), false, 'the relist replays it unchanged');
+  const reordered = { ...listed, spec: { template: listed.spec && (listed.spec as any).template, replicas: 2 } };
+  assert.equal(r.changed(reordered as KubeObj, 'update'), false, 'nested keys in another order');
+});

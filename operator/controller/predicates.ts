@@ -18,6 +18,7 @@
  * - other kinds: none (their status is not cached, transform.ts).
  */
 import { createHash } from 'node:crypto';
+import { stringify } from 'safe-stable-stringify';
 import type { KubeObj } from './kube.js';
 
 /** Status fields of a Deployment or StatefulSet the readiness check reads. */
@@ -40,13 +41,17 @@ function readStatus(obj: KubeObj): unknown {
 
 /**
  * A digest (SHA-1, base64: 28 characters, so a uid map costs little) that changes exactly when
- * something a reconciler reads of `obj` changes.
+ * something a reconciler reads of `obj` changes. Keys are serialised sorted (safe-stable-stringify):
+ * the same object can come with its keys in another order, and must give the same digest. A list's
+ * items come without apiVersion and kind (the informer adds them, at the end), a watch event's
+ * object has them first; with JSON.stringify every relist of a child kind looked like a change of
+ * every child and reconciled every owner (docs/benchmarks.md, 2026-12-08).
  */
 export function fingerprint(obj: KubeObj): string {
   const { resourceVersion: _rv, ...metadata } = obj.metadata ?? {};
   const { status: _s, metadata: _m, ...rest } = obj;
   return createHash('sha1')
-    .update(JSON.stringify([metadata, rest, readStatus(obj)]))
+    .update(stringify([metadata, rest, readStatus(obj)]) ?? '')
     .digest('base64');
 }
 
