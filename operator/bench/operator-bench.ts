@@ -90,6 +90,13 @@ interface Level {
   perReconcile: { operatorCpuMs: number; apiserverMs: number; reconciles: number } | undefined;
   noop: { requests: number; reconciles: number; seconds: number };
   memory: Memory;
+  /**
+   * Over the sequential creates: keys added to the ArenaDeployment queue by source
+   * (arena_operator_enqueued_total), reconcile errors, and informer restarts by resource and reason.
+   */
+  enqueuedBySource: Record<string, number>;
+  reconcileErrors: number;
+  watchRestarts: Record<string, number>;
 }
 
 const pct = (xs: number[], p: number) => {
@@ -217,6 +224,23 @@ function perReconcile(before: Sample[], after: Sample[], cpuSeconds: number): Le
   };
 }
 
+/** The increase of counter `name` between two scrapes, by a key of its labels (only where it grew). */
+function deltaBy(
+  before: Sample[],
+  after: Sample[],
+  name: string,
+  key: (labels: Record<string, string>) => string,
+  only: Record<string, string> = {},
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const keep = (x: Sample) => x.name === name && Object.entries(only).every(([k, v]) => x.labels[k] === v);
+  for (const a of after.filter(keep)) {
+    const b = before.find((x) => keep(x) && JSON.stringify(x.labels) === JSON.stringify(a.labels))?.value ?? 0;
+    if (a.value > b) out[key(a.labels)] = (out[key(a.labels)] ?? 0) + a.value - b;
+  }
+  return out;
+}
+
 /** BENCH_SINGLE sequential creates, each timed from the request to the HPA's arrival. */
 async function sequential(ctx: Ctx, level: number, deadline: number) {
   await ctx.op.settle(deadline);
@@ -252,6 +276,18 @@ async function sequential(ctx: Ctx, level: number, deadline: number) {
     work: stat(before, after, WORK),
     reconcileDuration: stat(before, after, RECONCILE),
     perReconcile: perReconcile(before, after, cpu),
+    enqueuedBySource: deltaBy(before, after, 'arena_operator_enqueued_total', (l) => l['source'] ?? '?', {
+      controller: 'arenadeployment',
+    }),
+    reconcileErrors:
+      (total(after, 'arena_operator_reconcile_errors_total') ?? 0) -
+      (total(before, 'arena_operator_reconcile_errors_total') ?? 0),
+    watchRestarts: deltaBy(
+      before,
+      after,
+      'arena_operator_watch_restarts_total',
+      (l) => `${l['resource']}/${l['reason']}`,
+    ),
   };
   log(`level ${level}: ${SINGLE} sequential creates, apply -> children P50 ${r.p50Ms} ms, P99 ${r.p99Ms} ms`);
   return r;
@@ -388,6 +424,8 @@ function levelTable(l: Level): string[] {
     `| queue wait (workqueue_queue_duration), mean / P99 over the sequential creates | ${ms(l.queueWait)} |`,
     `| reconcile work (workqueue_work_duration), mean / P99 | ${ms(l.work)} |`,
     `| reconcile duration (reconcile_duration_seconds), mean / P99 | ${ms(l.reconcileDuration)} |`,
+    `| keys enqueued during the sequential creates, by source (enqueued_total) | ${bySource(l.enqueuedBySource)} |`,
+    `| reconcile errors / informer restarts during the sequential creates | ${l.reconcileErrors} / ${bySource(l.watchRestarts)} |`,
     ...(l.perReconcile
       ? [
           `| per reconcile: operator CPU / waiting for the apiserver (kube_request_duration) | ${num(l.perReconcile.operatorCpuMs, 1)} ms / ${num(l.perReconcile.apiserverMs, 1)} ms |`,
@@ -401,6 +439,12 @@ function levelTable(l: Level): string[] {
     '',
   ];
 }
+
+const bySource = (m: Record<string, number>) =>
+  Object.entries(m)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${num(v)}`)
+    .join(', ') || 'none';
 
 function report(levels: Level[], lt: Awaited<ReturnType<typeof loadTests>> | undefined, started: Date): void {
   const lines = ['# Operator benchmark', ''];

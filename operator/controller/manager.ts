@@ -101,8 +101,14 @@ export class Manager {
   private enqueueOwner(obj: KubeObj): void {
     for (const ref of obj.metadata?.ownerReferences ?? []) {
       if (ref.apiVersion !== ARENA.apiVersion) continue;
-      if (ref.kind === ARENA.kind) this.queue.add(`${obj.metadata!.namespace}/${ref.name}`);
-      else if (ref.kind === LOADTEST.kind) this.ltQueue.add(`${obj.metadata!.namespace}/${ref.name}`);
+      const source = `child:${obj.kind ?? 'unknown'}`;
+      if (ref.kind === ARENA.kind) {
+        this.queue.add(`${obj.metadata!.namespace}/${ref.name}`);
+        this.metrics.enqueued.inc({ controller: 'arenadeployment', source });
+      } else if (ref.kind === LOADTEST.kind) {
+        this.ltQueue.add(`${obj.metadata!.namespace}/${ref.name}`);
+        this.metrics.enqueued.inc({ controller: 'arenaloadtest', source });
+      }
     }
     this.setDepth();
   }
@@ -111,11 +117,14 @@ export class Manager {
   private enqueueArena(obj: KubeObj): void {
     const ns = obj.metadata!.namespace!;
     this.queue.add(`${ns}/${obj.metadata!.name}`);
+    this.metrics.enqueued.inc({ controller: 'arenadeployment', source: 'arenadeployment' });
     for (const lt of this.ltInformer?.list(ns) ?? []) {
       const phase = (lt.status as { phase?: string } | undefined)?.phase;
       const ref = (lt.spec as { target?: { deploymentRef?: { name?: string } } } | undefined)?.target?.deploymentRef;
-      if (ref?.name === obj.metadata!.name && phase !== 'Succeeded' && phase !== 'Failed')
+      if (ref?.name === obj.metadata!.name && phase !== 'Succeeded' && phase !== 'Failed') {
         this.ltQueue.add(`${ns}/${lt.metadata!.name}`);
+        this.metrics.enqueued.inc({ controller: 'arenaloadtest', source: 'deployment-ref' });
+      }
     }
     this.setDepth();
   }
@@ -200,10 +209,12 @@ export class Manager {
     this.log.info({ workers: this.o.workers, namespace: ns ?? '(all)' }, 'caches synced; starting workers');
     this.resyncTimer = setInterval(() => {
       // spread over the period, not all at once: a burst of every key would make a new object wait behind it
-      const spread = (q: WorkQueue, obj: KubeObj) =>
+      const spread = (q: WorkQueue, controller: string, obj: KubeObj) => {
         q.addAfter(`${obj.metadata!.namespace}/${obj.metadata!.name}`, Math.random() * this.o.resyncPeriodMs * 0.9);
-      for (const obj of this.arenaInformer?.list() ?? []) spread(this.queue, obj);
-      for (const obj of this.ltInformer?.list() ?? []) spread(this.ltQueue, obj);
+        this.metrics.enqueued.inc({ controller, source: 'resync' });
+      };
+      for (const obj of this.arenaInformer?.list() ?? []) spread(this.queue, 'arenadeployment', obj);
+      for (const obj of this.ltInformer?.list() ?? []) spread(this.ltQueue, 'arenaloadtest', obj);
     }, this.o.resyncPeriodMs);
     this.resyncTimer.unref();
     this.running = this.startWorkers();
@@ -257,6 +268,7 @@ export class Manager {
         transform: stripForCache(LOADTEST.kind),
         onEvent: (obj) => {
           this.ltQueue.add(`${obj.metadata!.namespace}/${obj.metadata!.name}`);
+          this.metrics.enqueued.inc({ controller: 'arenaloadtest', source: 'arenaloadtest' });
           this.setDepth();
         },
       });

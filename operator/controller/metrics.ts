@@ -49,6 +49,19 @@ export class OperatorMetrics {
     buckets: QUEUE_BUCKETS,
     registers: [this.registry],
   });
+  /**
+   * Keys added to a work queue, by controller and by what asked: `arenadeployment` / `arenaloadtest`
+   * (an event of the object itself), `child:<Kind>` (an event of an owned child that passed the
+   * predicates), `deployment-ref` (an ArenaLoadTest's target ArenaDeployment changed), `resync`.
+   * Adds of a key already queued count too (the queue coalesces them): this says where the work
+   * comes from, reconcile_total how much of it ran.
+   */
+  readonly enqueued = new Counter({
+    name: 'arena_operator_enqueued_total',
+    help: 'Keys added to a work queue (coalesced adds included), by controller and source.',
+    labelNames: ['controller', 'source'],
+    registers: [this.registry],
+  });
   readonly watchRestarts = new Counter({
     name: 'arena_operator_watch_restarts_total',
     help: 'Informer restarts by resource and reason (error, relist).',
