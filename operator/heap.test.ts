@@ -19,6 +19,7 @@ import {
   hasHeapFlag,
   heapFlag,
   heapLimitMiB,
+  MEMORY_FLAGS,
   readCgroupMemoryLimit,
 } from './heap.js';
 
@@ -142,6 +143,7 @@ test('under a 512 MiB limit: re-executed once with --max-old-space-size=307, sam
   assert.notEqual(r.report.pid, r.launched, 'the report comes from a child ...');
   assert.equal(r.report.ppid, r.launched, '... of the launched process');
   assert.ok(r.report.execArgv.includes('--max-old-space-size=307'));
+  for (const f of MEMORY_FLAGS) assert.ok(r.report.execArgv.includes(f), `the child runs with ${f}`);
   assert.deepEqual(r.report.argv, ['exit', '--some', 'arg']);
   // heap_size_limit is the old space plus the young generation (semi-spaces).
   assert.ok(r.report.heapMiB >= 307 && r.report.heapMiB <= 307 + 64, `heap limit ${r.report.heapMiB} MiB`);
@@ -201,9 +203,17 @@ test('the chart renders the same rule into NODE_OPTIONS, from resources.limits.m
   ];
   const rendered = await Promise.all(cases.map(([memory]) => chartNodeOptions({ 'resources.limits.memory': memory })));
   cases.forEach(([memory, bytes], i) =>
-    assert.equal(rendered[i], `--max-old-space-size=${heapLimitMiB(bytes)}`, `limits.memory ${String(memory)}`),
+    assert.equal(
+      rendered[i],
+      [`--max-old-space-size=${heapLimitMiB(bytes)}`, ...MEMORY_FLAGS].join(' '),
+      `limits.memory ${String(memory)}`,
+    ),
   );
-  assert.equal(await chartNodeOptions({}), '--max-old-space-size=460', "the chart's default limit, 768Mi");
+  assert.equal(
+    await chartNodeOptions({}),
+    ['--max-old-space-size=460', ...MEMORY_FLAGS].join(' '),
+    "the chart's default limit, 768Mi, with the operator's memory flags",
+  );
   assert.equal(await chartNodeOptions({ 'resources.limits': null }), undefined, 'no limit: no flag');
   const own = [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=99 --enable-source-maps' }];
   assert.equal(await chartNodeOptions({ 'operator.extraEnv': own }), own[0]!.value, 'the own NODE_OPTIONS wins');
