@@ -211,8 +211,8 @@ test('the chart renders the same rule into NODE_OPTIONS, from resources.limits.m
   );
   assert.equal(
     await chartNodeOptions({}),
-    ['--max-old-space-size=460', ...MEMORY_FLAGS].join(' '),
-    "the chart's default limit, 768Mi, with the operator's memory flags",
+    ['--max-old-space-size=307', ...MEMORY_FLAGS].join(' '),
+    "the chart's default limit, 512Mi, with the operator's memory flags",
   );
   assert.equal(await chartNodeOptions({ 'resources.limits': null }), undefined, 'no limit: no flag');
   const own = [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=99 --enable-source-maps' }];

@@ -9,10 +9,12 @@
  * what is not old space: the young generation (up to 48 MiB with V8's
  * defaults), code, Buffers and sockets (watch streams, TLS), and old-space
  * pages V8 keeps after a collection. Measured with `make bench-operator`
- * (docs/benchmarks.md, 2026-12-07): RSS after a full GC minus the live heap
- * was 76 MiB idle and 239 MiB with 2,000 ArenaDeployments, so 40% of the
- * chart's 768Mi (307 MiB) covers it, where a quarter (192 MiB) would not: the
- * kernel would kill the pod before V8 ran out of heap. Left alone, V8
+ * (docs/benchmarks.md): RSS after a full GC minus the live heap was 239 MiB
+ * with 2,000 ArenaDeployments on 2026-12-07 (client-node, V8's default young
+ * generation), where a quarter of the limit would not have covered it: the
+ * kernel would kill the pod before V8 ran out of heap. On 2026-12-08, with
+ * the operator's own client and MEMORY_FLAGS, it was 105 MiB (peak RSS 241
+ * MiB), inside 40% of the chart's 512Mi (205 MiB). Left alone, V8
  * sizes the old space at about a quarter of the memory Node reports to it
  * (with a floor), which says nothing about where the pod is killed: the heap
  * can stop far below the limit (a "JavaScript heap out of memory" crash with

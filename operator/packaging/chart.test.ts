@@ -108,7 +108,7 @@ test('the Deployment: arena operator run with leader election, probes, metrics p
   assert.equal(c.livenessProbe.httpGet.path, '/healthz');
   // /readyz is 200 on a leader that has synced and on a standby waiting for the Lease
   assert.equal(c.readinessProbe.httpGet.path, '/readyz');
-  assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } });
+  assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } });
   const pod = dep.spec.template.spec;
   assert.equal(pod.serviceAccountName, 'arena-operator');
   assert.equal(pod.securityContext.runAsNonRoot, true);
