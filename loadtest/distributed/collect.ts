@@ -7,14 +7,8 @@
 import * as k8s from '@kubernetes/client-node';
 import type { ArenaLoadTestStatus } from '../../operator/api/v1alpha1/loadtest-schema.js';
 import type { LoadTestResult } from '../engine/result-schema.js';
-import {
-  DistributedRunError,
-  errorLine,
-  LOADTEST_GROUP,
-  LOADTEST_PLURAL,
-  LOADTEST_VERSION,
-  shardFromConfigMap,
-} from './runner.js';
+import { errorLine, LOADTEST_GROUP, LOADTEST_PLURAL, LOADTEST_VERSION } from './runner.js';
+import { DistributedRunError, shardFromConfigMap } from './shard.js';
 
 /** What collect found: the ArenaLoadTest's status and its merged result. */
 export interface Collected {

@@ -23,7 +23,7 @@ import { validateLoadTestText } from '../../operator/api/v1alpha1/validate.js';
 import { loadTestDeps, renderLoadTest } from '../../operator/render/loadtest.js';
 import type { LoadTestResult } from '../engine/result-schema.js';
 import { mergeResults } from '../engine/merge.js';
-import { ANNOTATIONS, decodeShard, encodeShard, encodeShardDetailed, shardFromConfigMap, SHARD_KEY } from './runner.js';
+import { ANNOTATIONS, decodeShard, encodeShard, encodeShardDetailed, shardFromConfigMap, SHARD_KEY } from './shard.js';
 
 const NS = 'arena-run';
 const cp = new ControlPlane('arena-ltrunner-');

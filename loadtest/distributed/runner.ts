@@ -23,19 +23,7 @@ import { sleep } from '../../lib/util.js';
 import type { LoadTestResult } from '../engine/result-schema.js';
 import { ANNOTATIONS, DistributedRunError, SHARD_KEY, encodeShardDetailed, type EncodedShard } from './shard.js';
 
-// The shard encoding is pure and the operator needs it without client-node: it lives in
-// operator/controller/shard.ts; re-exported here for the runner's other callers.
-export {
-  ANNOTATIONS,
-  DistributedRunError,
-  MAX_ENCODED_BYTES,
-  SHARD_KEY,
-  decodeShard,
-  encodeShard,
-  encodeShardDetailed,
-  shardFromConfigMap,
-  type EncodedShard,
-} from './shard.js';
+// The shard encoding (pure, and needed by the operator without client-node) is in shard.ts.
 
 /** The API group and version of ArenaLoadTest. */
 export const LOADTEST_GROUP = 'arena.dev';

@@ -1,7 +1,7 @@
 /**
  * The encoding of a distributed load test's shard results in ConfigMaps (docs/distributed.md): pure
- * functions and constants shared by the runner pods (loadtest/distributed/runner.ts re-exports all of
- * this) and the operator's ArenaLoadTest controller. They live here, not in runner.ts, because the
+ * functions and constants shared by the runner pods (runner.ts, collect.ts) and the operator's
+ * ArenaLoadTest controller. They live here, not in runner.ts, because the
  * operator process must not load runner.ts: it imports @kubernetes/client-node at runtime
  * (operator/kube/import-graph.test.ts).
  *

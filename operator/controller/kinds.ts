@@ -16,9 +16,12 @@ export const ARENA: KindInfo = { apiVersion: API_VERSION, kind: KIND, plural: PL
 export const LOADTEST: KindInfo = { apiVersion: API_VERSION, kind: LOADTEST_KIND, plural: LOADTEST_PLURAL };
 export { GROUP, VERSION };
 
+/** core/v1 ConfigMap: a child of both kinds, and what the ArenaLoadTest controller reads shards from. */
+export const CONFIGMAP: KindInfo = { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' };
+
 /** Child kinds, in the order render() emits them. */
 export const CHILD_KINDS: KindInfo[] = [
-  { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  CONFIGMAP,
   { apiVersion: 'apps/v1', kind: 'StatefulSet', plural: 'statefulsets' },
   { apiVersion: 'v1', kind: 'Service', plural: 'services' },
   { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },

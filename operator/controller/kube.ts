@@ -13,7 +13,7 @@ import type { ArenaDeploymentStatus } from '../api/v1alpha1/schema.js';
 import type { ArenaLoadTestStatus } from '../api/v1alpha1/loadtest-schema.js';
 import { FIELD_MANAGER } from '../render/names.js';
 import { APPLY_PATCH, KubeApiError, groupVersionPath, resourcePath, type KubeClient } from '../kube/client.js';
-import { ARENA, CHILD_KINDS, LOADTEST, LOADTEST_CHILD_KINDS, kindKey, type KindInfo } from './kinds.js';
+import { ARENA, CHILD_KINDS, CONFIGMAP, LOADTEST, LOADTEST_CHILD_KINDS, kindKey, type KindInfo } from './kinds.js';
 import { microTime, nowRfc3339 } from './conditions.js';
 import type { OperatorMetrics } from './metrics.js';
 
@@ -35,7 +35,6 @@ export interface Lease {
 
 const LEASE: KindInfo = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases' };
 const EVENT: KindInfo = { apiVersion: 'v1', kind: 'Event', plural: 'events' };
-const CONFIGMAP: KindInfo = { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' };
 
 /**
  * Everything the reconciler writes: server-side apply of a child, delete of a child,
@@ -151,12 +150,15 @@ export class Kube implements ReconcileWriter {
 
   /** GET a ConfigMap from the apiserver (not the cache); undefined when it does not exist. */
   async getConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined> {
+    return this.getIfExists<k8s.V1ConfigMap>('get', resourcePath(CONFIGMAP, namespace, name));
+  }
+
+  /** A counted GET of `path`; undefined when the apiserver answers 404. @throws KubeApiError (other statuses), Error. */
+  private async getIfExists<T>(verb: string, path: string): Promise<T | undefined> {
     try {
-      return await this.timed('get', () =>
-        this.client.request<k8s.V1ConfigMap>('GET', resourcePath(CONFIGMAP, namespace, name)),
-      );
+      return await this.timed(verb, () => this.client.request<T>('GET', path));
     } catch (e) {
-      if ((e as { code?: number }).code === 404) return undefined;
+      if (e instanceof KubeApiError && e.code === 404) return undefined;
       throw e;
     }
   }
@@ -203,14 +205,7 @@ export class Kube implements ReconcileWriter {
 
   /** GET the Lease `namespace/name` (verb get-lease); undefined when it does not exist. */
   async getLease(namespace: string, name: string): Promise<Lease | undefined> {
-    try {
-      return await this.timed('get-lease', () =>
-        this.client.request<Lease>('GET', resourcePath(LEASE, namespace, name)),
-      );
-    } catch (e) {
-      if (e instanceof KubeApiError && e.code === 404) return undefined;
-      throw e;
-    }
+    return this.getIfExists<Lease>('get-lease', resourcePath(LEASE, namespace, name));
   }
 
   /** Create a Lease (verb create-lease). @throws KubeApiError 409 when it exists. */
@@ -244,7 +239,7 @@ export class Kube implements ReconcileWriter {
       await this.client.request('GET', resourcePath(kind, namespace), { query: { limit: 1 } });
       return true;
     } catch (e) {
-      if ((e as { code?: number }).code === 404) return false;
+      if (e instanceof KubeApiError && e.code === 404) return false;
       throw e;
     }
   }

@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** Buckets of the work-queue histograms, seconds: 0.5 ms (a cached no-op) to 30 s (a backed-up queue). */
 const QUEUE_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Buckets of the reconcile and apiserver-request duration histograms, seconds: 1 ms to 10 s. */
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -26,7 +28,7 @@ export class OperatorMetrics {
     name: 'arena_operator_reconcile_duration_seconds',
     help: 'Time per reconcile by controller, seconds.',
     labelNames: ['controller'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
   readonly queueDepth = new Gauge({
@@ -78,7 +80,7 @@ export class OperatorMetrics {
     name: 'arena_operator_kube_request_duration_seconds',
     help: 'Time the apiserver took to answer the operator, by verb, seconds (client-go rest_client_request_duration_seconds).',
     labelNames: ['verb'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
   readonly isLeader = new Gauge({
