@@ -23,6 +23,9 @@ import { modelComparison } from '../../loadtest/report/model.js';
 
 const SAMPLE = repoPath('samples/arena-local.yaml');
 
+const near = (actual: number, expected: number, tol: number, what: string) =>
+  assert.ok(Math.abs(actual - expected) <= tol, `${what}: ${actual}, expected ${expected} +- ${tol}`);
+
 test('bad input: a missing file, a bad --duration, --rate with --concurrency-level: one line, exit 2', () => {
   assertRefused(runArena(['calibrate', '-f', '/nonexistent/arena.yaml']), /cannot read \/nonexistent\/arena\.yaml/);
   assertRefused(runArena(['calibrate', '-f', SAMPLE, '--duration', '5x']), /--duration.*must be a duration/);
@@ -60,6 +63,11 @@ test('real stack: calibrate arena-local; the patch validates; the calibrated mod
   assert.deepEqual(v.errors, []);
   const patched = v.object!;
   assert.equal(patched.spec.load.requestMix.find((k) => k.name === 'read')!.dbTimeMs, read!.measured);
+  // the API's CPU per request: measured from its CPU counter, written to spec.api.cpuMsPerRequest
+  assert.ok(cal.cpu && cal.cpu.cpuSeconds > 0 && cal.cpu.requests > 100, JSON.stringify(cal.cpu));
+  assert.ok(cal.cpu.cpuMsPerRequest > 0 && cal.cpu.cpuMsPerRequest < 100, `${cal.cpu.cpuMsPerRequest} ms per request`);
+  assert.equal(patched.spec.api.cpuMsPerRequest, cal.cpu.cpuMsPerRequest);
+  assert.match(r.out, /API CPU: [\d.]+ s of the HTTP workers .* ms per request/);
 
   // the same run's result: predicted PgBouncer server pool utilisation with each spec vs measured
   const result = JSON.parse(readFileSync(cal.result, 'utf8')) as LoadTestResult;
@@ -70,6 +78,17 @@ test('real stack: calibrate arena-local; the patch validates; the calibrated mod
   const before = pool(ad);
   const after = pool(patched);
   assert.deepEqual(calibratedDeployment(ad, cal).spec.load.requestMix, patched.spec.load.requestMix);
+  // the event loops: not modelled with the spec (no cpuMsPerRequest); with the calibration, predicted from the
+  // CPU per request at the run's arrivals, which must give back the busy fraction the counter measured
+  assert.equal(modelComparison(result, { ...inputs, ad })!.queues['apiEventLoop'], undefined);
+  const loop = modelComparison(result, { ...inputs, ad: patched })!.queues['apiEventLoop']!;
+  assert.ok(loop.measured.utilization! > 0, JSON.stringify(loop.measured));
+  near(
+    loop.predicted.utilization!,
+    loop.measured.utilization!,
+    0.02,
+    'apiEventLoop utilisation, calibrated vs measured',
+  );
   const measured = before.measured.utilization!;
   assert.ok(measured > 0, `measured utilisation ${measured}`);
   const errBefore = Math.abs(before.predicted.utilization! - measured);

@@ -101,6 +101,9 @@ function calibrationText(c: Calibration): string {
     t.toString(),
     `PgBouncer: ${d.transactions} transactions in ${d.seconds} s, hold ${d.meanHoldMs} ms per transaction (spec ${c.spec.meanHoldMs} ms; Little's law on sv_active: ${fmt(d.littleHoldMs)} ms), wait ${d.meanWaitMs} ms, ${fmt(d.transactionsPerRequest)} transactions per request (spec ${c.spec.transactionsPerRequest})`,
     `factor: dbTimeMs x ${c.factors.dbTime} (hold per transaction x ${c.factors.holdPerTransaction}); hold cv^2 measured ${fmt(d.holdCv2)} (spec mixture ${c.spec.holdCv2}; not written)`,
+    c.cpu
+      ? `API CPU: ${c.cpu.cpuSeconds} s of the HTTP workers in ${c.cpu.seconds} s for ${c.cpu.requests} requests: ${c.cpu.cpuMsPerRequest} ms per request (spec.api.cpuMsPerRequest)`
+      : 'API CPU: not measured (the API exposes no arena_http_worker_cpu_seconds_total)',
     `not calibrated: ${c.notCalibrated.map((n) => n.split(':')[0]).join(', ')} (calibration.json says why)`,
   ].join('\n');
 }

@@ -26,6 +26,7 @@ const QUEUE_LABEL: Record<QueueName, string> = {
   llmSlots: 'LLM slots',
   asyncConsumers: 'async consumers',
   llmRateLimit: 'LLM rate limit',
+  apiEventLoop: 'API event loop',
 };
 
 /** The workload at the target: rates, latencies and concurrency per request kind. */

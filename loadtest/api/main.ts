@@ -177,6 +177,7 @@ async function runHttpWorker(cfg: ApiConfig): Promise<void> {
   const pool = createPool(cfg, `arena-api-${process.pid}`);
   observeCheckouts(pool, (s) => metrics.dbPoolWait.observe(s));
   metrics.probeEventLoop();
+  metrics.countCpu();
   const redis = new RedisPool(cfg.redisUrl, cfg.redisMaxConnections, `arena-api-${process.pid}`);
   const slots = new Semaphore(cfg.llmSlots);
   const llm = new SimulatedLlm(cfg.llm, redis.shared);

@@ -90,6 +90,18 @@ export class Metrics {
     buckets: WAIT_BUCKETS,
     registers: [this.registry],
   });
+  /**
+   * CPU time of the HTTP worker processes (user + system, process.cpuUsage()), seconds: counted only where
+   * countCpu() was called (the HTTP workers), read at each scrape. Its rate / workers is the apiEventLoop
+   * queue's measured utilisation, and over a calibration run / requests it is api.cpuMsPerRequest.
+   */
+  readonly httpWorkerCpu = new Counter({
+    name: 'arena_http_worker_cpu_seconds_total',
+    help: 'CPU time (user + system) of the HTTP worker processes',
+    registers: [this.registry],
+    collect: () => this.cpuSinceLastScrape(),
+  });
+  private cpuCounted: NodeJS.CpuUsage | null = null;
   readonly slotTimeouts = new Counter({
     name: 'arena_llm_slot_timeouts_total',
     help: 'requests answered 503 because no LLM slot freed in time',
@@ -117,6 +129,19 @@ export class Metrics {
     help: 'queue entries reclaimed with XAUTOCLAIM from a dead or stuck consumer',
     registers: [this.registry],
   });
+
+  /** Count this process's CPU time in arena_http_worker_cpu_seconds_total from now on (call it in HTTP workers). */
+  countCpu(): void {
+    this.cpuCounted ??= process.cpuUsage();
+  }
+
+  private cpuSinceLastScrape(): void {
+    if (!this.cpuCounted) return;
+    const now = process.cpuUsage();
+    const us = now.user - this.cpuCounted.user + (now.system - this.cpuCounted.system);
+    this.cpuCounted = now;
+    if (us > 0) this.httpWorkerCpu.inc(us / 1e6);
+  }
 
   /**
    * Sample the event loop's delay into arena_event_loop_delay_seconds: a timer every EVENT_LOOP_PROBE_MS ms

@@ -170,6 +170,8 @@ export const ApiWaitsSchema = Type.Object(
     /** The API HTTP workers' event-loop delay over the steady phase (arena_event_loop_delay_seconds), ms. */
     eventLoopDelay: Type.Optional(SteadyWaitSchema),
     llmCalls: Type.Union([Count, Type.Null()]),
+    /** CPU seconds of the API's HTTP workers over the steady phase (arena_http_worker_cpu_seconds_total). */
+    httpWorkerCpuSeconds: Type.Optional(Num),
   },
   {
     description:

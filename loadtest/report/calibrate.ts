@@ -34,6 +34,12 @@
  * simulated provider's (the spec's own llmTimeMs drives the simulation), so
  * they are not calibrated, nor are stream and async kinds' serviceTimeMs
  * (their duration is the LLM call's, or only the submit).
+ *
+ * The API's own CPU: `api.cpuMsPerRequest` = the HTTP workers' CPU seconds
+ * over the steady phase (the delta of arena_http_worker_cpu_seconds_total
+ * between the two /metrics scrapes) / the requests of the mix that arrived in
+ * that window. It is what the planner's apiEventLoop queue serves per request
+ * (docs/capacity-model.md, "The API's event loop").
  */
 import { createTwoFilesPatch } from 'diff';
 import { parseDocument, stringify } from 'yaml';
@@ -45,15 +51,30 @@ import { offeredRates } from './model.js';
 
 type RequestKind = ArenaDeployment['spec']['load']['requestMix'][number];
 
-/** The fields calibration writes. */
-export type CalibratedField = 'dbTimeMs' | 'serviceTimeMs';
+/** The fields calibration writes: per request kind, and the API's cpuMsPerRequest (kind API_KIND). */
+export type CalibratedField = 'dbTimeMs' | 'serviceTimeMs' | 'cpuMsPerRequest';
 
-/** One line of the table: a kind's field, the spec's value and the calibrated one. */
+/** The `kind` of a change to spec.api rather than to a request kind. */
+export const API_KIND = '(api)';
+
+/** One line of the table: a kind's field, the spec's value (null: not set) and the calibrated one. */
 export interface CalibrationChange {
   kind: string;
   field: CalibratedField;
-  spec: number;
+  spec: number | null;
   measured: number;
+}
+
+/** The API workers' CPU per request over the steady phase (arena_http_worker_cpu_seconds_total). */
+export interface CpuMeasurement {
+  /** CPU seconds of the HTTP workers in the window. */
+  cpuSeconds: number;
+  /** The window (the two /metrics scrapes), s. */
+  seconds: number;
+  /** Requests of the mix that arrived in it (steady iterations per second x seconds). */
+  requests: number;
+  /** cpuSeconds x 1000 / requests, ms. */
+  cpuMsPerRequest: number;
 }
 
 /** What the PgBouncer counters measured over the steady phase (times ms, rates per second). */
@@ -108,6 +129,8 @@ export interface Calibration {
   };
   /** Per sync kind: the engine's mean http_req_duration and the waits subtracted, ms. */
   serviceTimes: Record<string, { meanDurationMs: number; dbTimeMs: number; waitsMs: number; serviceTimeMs: number }>;
+  /** The API workers' CPU per request; null when the API does not expose its CPU counter. */
+  cpu: CpuMeasurement | null;
   changes: CalibrationChange[];
   notCalibrated: string[];
 }
@@ -190,6 +213,25 @@ function kindCv2(components: { w: number; m: number }[], measuredCv2: number): n
   return r3(Math.min(100, Math.max(0, ((1 + measuredCv2) * em * em) / em2 - 1)));
 }
 
+/**
+ * The HTTP workers' CPU per request of the mix over the steady phase: the delta of
+ * arena_http_worker_cpu_seconds_total between the two /metrics scrapes / the requests that arrived
+ * between them (the steady phase's iterations per second, all kinds, x the window). Null without the counter.
+ */
+export function measureCpu(result: LoadTestResult, rates: Record<string, number>): CpuMeasurement | null {
+  const w = result.apiWaits;
+  if (w?.httpWorkerCpuSeconds === undefined) return null;
+  const seconds = (w.toMs - w.fromMs) / 1000;
+  const requests = Object.values(rates).reduce((a, b) => a + b, 0) * seconds;
+  if (!(seconds > 0) || !(requests > 0)) return null;
+  return {
+    cpuSeconds: w.httpWorkerCpuSeconds,
+    seconds: r3(seconds),
+    requests: Math.round(requests),
+    cpuMsPerRequest: r3((w.httpWorkerCpuSeconds * 1000) / requests),
+  };
+}
+
 /** The sync kinds' serviceTimeMs (see the file's docstring). */
 function serviceTimes(result: LoadTestResult, mix: RequestKind[], factor: number, db: DbMeasurement) {
   const appWait = result.apiWaits?.queues['appDbPool']?.meanMs ?? 0;
@@ -248,6 +290,14 @@ export function calibrate(result: LoadTestResult, ad: ArenaDeployment, file: str
     const s = st[k.name];
     if (s) changes.push({ kind: k.name, field: 'serviceTimeMs', spec: k.serviceTimeMs, measured: s.serviceTimeMs });
   }
+  const cpu = measureCpu(result, rates);
+  if (cpu && cpu.cpuMsPerRequest > 0)
+    changes.push({
+      kind: API_KIND,
+      field: 'cpuMsPerRequest',
+      spec: ad.spec.api.cpuMsPerRequest ?? null,
+      measured: cpu.cpuMsPerRequest,
+    });
   return {
     apiVersion: 'arena.dev/v1alpha1',
     kind: 'Calibration',
@@ -263,6 +313,7 @@ export function calibrate(result: LoadTestResult, ad: ArenaDeployment, file: str
     },
     factors: { dbTime: factor, holdPerTransaction: r3(holdFactor), dbHoldCv2: cv2 },
     serviceTimes: st,
+    cpu,
     changes: changes.filter((c) => c.spec !== c.measured),
     notCalibrated: [
       'llmTimeMs: the simulated provider draws it from the spec itself',
@@ -277,6 +328,10 @@ export function calibrate(result: LoadTestResult, ad: ArenaDeployment, file: str
 export function calibratedDeployment(ad: ArenaDeployment, c: Calibration): ArenaDeployment {
   const out = structuredClone(ad);
   for (const ch of c.changes) {
+    if (ch.field === 'cpuMsPerRequest') {
+      out.spec.api.cpuMsPerRequest = ch.measured;
+      continue;
+    }
     const k = out.spec.load.requestMix.find((x) => x.name === ch.kind);
     if (k) k[ch.field] = ch.measured;
   }
@@ -287,16 +342,22 @@ export function calibratedDeployment(ad: ArenaDeployment, c: Calibration): Arena
  * The spec patch: an ArenaDeployment document with only the changed
  * `spec.load.requestMix` entries, each complete (the spec's entry with the
  * calibrated values), so it is merged by hand by entry name (`mergeRequestMix`);
- * not a JSON merge patch, which would replace the whole list.
+ * not a JSON merge patch, which would replace the whole list. A measured
+ * `spec.api.cpuMsPerRequest` is set beside it.
  */
 export function patchDocument(ad: ArenaDeployment, c: Calibration): Record<string, unknown> {
   const changed = new Set(c.changes.map((x) => x.kind));
-  const entries = calibratedDeployment(ad, c).spec.load.requestMix.filter((k) => changed.has(k.name));
+  const calibrated = calibratedDeployment(ad, c);
+  const entries = calibrated.spec.load.requestMix.filter((k) => changed.has(k.name));
+  const cpu = calibrated.spec.api.cpuMsPerRequest;
   return {
     apiVersion: ad.apiVersion,
     kind: ad.kind,
     metadata: { name: ad.metadata.name, ...(ad.metadata.namespace ? { namespace: ad.metadata.namespace } : {}) },
-    spec: { load: { requestMix: entries } },
+    spec: {
+      ...(changed.has(API_KIND) && cpu !== undefined ? { api: { cpuMsPerRequest: cpu } } : {}),
+      load: { requestMix: entries },
+    },
   };
 }
 
@@ -307,19 +368,28 @@ export function patchYaml(ad: ArenaDeployment, c: Calibration): string {
     `# dbTimeMs x ${c.factors.dbTime}: PgBouncer hold ${c.db.meanHoldMs} ms x ${c.db.transactionsPerRequest} transactions per request,`,
     `# the spec ${c.spec.meanHoldMs} ms x ${c.spec.transactionsPerRequest} (docs/capacity-model.md, "Calibration").`,
     '# Replace the entries of the same name in spec.load.requestMix (not a JSON merge patch: that replaces the list).',
+    ...(c.cpu
+      ? [`# spec.api.cpuMsPerRequest: ${c.cpu.cpuSeconds} CPU s of the HTTP workers / ${c.cpu.requests} requests.`]
+      : []),
   ];
   return `${head.join('\n')}\n${stringify(patchDocument(ad, c))}`;
 }
 
 /**
  * Merge a patch's requestMix entries into a spec object by name (the plain
- * object as parsed from YAML, before validation). Entries not in the spec are appended.
+ * object as parsed from YAML, before validation), and its spec.api.cpuMsPerRequest
+ * when it has one. Entries not in the spec are appended.
  * @throws InvalidInputError when the patch has no spec.load.requestMix list.
  */
 export function mergeRequestMix(specObject: unknown, patch: unknown): unknown {
-  const entries = (patch as { spec?: { load?: { requestMix?: unknown } } })?.spec?.load?.requestMix;
+  const p = patch as { spec?: { api?: { cpuMsPerRequest?: unknown }; load?: { requestMix?: unknown } } };
+  const entries = p?.spec?.load?.requestMix;
   if (!Array.isArray(entries)) throw new InvalidInputError('the patch has no spec.load.requestMix list');
-  const out = structuredClone(specObject) as { spec: { load: { requestMix: { name: string }[] } } };
+  const out = structuredClone(specObject) as {
+    spec: { api?: Record<string, unknown>; load: { requestMix: { name: string }[] } };
+  };
+  const cpu = p.spec?.api?.cpuMsPerRequest;
+  if (cpu !== undefined) out.spec.api = { ...out.spec.api, cpuMsPerRequest: cpu };
   const mix = out.spec.load.requestMix;
   for (const e of entries as { name: string }[]) {
     const i = mix.findIndex((k) => k.name === e.name);

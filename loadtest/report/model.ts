@@ -11,13 +11,15 @@
  *   pgbouncerServerPool pgbouncer.sv_active / (PgBouncers x default_pool_size) (the reserve pool can push it over 1),
  *   llmSlots health.processing_count / (workers x llmSlotsPerWorker),
  *   asyncConsumers health.queue_in_flight / consumers,
- *   llmRateLimit = LLM calls per second / (requestsPerMinute / 60);
+ *   llmRateLimit = LLM calls per second / (requestsPerMinute / 60),
+ *   apiEventLoop = the HTTP workers' CPU seconds per second (arena_http_worker_cpu_seconds_total) / workers;
  * - wait: appDbPool, llmSlots, llmRateLimit from the API's wait histograms
  *   (mean = sum / count; P99 bucket-interpolated); pgbouncerServerPool the mean
  *   wait per transaction = delta of SHOW STATS total_wait_time / delta of
  *   total_xact_count over the steady phase (not avg_wait_time, a trailing
  *   average over stats_period), with the largest maxwait as its worst case;
- *   asyncConsumers the engine's task_queue_wait (created -> started).
+ *   asyncConsumers the engine's task_queue_wait (created -> started); apiEventLoop
+ *   the API's arena_event_loop_delay_seconds (how late a 20 ms timer runs).
  *
  * Tolerance (docs/loadtest.md, "Predicted vs measured"): utilisation agrees
  * within 10 points; a wait agrees when both are under 5 ms (timer and
@@ -170,6 +172,17 @@ const MEASURE: Record<string, (c: MeasureContext) => Measured> = {
       utilization: calls !== null && rpm && steadyS > 0 ? r3(calls / steadyS / (rpm / 60)) : null,
       ...apiWait(result, 'llmRateLimit'),
       source: 'API arena_llm_calls_total and arena_llm_permit_wait_seconds',
+    };
+  },
+  apiEventLoop: ({ result, util }) => {
+    const w = result.apiWaits;
+    const seconds = w ? (w.toMs - w.fromMs) / 1000 : 0;
+    const cpu = w?.httpWorkerCpuSeconds;
+    return {
+      utilization: cpu !== undefined && seconds > 0 ? util(cpu / seconds) : null,
+      meanWaitMs: w?.eventLoopDelay?.meanMs ?? null,
+      p99WaitMs: w?.eventLoopDelay?.p99Ms ?? null,
+      source: 'API arena_http_worker_cpu_seconds_total (busy workers = CPU s / s); arena_event_loop_delay_seconds',
     };
   },
 };

@@ -134,7 +134,12 @@ export interface SteadyWaits {
   eventLoopDelay?: SteadyWait;
   /** LLM calls started in the window (arena_llm_calls_total), or null when not exposed. */
   llmCalls: number | null;
+  /** CPU seconds the HTTP workers used in the window (HTTP_WORKER_CPU_COUNTER), when the API exposes it. */
+  httpWorkerCpuSeconds?: number;
 }
+
+/** The HTTP workers' CPU time counter (the reference API's; loadtest/api/metrics.ts). */
+export const HTTP_WORKER_CPU_COUNTER = 'arena_http_worker_cpu_seconds_total';
 
 const ms3 = (s: number | null) => (s === null ? null : Math.round(s * 1e6) / 1e3);
 
@@ -156,10 +161,18 @@ export function steadyWaits(before: PromSnapshot, after: PromSnapshot, fromMs: n
     if (w) queues[queue] = w;
   }
   const eventLoopDelay = steady(EVENT_LOOP_HISTOGRAM);
-  const calls = 'arena_llm_calls_total';
-  const llmCalls =
-    before.counters[calls] !== undefined && after.counters[calls] !== undefined
-      ? after.counters[calls] - before.counters[calls]
+  const counterDelta = (name: string): number | null =>
+    before.counters[name] !== undefined && after.counters[name] !== undefined
+      ? after.counters[name] - before.counters[name]
       : null;
-  return { fromMs, toMs, queues, ...(eventLoopDelay ? { eventLoopDelay } : {}), llmCalls };
+  const llmCalls = counterDelta('arena_llm_calls_total');
+  const cpu = counterDelta(HTTP_WORKER_CPU_COUNTER);
+  return {
+    fromMs,
+    toMs,
+    queues,
+    ...(eventLoopDelay ? { eventLoopDelay } : {}),
+    llmCalls,
+    ...(cpu === null ? {} : { httpWorkerCpuSeconds: Math.round(cpu * 1000) / 1000 }),
+  };
 }

@@ -749,6 +749,8 @@ test('GET /metrics: Prometheus text aggregated over the workers (duration histog
   assert.ok(value('arena_llm_slot_timeouts_total') >= 8);
   // the HTTP workers sample their event loop every 20 ms: by now each has many samples
   assert.ok(value('arena_event_loop_delay_seconds_count') >= 20, 'event-loop delay samples');
+  // the HTTP workers' CPU time: by now they have served every test above
+  assert.ok(value('arena_http_worker_cpu_seconds_total') > 0.1, 'HTTP worker CPU seconds');
 });
 
 test('node dist/loadtest/api/main.js on its own: SIGTERM drains an in-flight stream, refuses new work, exits 0', async () => {

@@ -40,6 +40,7 @@ const QUEUE_LABEL: Record<QueueName, string> = {
   llmSlots: 'LLM semaphore slots (per worker)',
   asyncConsumers: 'async task consumers',
   llmRateLimit: 'LLM provider rate limit',
+  apiEventLoop: 'API event loop (CPU, per worker)',
 };
 
 const fmt = (n: number, digits = 0) =>
@@ -213,6 +214,8 @@ function queueRemedy(name: QueueName, serversNeeded: number, maxReplicas: number
       return `raise spec.api.asyncConcurrencyPerPod to >= ${Math.ceil(serversNeeded / Math.max(1, maxReplicas))}`;
     case 'llmRateLimit':
       return '';
+    case 'apiEventLoop':
+      return `run ${serversNeeded}x the worker processes (spec.api.workersPerPod or maxReplicas, a core each) or lower spec.api.cpuMsPerRequest`;
   }
 }
 

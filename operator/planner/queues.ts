@@ -15,6 +15,16 @@
  * connection back after each checkout (the reference API checks out once per
  * transaction). Their arrivals, service time and waits are per visit; a
  * request's mean wait is visitsPerRequest x the mean wait per visit.
+ *
+ * With `api.cpuMsPerRequest` set, each API worker's event loop is a queue too
+ * (apiEventLoop: one server per worker, M/G/1 with cs^2 = 1, S = the worker's
+ * CPU ms per request of the mix). Its mean wait is the event-loop delay every
+ * callback sees, a DB reply included: the app's pool gets its connection back
+ * only after the worker has handled the transaction's reply, so the app pool's
+ * hold per visit is the DB time plus one mean loop wait (one round trip per
+ * transaction, as the reference API does; docs/capacity-model.md, "Round
+ * trips"). PgBouncer's server hold is not lengthened: in transaction mode it
+ * takes the server back when PostgreSQL ends the transaction.
  */
 import type { ArenaDeploymentSpec } from '../api/v1alpha1/schema.js';
 import { analyzeQueue, type QueueResult } from './erlang.js';
@@ -62,14 +72,17 @@ export function rateLimitDemand(llmCallsPerSecond: number, requestsPerMinute: nu
 export function queueModels(spec: ArenaDeploymentSpec, w: Workload, t: Topology): QueueModel[] {
   const { api, pgbouncer, llm } = spec;
   const out: QueueModel[] = [];
+  const loop = eventLoopModel(api.cpuMsPerRequest, w.arrivalRatePerSecond, t.workers);
   if (w.db.arrivalRatePerSecond > 0) {
-    const how = 'one pool per worker process (partitions = worker processes)';
+    const loopWaitMs = loop ? analyzeModel(loop).meanWaitMs : null;
     out.push({
       name: 'appDbPool',
       serversPerPartition: api.db.poolSize + api.db.maxOverflow,
       partitions: t.workers,
-      demand: w.db,
-      how,
+      demand: loopWaitMs ? holdPlusLoopWait(w.db, loopWaitMs) : w.db,
+      how:
+        'one pool per worker process (partitions = worker processes)' +
+        (loopWaitMs ? `; hold = DB time + the mean event-loop wait (${Math.round(loopWaitMs * 100) / 100} ms)` : ''),
     });
     if (pgbouncer.enabled && pgbouncer.poolMode !== 'session')
       out.push({
@@ -104,7 +117,48 @@ export function queueModels(spec: ArenaDeploymentSpec, w: Workload, t: Topology)
       demand: rateLimitDemand(w.llmCallsPerSecond, llm.requestsPerMinute),
       how: 'the provider limit as one deterministic server (M/D/1), S = 60000 / requestsPerMinute',
     });
+  if (loop) out.push(loop);
   return out;
+}
+
+/**
+ * The API workers' event loops as a queue (apiEventLoop): one server per worker process, every request of
+ * the mix a visit of `cpuMsPerRequest` ms of CPU (cs^2 = 1: the per-request work of a mix of sync replies,
+ * stream events and task polls is far from constant). Null without cpuMsPerRequest or arrivals.
+ * @param cpuMsPerRequest the spec's api.cpuMsPerRequest, ms.
+ * @param requestsPerSecond arrivals of the whole mix, per second.
+ * @param workers API worker processes (the partitions).
+ */
+export function eventLoopModel(
+  cpuMsPerRequest: number | undefined,
+  requestsPerSecond: number,
+  workers: number,
+): QueueModel | null {
+  if (cpuMsPerRequest === undefined || requestsPerSecond <= 0) return null;
+  return {
+    name: 'apiEventLoop',
+    serversPerPartition: 1,
+    partitions: workers,
+    demand: {
+      arrivalRatePerSecond: requestsPerSecond,
+      serviceTimeMs: cpuMsPerRequest,
+      serviceCv2: 1,
+      visitsPerRequest: 1,
+    },
+    how: 'one event loop per worker process (M/G/1), S = api.cpuMsPerRequest',
+  };
+}
+
+/**
+ * A DB demand whose hold per visit also contains the mean event-loop wait W (the worker handles the reply
+ * before it releases the connection): S' = S + W, and, taking the wait as independent of the DB time with
+ * a cs^2 of 1, cs'^2 = (cs^2 S^2 + W^2) / (S + W)^2. Arrivals and visits are unchanged.
+ * @param loopWaitMs the apiEventLoop queue's mean wait, ms.
+ */
+export function holdPlusLoopWait(db: Demand, loopWaitMs: number): Demand {
+  const s = db.serviceTimeMs;
+  const hold = s + loopWaitMs;
+  return { ...db, serviceTimeMs: hold, serviceCv2: (db.serviceCv2 * s * s + loopWaitMs * loopWaitMs) / (hold * hold) };
 }
 
 /** Analyse one modelled queue: M/G/c on one partition's share of the arrivals (erlang.ts). */

@@ -104,6 +104,9 @@ export const QueuesSchema = Obj(
     ),
     asyncConsumers: Type.Optional(queuePlan('Task-queue consumers of all pods, one consumer group (async kinds).')),
     llmRateLimit: Type.Optional(queuePlan("The LLM provider's rate limit as one deterministic server (M/D/1).")),
+    apiEventLoop: Type.Optional(
+      queuePlan("Each API worker's event loop as one server (M/G/1): S = api.cpuMsPerRequest (only when set)."),
+    ),
   },
   { description: 'Queues at the target with maxReplicas; waits are null when a queue is unstable.' },
 );

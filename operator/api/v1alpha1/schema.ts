@@ -166,6 +166,15 @@ export const ApiSchema = Obj({
     default: 300,
     description: 'How long a request waits for an LLM slot before 503.',
   }),
+  cpuMsPerRequest: Type.Optional(
+    Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 60_000,
+      description:
+        "CPU time one worker's event loop spends per request of the mix, ms (its polls and stream events included); " +
+        'models each worker as one server (apiEventLoop). arena calibrate measures it.',
+    }),
+  ),
   asyncConcurrencyPerPod: Int32({
     minimum: 0,
     maximum: 1_000_000,
