@@ -68,6 +68,12 @@ test('real stack: calibrate arena-local; the patch validates; the calibrated mod
   assert.ok(cal.cpu.cpuMsPerRequest > 0 && cal.cpu.cpuMsPerRequest < 100, `${cal.cpu.cpuMsPerRequest} ms per request`);
   assert.equal(patched.spec.api.cpuMsPerRequest, cal.cpu.cpuMsPerRequest);
   assert.match(r.out, /API CPU: [\d.]+ s of the HTTP workers .* ms per request/);
+  const calibratedText = readFileSync(join(out, 'calibrated.yaml'), 'utf8');
+  assert.equal(
+    validateObject(parse(calibratedText)).object?.spec.api.cpuMsPerRequest,
+    cal.cpu.cpuMsPerRequest,
+    'calibrated.yaml sets spec.api.cpuMsPerRequest',
+  );
 
   // the same run's result: predicted PgBouncer server pool utilisation with each spec vs measured
   const result = JSON.parse(readFileSync(cal.result, 'utf8')) as LoadTestResult;

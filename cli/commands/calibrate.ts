@@ -30,13 +30,15 @@ import { rateForConcurrency } from '../../loadtest/report/bench.js';
 import {
   calibrate,
   calibratedDeployment,
+  measureCpu,
   patchYaml,
+  withCpuFit,
   specDiff,
   verifyRows,
   type Calibration,
   type VerifyRow,
 } from '../../loadtest/report/calibrate.js';
-import { modelComparison } from '../../loadtest/report/model.js';
+import { modelComparison, offeredRates } from '../../loadtest/report/model.js';
 import { defaultStateDir } from '../../loadtest/stack/state-dir.js';
 import { readState, type StackState } from '../../loadtest/stack/state.js';
 import { UserError } from '../errors.js';
@@ -102,8 +104,13 @@ function calibrationText(c: Calibration): string {
     `PgBouncer: ${d.transactions} transactions in ${d.seconds} s, hold ${d.meanHoldMs} ms per transaction (spec ${c.spec.meanHoldMs} ms; Little's law on sv_active: ${fmt(d.littleHoldMs)} ms), wait ${d.meanWaitMs} ms, ${fmt(d.transactionsPerRequest)} transactions per request (spec ${c.spec.transactionsPerRequest})`,
     `factor: dbTimeMs x ${c.factors.dbTime} (hold per transaction x ${c.factors.holdPerTransaction}); hold cv^2 measured ${fmt(d.holdCv2)} (spec mixture ${c.spec.holdCv2}; not written)`,
     c.cpu
-      ? `API CPU: ${c.cpu.cpuSeconds} s of the HTTP workers in ${c.cpu.seconds} s for ${c.cpu.requests} requests: ${c.cpu.cpuMsPerRequest} ms per request (spec.api.cpuMsPerRequest)`
+      ? `API CPU: ${c.cpu.cpuSeconds} s of the HTTP workers in ${c.cpu.seconds} s for ${c.cpu.requests} requests: ${c.cpu.cpuMsPerRequest} ms per request, each worker ${fmt(c.cpu.busyPerWorker, true)} busy at ${c.cpu.requestsPerSecondPerWorker}/s`
       : 'API CPU: not measured (the API exposes no arena_http_worker_cpu_seconds_total)',
+    ...(c.cpuFit
+      ? [
+          `API CPU, the line through both runs (${c.cpuFit.levels.map((l) => `${fmt(l.busyPerWorker, true)} busy at ${l.requestsPerSecondPerWorker}/s`).join(', ')} per worker): busy = ${c.cpuFit.cpuBaseFraction} + requests/s x ${c.cpuFit.cpuMsPerRequest} ms (spec.api.cpuBaseFraction, cpuMsPerRequest)`,
+        ]
+      : []),
     `not calibrated: ${c.notCalibrated.map((n) => n.split(':')[0]).join(', ')} (calibration.json says why)`,
   ].join('\n');
 }
@@ -149,11 +156,21 @@ async function verify(
     stack: stack.profile,
     plan: { maxReplicas: 1, defaultPoolSize: stack.profile.pgbouncer.defaultPoolSize },
   };
+  // the API's CPU per request falls with load: fit a line through this level and the calibration run's
+  const second = measureCpu(
+    result,
+    offeredRates(
+      result,
+      ad.spec.load.requestMix.map((k) => k.name),
+    ),
+    ad.spec.api.workersPerPod,
+  );
+  const calibration = withCpuFit(c, ad, second);
   const rows = verifyRows(
     modelComparison(result, { ...inputs, ad }),
-    modelComparison(result, { ...inputs, ad: calibratedDeployment(ad, c) }),
+    modelComparison(result, { ...inputs, ad: calibratedDeployment(ad, calibration) }),
   );
-  return { level, result: path, rows };
+  return { check: { level, result: path, rows }, calibration };
 }
 
 async function calibrateCommand(o: CalibrateOpts): Promise<void> {
@@ -171,11 +188,15 @@ async function calibrateCommand(o: CalibrateOpts): Promise<void> {
   );
   const stack = await useStack(o, ad);
   let cal: Calibration;
-  let checked: Awaited<ReturnType<typeof verify>> | undefined;
+  let checked: Awaited<ReturnType<typeof verify>>['check'] | undefined;
   try {
     const path = await loadRun(o, stack.stateDir, rate, join(outDir, 'run'), o.seed);
     cal = calibrate(readResult(path), ad, o.file, path);
-    if (o.verify) checked = await verify(o, ad, cal, stack.state, stack.stateDir, outDir);
+    if (o.verify) {
+      const v = await verify(o, ad, cal, stack.state, stack.stateDir, outDir);
+      checked = v.check;
+      cal = v.calibration;
+    }
   } finally {
     if (stack.owned) stackDownFresh(stack.stateDir, log);
   }

@@ -39,7 +39,9 @@
  * over the steady phase (the delta of arena_http_worker_cpu_seconds_total
  * between the two /metrics scrapes) / the requests of the mix that arrived in
  * that window. It is what the planner's apiEventLoop queue serves per request
- * (docs/capacity-model.md, "The API's event loop").
+ * (docs/capacity-model.md, "The API's event loop"). It falls as the load
+ * grows, so with a second run (`--verify`) the two runs' busy fractions per
+ * worker give a line, busy = cpuBaseFraction + rate x cpuMsPerRequest (fitCpu).
  */
 import { createTwoFilesPatch } from 'diff';
 import { parseDocument, stringify } from 'yaml';
@@ -51,8 +53,8 @@ import { offeredRates } from './model.js';
 
 type RequestKind = ArenaDeployment['spec']['load']['requestMix'][number];
 
-/** The fields calibration writes: per request kind, and the API's cpuMsPerRequest (kind API_KIND). */
-export type CalibratedField = 'dbTimeMs' | 'serviceTimeMs' | 'cpuMsPerRequest';
+/** The fields calibration writes: per request kind, and the API's CPU (kind API_KIND). */
+export type CalibratedField = 'dbTimeMs' | 'serviceTimeMs' | 'cpuMsPerRequest' | 'cpuBaseFraction';
 
 /** The `kind` of a change to spec.api rather than to a request kind. */
 export const API_KIND = '(api)';
@@ -75,6 +77,20 @@ export interface CpuMeasurement {
   requests: number;
   /** cpuSeconds x 1000 / requests, ms. */
   cpuMsPerRequest: number;
+  /** HTTP worker processes. */
+  workers: number;
+  /** Requests per second per worker. */
+  requestsPerSecondPerWorker: number;
+  /** CPU seconds per second per worker: how busy each event loop was. */
+  busyPerWorker: number;
+}
+
+/** The line busy = cpuBaseFraction + requests/s per worker x cpuMsPerRequest / 1000 through two runs. */
+export interface CpuFit {
+  cpuMsPerRequest: number;
+  cpuBaseFraction: number;
+  /** The two runs' measurements, the lower rate first. */
+  levels: [CpuMeasurement, CpuMeasurement];
 }
 
 /** What the PgBouncer counters measured over the steady phase (times ms, rates per second). */
@@ -131,6 +147,8 @@ export interface Calibration {
   serviceTimes: Record<string, { meanDurationMs: number; dbTimeMs: number; waitsMs: number; serviceTimeMs: number }>;
   /** The API workers' CPU per request; null when the API does not expose its CPU counter. */
   cpu: CpuMeasurement | null;
+  /** The line through this run's and a second run's CPU (withCpuFit; arena calibrate --verify). */
+  cpuFit?: CpuFit;
   changes: CalibrationChange[];
   notCalibrated: string[];
 }
@@ -218,18 +236,71 @@ function kindCv2(components: { w: number; m: number }[], measuredCv2: number): n
  * arena_http_worker_cpu_seconds_total between the two /metrics scrapes / the requests that arrived
  * between them (the steady phase's iterations per second, all kinds, x the window). Null without the counter.
  */
-export function measureCpu(result: LoadTestResult, rates: Record<string, number>): CpuMeasurement | null {
+export function measureCpu(
+  result: LoadTestResult,
+  rates: Record<string, number>,
+  workers: number,
+): CpuMeasurement | null {
   const w = result.apiWaits;
-  if (w?.httpWorkerCpuSeconds === undefined) return null;
+  if (w?.httpWorkerCpuSeconds === undefined || !(workers > 0)) return null;
   const seconds = (w.toMs - w.fromMs) / 1000;
-  const requests = Object.values(rates).reduce((a, b) => a + b, 0) * seconds;
+  const perSecond = Object.values(rates).reduce((a, b) => a + b, 0);
+  const requests = perSecond * seconds;
   if (!(seconds > 0) || !(requests > 0)) return null;
   return {
     cpuSeconds: w.httpWorkerCpuSeconds,
     seconds: r3(seconds),
     requests: Math.round(requests),
     cpuMsPerRequest: r3((w.httpWorkerCpuSeconds * 1000) / requests),
+    workers,
+    requestsPerSecondPerWorker: r3(perSecond / workers),
+    busyPerWorker: r3(w.httpWorkerCpuSeconds / seconds / workers),
   };
+}
+
+/**
+ * The straight line busy = cpuBaseFraction + lambda_w x cpuMsPerRequest / 1000 through two runs' busy
+ * fractions per worker (lambda_w requests per second per worker). A worker's CPU per request falls with
+ * the load, so one low-load run alone over-predicts the loop at the target (docs/capacity-model.md,
+ * "The API's event loop"). When the line would have a negative slope or intercept (noise, or rates too
+ * close), it is the line through the origin and the busier run (cpuBaseFraction 0).
+ * @returns null when the two runs have the same rate.
+ */
+export function fitCpu(a: CpuMeasurement, b: CpuMeasurement): CpuFit | null {
+  const [lo, hi] = a.requestsPerSecondPerWorker <= b.requestsPerSecondPerWorker ? [a, b] : [b, a];
+  const dx = hi.requestsPerSecondPerWorker - lo.requestsPerSecondPerWorker;
+  if (!(dx > 0)) return null;
+  const slope = (hi.busyPerWorker - lo.busyPerWorker) / dx; // CPU s per request
+  const base = lo.busyPerWorker - slope * lo.requestsPerSecondPerWorker;
+  if (slope > 0 && base >= 0 && base < 0.99)
+    return { cpuMsPerRequest: r3(slope * 1000), cpuBaseFraction: r3(base), levels: [lo, hi] };
+  return { cpuMsPerRequest: hi.cpuMsPerRequest, cpuBaseFraction: 0, levels: [lo, hi] };
+}
+
+/**
+ * The calibration with the API's CPU from two runs (fitCpu of its own run and `second`): its
+ * cpuMsPerRequest change replaced by the fit's slope, a cpuBaseFraction change added, `cpuFit` recorded.
+ * Unchanged when either run did not measure the CPU or the rates are equal.
+ */
+export function withCpuFit(c: Calibration, ad: ArenaDeployment, second: CpuMeasurement | null): Calibration {
+  const fit = c.cpu && second ? fitCpu(c.cpu, second) : null;
+  if (!fit) return c;
+  const changes = c.changes.filter((x) => x.kind !== API_KIND);
+  changes.push(
+    {
+      kind: API_KIND,
+      field: 'cpuMsPerRequest',
+      spec: ad.spec.api.cpuMsPerRequest ?? null,
+      measured: fit.cpuMsPerRequest,
+    },
+    {
+      kind: API_KIND,
+      field: 'cpuBaseFraction',
+      spec: ad.spec.api.cpuBaseFraction ?? null,
+      measured: fit.cpuBaseFraction,
+    },
+  );
+  return { ...c, cpuFit: fit, changes };
 }
 
 /** The sync kinds' serviceTimeMs (see the file's docstring). */
@@ -290,7 +361,7 @@ export function calibrate(result: LoadTestResult, ad: ArenaDeployment, file: str
     const s = st[k.name];
     if (s) changes.push({ kind: k.name, field: 'serviceTimeMs', spec: k.serviceTimeMs, measured: s.serviceTimeMs });
   }
-  const cpu = measureCpu(result, rates);
+  const cpu = measureCpu(result, rates, ad.spec.api.workersPerPod);
   if (cpu && cpu.cpuMsPerRequest > 0)
     changes.push({
       kind: API_KIND,
@@ -328,8 +399,8 @@ export function calibrate(result: LoadTestResult, ad: ArenaDeployment, file: str
 export function calibratedDeployment(ad: ArenaDeployment, c: Calibration): ArenaDeployment {
   const out = structuredClone(ad);
   for (const ch of c.changes) {
-    if (ch.field === 'cpuMsPerRequest') {
-      out.spec.api.cpuMsPerRequest = ch.measured;
+    if (ch.field === 'cpuMsPerRequest' || ch.field === 'cpuBaseFraction') {
+      out.spec.api[ch.field] = ch.measured;
       continue;
     }
     const k = out.spec.load.requestMix.find((x) => x.name === ch.kind);
@@ -349,13 +420,14 @@ export function patchDocument(ad: ArenaDeployment, c: Calibration): Record<strin
   const changed = new Set(c.changes.map((x) => x.kind));
   const calibrated = calibratedDeployment(ad, c);
   const entries = calibrated.spec.load.requestMix.filter((k) => changed.has(k.name));
-  const cpu = calibrated.spec.api.cpuMsPerRequest;
+  const { cpuMsPerRequest, cpuBaseFraction } = calibrated.spec.api;
+  const api = { cpuMsPerRequest, ...(cpuBaseFraction === undefined ? {} : { cpuBaseFraction }) };
   return {
     apiVersion: ad.apiVersion,
     kind: ad.kind,
     metadata: { name: ad.metadata.name, ...(ad.metadata.namespace ? { namespace: ad.metadata.namespace } : {}) },
     spec: {
-      ...(changed.has(API_KIND) && cpu !== undefined ? { api: { cpuMsPerRequest: cpu } } : {}),
+      ...(changed.has(API_KIND) && cpuMsPerRequest !== undefined ? { api } : {}),
       load: { requestMix: entries },
     },
   };
@@ -368,28 +440,30 @@ export function patchYaml(ad: ArenaDeployment, c: Calibration): string {
     `# dbTimeMs x ${c.factors.dbTime}: PgBouncer hold ${c.db.meanHoldMs} ms x ${c.db.transactionsPerRequest} transactions per request,`,
     `# the spec ${c.spec.meanHoldMs} ms x ${c.spec.transactionsPerRequest} (docs/capacity-model.md, "Calibration").`,
     '# Replace the entries of the same name in spec.load.requestMix (not a JSON merge patch: that replaces the list).',
-    ...(c.cpu
-      ? [`# spec.api.cpuMsPerRequest: ${c.cpu.cpuSeconds} CPU s of the HTTP workers / ${c.cpu.requests} requests.`]
-      : []),
+    ...(c.cpuFit
+      ? ['# spec.api: busy per worker = cpuBaseFraction + requests/s per worker x cpuMsPerRequest / 1000, two runs.']
+      : c.cpu
+        ? [`# spec.api.cpuMsPerRequest: ${c.cpu.cpuSeconds} CPU s of the HTTP workers / ${c.cpu.requests} requests.`]
+        : []),
   ];
   return `${head.join('\n')}\n${stringify(patchDocument(ad, c))}`;
 }
 
 /**
  * Merge a patch's requestMix entries into a spec object by name (the plain
- * object as parsed from YAML, before validation), and its spec.api.cpuMsPerRequest
- * when it has one. Entries not in the spec are appended.
+ * object as parsed from YAML, before validation), and its spec.api fields
+ * (cpuMsPerRequest, cpuBaseFraction) when it has them. Entries not in the spec are appended.
  * @throws InvalidInputError when the patch has no spec.load.requestMix list.
  */
 export function mergeRequestMix(specObject: unknown, patch: unknown): unknown {
-  const p = patch as { spec?: { api?: { cpuMsPerRequest?: unknown }; load?: { requestMix?: unknown } } };
+  const p = patch as { spec?: { api?: Record<string, unknown>; load?: { requestMix?: unknown } } };
   const entries = p?.spec?.load?.requestMix;
   if (!Array.isArray(entries)) throw new InvalidInputError('the patch has no spec.load.requestMix list');
   const out = structuredClone(specObject) as {
     spec: { api?: Record<string, unknown>; load: { requestMix: { name: string }[] } };
   };
-  const cpu = p.spec?.api?.cpuMsPerRequest;
-  if (cpu !== undefined) out.spec.api = { ...out.spec.api, cpuMsPerRequest: cpu };
+  const api = p.spec?.api;
+  if (api && typeof api === 'object') out.spec.api = { ...out.spec.api, ...api };
   const mix = out.spec.load.requestMix;
   for (const e of entries as { name: string }[]) {
     const i = mix.findIndex((k) => k.name === e.name);
@@ -413,6 +487,10 @@ export function specDiff(
   const doc = parseDocument(text);
   if (doc.errors.length) return null;
   for (const ch of c.changes) {
+    if (ch.kind === API_KIND) {
+      doc.setIn(['spec', 'api', ch.field], ch.measured);
+      continue;
+    }
     const i = ad.spec.load.requestMix.findIndex((k) => k.name === ch.kind);
     if (i >= 0) doc.setIn(['spec', 'load', 'requestMix', i, ch.field], ch.measured);
   }

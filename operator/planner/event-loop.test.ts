@@ -43,13 +43,18 @@ const TWO_WORKERS: Topology = { workers: 2, pgbouncers: 1, pgbouncerDefaultPoolS
 test('apiEventLoop: one M/G/1 server per worker, utilisation = arrivals / workers x cpuMsPerRequest', () => {
   // 1,000 requests/s over 2 workers, 1.5 ms each: 500/s x 1.5 ms = 0.75 per worker.
   // Pollaczek-Khinchine (M/G/1, cs^2 = 1): W = rho S (1 + cs^2) / 2 / (1 - rho) = 0.75 x 1.5 / 0.25 = 4.5 ms.
-  const q = queuePlanOf(eventLoopModel(1.5, 1000, 2)!);
+  const q = queuePlanOf(eventLoopModel(1.5, 0, 1000, 2)!);
   assert.equal(q.servers, 2);
   assert.equal(q.partitions, 2);
   near(q.utilization, 0.75, 1e-9, 'utilisation');
   near(q.meanWaitMs!, 4.5, 0.01, 'mean wait');
-  assert.equal(eventLoopModel(undefined, 1000, 2), null, 'not modelled without cpuMsPerRequest');
-  assert.equal(eventLoopModel(1.5, 0, 2), null, 'nor without arrivals');
+  // with a base of 0.1 of a core: rho = 0.1 + 500/s x 1 ms = 0.6, S = 0.6 / 500/s = 1.2 ms, W = 0.6 x 1.2 / 0.4 = 1.8 ms
+  const based = queuePlanOf(eventLoopModel(1, 0.1, 1000, 2)!);
+  near(based.utilization, 0.6, 1e-9, 'utilisation with cpuBaseFraction');
+  near(based.serviceTimeMs, 1.2, 1e-9, 'effective service time');
+  near(based.meanWaitMs!, 1.8, 0.01, 'mean wait with cpuBaseFraction');
+  assert.equal(eventLoopModel(undefined, 0, 1000, 2), null, 'not modelled without cpuMsPerRequest');
+  assert.equal(eventLoopModel(1.5, 0, 0, 2), null, 'nor without arrivals');
 });
 
 test('the app pool holds its connection for the DB time plus the mean event-loop wait; PgBouncer does not', () => {

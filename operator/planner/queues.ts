@@ -72,7 +72,7 @@ export function rateLimitDemand(llmCallsPerSecond: number, requestsPerMinute: nu
 export function queueModels(spec: ArenaDeploymentSpec, w: Workload, t: Topology): QueueModel[] {
   const { api, pgbouncer, llm } = spec;
   const out: QueueModel[] = [];
-  const loop = eventLoopModel(api.cpuMsPerRequest, w.arrivalRatePerSecond, t.workers);
+  const loop = eventLoopModel(api.cpuMsPerRequest, api.cpuBaseFraction ?? 0, w.arrivalRatePerSecond, t.workers);
   if (w.db.arrivalRatePerSecond > 0) {
     const loopWaitMs = loop ? analyzeModel(loop).meanWaitMs : null;
     out.push({
@@ -122,30 +122,40 @@ export function queueModels(spec: ArenaDeploymentSpec, w: Workload, t: Topology)
 }
 
 /**
- * The API workers' event loops as a queue (apiEventLoop): one server per worker process, every request of
- * the mix a visit of `cpuMsPerRequest` ms of CPU (cs^2 = 1: the per-request work of a mix of sync replies,
- * stream events and task polls is far from constant). Null without cpuMsPerRequest or arrivals.
+ * The API workers' event loops as a queue (apiEventLoop): one server per worker process, busy
+ *   rho = cpuBaseFraction + lambda_w x cpuMsPerRequest / 1000      (lambda_w = requests per second per worker),
+ * a straight line through the busy fractions measured at two loads (arena calibrate): a worker's CPU per
+ * request falls as the load grows (more work per loop turn, warm caches), 2.06 ms at 60/s and 0.99 ms at
+ * 297/s per worker on this machine (docs/capacity-model.md, "The API's event loop"). Analysed as M/G/1 with
+ * the effective service time S = rho / lambda_w (the base spread over the requests) and cs^2 = 1 (a mix of
+ * sync replies, stream events and task polls is far from constant). Null without cpuMsPerRequest or arrivals.
  * @param cpuMsPerRequest the spec's api.cpuMsPerRequest, ms.
+ * @param cpuBaseFraction the spec's api.cpuBaseFraction (0 when unset), share of a core.
  * @param requestsPerSecond arrivals of the whole mix, per second.
  * @param workers API worker processes (the partitions).
  */
 export function eventLoopModel(
   cpuMsPerRequest: number | undefined,
+  cpuBaseFraction: number,
   requestsPerSecond: number,
   workers: number,
 ): QueueModel | null {
-  if (cpuMsPerRequest === undefined || requestsPerSecond <= 0) return null;
+  if (cpuMsPerRequest === undefined || requestsPerSecond <= 0 || workers <= 0) return null;
+  const perWorker = requestsPerSecond / workers;
+  const busy = cpuBaseFraction + (perWorker * cpuMsPerRequest) / 1000;
   return {
     name: 'apiEventLoop',
     serversPerPartition: 1,
     partitions: workers,
     demand: {
       arrivalRatePerSecond: requestsPerSecond,
-      serviceTimeMs: cpuMsPerRequest,
+      serviceTimeMs: (busy / perWorker) * 1000,
       serviceCv2: 1,
       visitsPerRequest: 1,
     },
-    how: 'one event loop per worker process (M/G/1), S = api.cpuMsPerRequest',
+    how:
+      'one event loop per worker process (M/G/1), S = (api.cpuBaseFraction + requests/s per worker x ' +
+      'api.cpuMsPerRequest / 1000) / requests/s per worker',
   };
 }
 

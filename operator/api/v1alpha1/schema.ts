@@ -175,6 +175,15 @@ export const ApiSchema = Obj({
         'models each worker as one server (apiEventLoop). arena calibrate measures it.',
     }),
   ),
+  cpuBaseFraction: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 0.99,
+      description:
+        "Share of a core each worker's event loop is busy under load besides cpuMsPerRequest: busy = cpuBaseFraction " +
+        '+ requests per second per worker x cpuMsPerRequest / 1000 (a line through two calibration levels; default 0).',
+    }),
+  ),
   asyncConcurrencyPerPod: Int32({
     minimum: 0,
     maximum: 1_000_000,
