@@ -348,7 +348,7 @@ export function benchText(
     `arena bench: ${b.name} (${b.file}), target ${b.targetConcurrency.toLocaleString('en-US')} in flight; ${b.machine.cores} cores, node ${b.machine.node}; steady ${b.settings.steadyMs / 1000} s per level after a ${b.settings.rampMs / 1000} s ramp`,
     'Latency per request kind (steady phase, from the scheduled start), errors, the first pool to saturate, and what the load engine cost per 1,000 in flight:',
     t1.toString(),
-    'Utilisation per queue, predicted (the plan at the measured arrivals) / measured (! = beyond the tolerance):',
+    'Utilisation per queue, predicted (the plan at the measured arrivals) / measured (! = the queue differs beyond the tolerance, in utilisation or in wait; bench.json says which):',
     t2.toString(),
     ...cpuLines,
     ...search,
