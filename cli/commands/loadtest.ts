@@ -11,6 +11,7 @@
  * line naming it, nothing written; 3 internal error.
  * Progress goes to stderr; the report (or -o json) to stdout.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -123,14 +124,14 @@ export function startAtArg(value: string): number {
   return n;
 }
 
-/** --sample: `auto`, or `kind=URL[,kind=URL...]` with kinds pgbouncer, postgres, redis, health. */
+/** --sample: `auto`, or `kind=URL[,kind=URL...]` with kinds pgbouncer, postgres, redis, health, host. */
 export function sampleArg(value: string): string {
   if (value === 'auto') return value;
   for (const part of value.split(',')) {
-    const m = /^(pgbouncer|postgres|redis|health)=(.+)$/.exec(part.trim());
+    const m = /^(pgbouncer|postgres|redis|health|host)=(.+)$/.exec(part.trim());
     if (!m)
       throw new InvalidArgumentError(
-        'must be auto or kind=URL[,kind=URL...] with kinds pgbouncer, postgres, redis, health',
+        'must be auto or kind=URL[,kind=URL...] with kinds pgbouncer, postgres, redis, health, host',
       );
     try {
       new URL(m[2]!);
@@ -182,6 +183,8 @@ function sampleEndpoints(o: RunOpts, ad: ArenaDeployment | undefined): SampleEnd
       });
     if (s.endpoints['redis']) list.push({ kind: 'redis', url: s.endpoints['redis'] });
     if (s.endpoints['api']) list.push({ kind: 'health', url: `${s.endpoints['api']}/health` });
+    // the local stack shares this machine's cores with the engine: sample them too (Linux)
+    if (existsSync('/proc/stat')) list.push({ kind: 'host', url: 'file:///proc/stat' });
     return list;
   }
   return o.sample.split(',').map((part) => {

@@ -20,7 +20,7 @@ test('sample: no target, bad durations, bad URLs, bad output: one line naming th
   const redis = ['--redis', 'redis://127.0.0.1:1/0'];
   assertOneLine(
     ['sample', '--duration', '2s'],
-    /^arena: sample: give at least one target: --pgbouncer, --postgres, --redis or --health URL$/,
+    /^arena: sample: give at least one target: --pgbouncer, --postgres, --redis, --health or --host URL$/,
   );
   assertOneLine(['sample', ...redis], /^arena sample: required option '--duration <duration>' not specified$/);
   assertOneLine(
@@ -41,6 +41,10 @@ test('sample: no target, bad durations, bad URLs, bad output: one line naming th
     /--redis <url>.*must be a redis: or rediss: URL, got http:/,
   );
   assertOneLine(['sample', '--duration', '2s', '--pgbouncer', 'not a url'], /--pgbouncer <url>.*must be a URL/);
+  assertOneLine(
+    ['sample', '--duration', '2s', '--host', 'http://127.0.0.1/proc/stat'],
+    /--host <url>.*must be a file: URL, got http:/,
+  );
   assertOneLine(
     ['sample', '--duration', '2s', '--health', 'redis://x:1'],
     /--health <url>.*must be a http: or https: URL/,

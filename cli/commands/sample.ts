@@ -35,7 +35,7 @@ export function urlArg(schemes: readonly string[]) {
     }
     if (!schemes.includes(u.protocol))
       throw new InvalidArgumentError(`must be a ${schemes.join(' or ')} URL, got ${u.protocol}`);
-    if (!u.hostname) throw new InvalidArgumentError('must name a host');
+    if (!u.hostname && u.protocol !== 'file:') throw new InvalidArgumentError('must name a host');
     return value;
   };
 }
@@ -45,6 +45,7 @@ const SCHEMES: Record<TargetKind, readonly string[]> = {
   postgres: ['postgres:', 'postgresql:'],
   redis: ['redis:', 'rediss:'],
   health: ['http:', 'https:'],
+  host: ['file:'],
 };
 
 const fmt = (x: number | null, digits = 0) => (x === null ? '-' : x.toFixed(Number.isInteger(x) ? 0 : digits));
@@ -102,7 +103,7 @@ export function registerSample(program: Command): void {
   program
     .command('sample')
     .description(
-      'sample pool saturation (PgBouncer, PostgreSQL, Redis, the API /health) once per interval: peak and P95 utilisation per pool',
+      "sample pool saturation (PgBouncer, PostgreSQL, Redis, the API /health, this machine's CPUs) once per interval: peak and P95 utilisation per pool",
     )
     .option(
       '--pgbouncer <url>',
@@ -116,6 +117,7 @@ export function registerSample(program: Command): void {
     )
     .option('--redis <url>', 'Redis, e.g. redis://127.0.0.1:6379/0', urlArg(SCHEMES.redis))
     .option('--health <url>', "the API's health endpoint, e.g. http://127.0.0.1:8000/health", urlArg(SCHEMES.health))
+    .option('--host <url>', "this machine's CPUs, busy cores per tick: file:///proc/stat (Linux)", urlArg(SCHEMES.host))
     .addOption(
       new Option('--interval <duration>', 'time between ticks (250ms, 1s, ...)')
         .argParser(durationMs)
@@ -150,7 +152,7 @@ async function sampleAction(opts: SampleOpts): Promise<void> {
         `arena: warning: --${k}: the URL carries a password, which shows in ps and shell history; use PGPASSWORD or --password-file (it is redacted in the output)\n`,
       );
   if (kinds.length === 0)
-    throw new UserError('sample: give at least one target: --pgbouncer, --postgres, --redis or --health URL');
+    throw new UserError('sample: give at least one target: --pgbouncer, --postgres, --redis, --health or --host URL');
   if (opts.interval > opts.duration)
     throw new UserError(`sample: --interval ${opts.interval} ms is longer than --duration ${opts.duration} ms`);
   const ac = new AbortController();

@@ -123,7 +123,8 @@ export const SaturationSchema = Type.Object({
   }),
   summary: Type.Record(Type.String(), FigureSummarySchema),
   pools: Type.Record(Type.String(), PoolSchema, {
-    description: 'pgbouncer_client, pgbouncer_server, postgres_backends, redis_clients, llm_slots, app_db_pool.',
+    description:
+      'pgbouncer_client, pgbouncer_server, postgres_backends, redis_clients, llm_slots, app_db_pool, async_consumers, host_cpu.',
   }),
   saturatesFirst: Type.Union(
     [

@@ -40,6 +40,7 @@ export const POOLS: Record<string, string> = {
   llm_slots: 'health.processing_count',
   app_db_pool: 'health.db_pool_in_use',
   async_consumers: 'health.queue_in_flight',
+  host_cpu: 'host.cpu_busy',
 };
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;

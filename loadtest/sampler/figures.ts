@@ -14,4 +14,5 @@ export const LIMIT_OF: Record<string, string> = {
   'health.db_pool_total': 'sum of db_pool.max',
   'health.db_pool_in_use': 'sum of db_pool.max (DB_POOL_SIZE + DB_MAX_OVERFLOW per worker)',
   'health.queue_in_flight': 'ASYNC_CONCURRENCY (queue worker consumers)',
+  'host.cpu_busy': "this machine's cores (/proc/stat; the stack and the engine share them)",
 };

@@ -61,6 +61,7 @@ export const SampleResultSchema = Type.Object(
         postgres: Type.Optional(TargetReportSchema),
         redis: Type.Optional(TargetReportSchema),
         health: Type.Optional(TargetReportSchema),
+        host: Type.Optional(TargetReportSchema),
       },
       { description: 'The targets sampled.' },
     ),

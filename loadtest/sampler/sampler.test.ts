@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Ajv } from 'ajv';
@@ -24,6 +24,7 @@ import {
   FIGURES,
   healthTarget,
   makeTarget,
+  parseProcStat,
   redisTarget,
   sample,
   type SampleResult,
@@ -106,6 +107,7 @@ before(() => {
     postgres: `postgresql://${state.database.user}:${pw}@127.0.0.1:${c.postgres!.port}/${state.database.name}`,
     redis: `redis://127.0.0.1:${c.redis!.port}/0`,
     health: `http://127.0.0.1:${c.api!.port}/health`,
+    host: 'file:///proc/stat',
   };
 });
 
@@ -137,7 +139,7 @@ function assertCoverage(r: SampleResult, kinds: TargetKind[]) {
 }
 
 test('sampler under a burst: every figure has a full series, PgBouncer clients and servers rise, limits are the plan values, summaries are consistent', async () => {
-  const kinds: TargetKind[] = ['pgbouncer', 'postgres', 'redis', 'health'];
+  const kinds: TargetKind[] = ['pgbouncer', 'postgres', 'redis', 'health', 'host'];
   const user = `burst-${randomUUID()}`;
   let burst: Promise<number[]> | undefined;
   const r = await sample(
@@ -210,6 +212,11 @@ test('sampler under a burst: every figure has a full series, PgBouncer clients a
   assert.equal(sum['health.processing_count']!.limit, 2 * 4, '2 workers x 4 LLM slots');
   assert.equal(sum['health.db_pool_total']!.limit, 2 * (5 + 5), '2 workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW)');
   assert.equal(sum['pgbouncer.cl_waiting']!.limit, null);
+  assert.equal(sum['host.cpu_busy']!.limit, cpus().length, "the machine's cores");
+  assert.ok(
+    v('host.cpu_busy').every((x) => x >= 0 && x <= cpus().length),
+    `busy cores: ${v('host.cpu_busy')}`,
+  );
   for (const [f, s] of Object.entries(sum)) {
     assert.equal(s.samples + s.missing, r.ticks, f);
     assert.ok(s.peak !== null && s.p95 !== null, `${f}: peak and P95`);
@@ -231,6 +238,21 @@ test('sampler under a burst: every figure has a full series, PgBouncer clients a
   assert.ok(r.cost.cpuMsPerTick > 0 && r.cost.wallMsPerTick > 0);
   process.stderr.write(
     `# sampler cost: ${r.cost.cpuMsPerTick} ms CPU, ${r.cost.wallMsPerTick} ms wall per tick; reads: ${kinds.map((k) => `${k} mean ${r.targets[k]!.meanReadMs} ms`).join(', ')}\n`,
+  );
+});
+
+test('host target: busy cores from /proc/stat rise while this process spins, within 0..cores', async () => {
+  const t = makeTarget('host', 'file:///proc/stat');
+  await t.read(1000); // baseline
+  const until = Date.now() + 400;
+  while (Date.now() < until); // one core busy for 400 ms
+  const r = await t.read(1000);
+  const busy = r.values['host.cpu_busy']!;
+  assert.equal(r.limits['host.cpu_busy'], cpus().length);
+  assert.ok(busy >= 0.5 && busy <= cpus().length, `busy cores while spinning: ${busy}`);
+  assert.deepEqual(
+    parseProcStat('cpu  10 0 5 80 5 0 0 0 0 0\ncpu0 5 0 2 40 3 0 0 0 0 0\ncpu1 5 0 3 40 2 0 0 0 0 0\n'),
+    { busy: 15, total: 100, cores: 2 },
   );
 });
 

@@ -1,12 +1,13 @@
 /**
  * The saturation sampler: every `intervalMs` it reads every configured target
- * (PgBouncer, PostgreSQL, Redis, the API's /health) concurrently and appends
+ * (PgBouncer, PostgreSQL, Redis, the API's /health, this machine's CPUs) concurrently and appends
  * one point per figure. A target that fails in a tick (refused, timed out,
  * connection lost) records an error entry and null points for that tick; its
  * connection is dropped and opened again at the next tick. Ticks are
  * scheduled at start + k x interval (no drift); a tick that overruns delays
  * the next one, it never overlaps.
  */
+import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { errText } from '../../lib/errors.js';
@@ -21,10 +22,10 @@ import { saturatesFirst, summarize } from './series.js';
 
 export type { SampleResult, TargetReport } from './result-schema.js';
 
-/** What a target is: PgBouncer's admin console, PostgreSQL, Redis, or the API's /health. */
-export type TargetKind = 'pgbouncer' | 'postgres' | 'redis' | 'health';
+/** What a target is: PgBouncer's admin console, PostgreSQL, Redis, the API's /health, or this machine's CPUs. */
+export type TargetKind = 'pgbouncer' | 'postgres' | 'redis' | 'health' | 'host';
 /** Every target kind, in the order results list them. */
-export const TARGET_KINDS: readonly TargetKind[] = ['pgbouncer', 'postgres', 'redis', 'health'];
+export const TARGET_KINDS: readonly TargetKind[] = ['pgbouncer', 'postgres', 'redis', 'health', 'host'];
 
 /** The figures each target yields (series names are `<target>.<figure>`). */
 export const FIGURES: Record<TargetKind, readonly string[]> = {
@@ -54,6 +55,7 @@ export const FIGURES: Record<TargetKind, readonly string[]> = {
     'queue_in_flight',
     'queue_concurrency',
   ],
+  host: ['cpu_busy'],
 };
 
 // LIMIT_OF lives in figures.ts (no database or HTTP clients: result.ts, and so the operator, load it).
@@ -296,6 +298,51 @@ export function healthTarget(url: string): Target {
   };
 }
 
+/** The aggregate `cpu` line of /proc/stat: busy and total jiffies, and the number of `cpuN` lines. */
+export function parseProcStat(text: string): { busy: number; total: number; cores: number } {
+  const line = /^cpu\s+(.+)$/m.exec(text);
+  if (!line) throw new Error('no cpu line in /proc/stat');
+  // user nice system idle iowait irq softirq steal (guest and guest_nice are inside user and nice)
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line[1]!.trim().split(/\s+/).map(Number);
+  const busy = user! + nice! + system! + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+  return { busy, total: busy + idle! + (iowait ?? 0), cores: (text.match(/^cpu\d+\s/gm) ?? []).length };
+}
+
+/**
+ * This machine's CPUs (file:///proc/stat, Linux): `host.cpu_busy` = busy cores since the previous read
+ * (delta busy jiffies / delta all jiffies x cores), against the number of cores. The first read counts
+ * from when the target was made. Everything on the machine counts: on the local stack that is the stack
+ * and the load engine sharing the cores.
+ */
+export function hostTarget(url = 'file:///proc/stat'): Target {
+  const path = new URL(url).pathname;
+  let last: ReturnType<typeof parseProcStat> | null = null;
+  const readStat = async () => parseProcStat(await readFile(path, 'utf8'));
+  const first = readStat().then(
+    (s) => (last = s),
+    () => null,
+  );
+  return {
+    kind: 'host',
+    url,
+    async read() {
+      await first;
+      let now = await readStat();
+      // /proc/stat counts in clock ticks (10 ms): right after the baseline, wait for one to pass
+      for (let i = 0; i < 5 && last && now.total === last.total; i++) {
+        await sleep(20);
+        now = await readStat();
+      }
+      const prev = last;
+      last = now;
+      const dt = prev ? now.total - prev.total : 0;
+      const busy = prev && dt > 0 ? roundTo(((now.busy - prev.busy) / dt) * now.cores, 3) : null;
+      return { values: { 'host.cpu_busy': busy }, limits: { 'host.cpu_busy': now.cores || null } };
+    },
+    close: async () => undefined,
+  };
+}
+
 /**
  * A target of `kind` at `url`. `password` (PostgreSQL and PgBouncer) keeps a
  * password off the URL (and so off the command line); without it, and without
@@ -312,6 +359,8 @@ export function makeTarget(kind: TargetKind, url: string, o: { password?: string
       return redisTarget(url);
     case 'health':
       return healthTarget(url);
+    case 'host':
+      return hostTarget(url);
   }
 }
 
