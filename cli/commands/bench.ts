@@ -30,6 +30,7 @@ import { tune } from '../../loadtest/engine/tuning.js';
 import { topologyOf } from '../../loadtest/report/model.js';
 import {
   benchText,
+  hostCpuPredictions,
   levelSummary,
   predictedCurve,
   predictedLimit,
@@ -284,9 +285,16 @@ function benchResult(
       pgbouncerDefaultPoolSize: t.pgbouncerDefaultPoolSize,
       consumers: t.consumers,
     },
-    levels: done,
+    levels: withHostCpuPredictions(done),
     curve: predictedCurve(ad, t, Math.max(ad.spec.load.targetConcurrency, ...levels) * 1.1),
   };
+}
+
+/** The levels with the host CPU line through the two lowest measured ones (hostCpuPredictions). */
+function withHostCpuPredictions(levels: BenchLevel[]): BenchLevel[] {
+  const out = structuredClone(levels);
+  hostCpuPredictions(out);
+  return out;
 }
 
 /** The SLO file --find-max passes to each step: --thresholds, else DEFAULT_SLO written into the bench folder. */

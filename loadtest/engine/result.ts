@@ -111,12 +111,20 @@ export const WAITERS_OF: Record<string, string> = {
   app_db_pool: 'health.db_pool_waiting',
 };
 
+/**
+ * Pools of the machine, not of the deployment: reported (series, peak, thresholds) but left out of
+ * saturatesFirst, which names what the deployment's settings size. On a shared machine (parallel tests,
+ * the local stack beside the engine) the cores can be full whatever the pools do; `arena bench` shows
+ * them beside the queues instead.
+ */
+export const MACHINE_POOLS: ReadonlySet<string> = new Set(['host_cpu']);
+
 /** A tick is saturated at this utilisation, or at SATURATED_WITH_WAITERS when the pool has waiters. */
 export const SATURATED = 0.95;
 export const SATURATED_WITH_WAITERS = 0.75;
 
 /**
- * The pool that saturates first: of the pools with a saturated tick (utilisation
+ * The pool that saturates first (MACHINE_POOLS left out): of the pools with a saturated tick (utilisation
  * >= SATURATED, or >= SATURATED_WITH_WAITERS while requests wait for it), the
  * one whose first saturated tick came earliest (ties: the higher peak); when no
  * pool saturated, the one with the highest peak utilisation. `atMs` = the first
@@ -126,7 +134,7 @@ function firstSaturated(pools: Saturation['pools'], series: Saturation['series']
   let first: Saturation['saturatesFirst'] = null;
   const rank = (f: NonNullable<Saturation['saturatesFirst']>) => [f.atMs ?? Infinity, -f.peakUtilization];
   for (const [pool, p] of Object.entries(pools)) {
-    if (p.peakUtilization === null || !p.limit) continue;
+    if (p.peakUtilization === null || !p.limit || MACHINE_POOLS.has(pool)) continue;
     const waiters = new Map((series[WAITERS_OF[pool] ?? ''] ?? []).map(([t, v]) => [t, v ?? 0]));
     const hit = (series[p.figure] ?? []).find(([t, v]) => {
       if (v === null) return false;

@@ -84,6 +84,19 @@ export const BenchLevelSchema = Type.Object({
     rssMiBPer1kInFlight: NumOrNull,
     clientSaturated: Type.Boolean(),
   }),
+  hostCpu: Type.Optional(
+    Type.Object(
+      {
+        cores: Num,
+        measuredBusyCores: NumOrNull,
+        predictedBusyCores: NumOrNull,
+      },
+      {
+        description:
+          "This machine's busy cores in the steady phase (the sampler's host.cpu_busy, mean over its ticks) and the line through the two lowest levels' at this level's arrival rate (hostCpuPredictions).",
+      },
+    ),
+  ),
   stackCpu: Type.Optional(
     Type.Object(
       {
@@ -251,6 +264,7 @@ export function levelSummary(
     ...(r.apiWaits?.eventLoopDelay
       ? { apiEventLoopDelay: { p50Ms: r.apiWaits.eventLoopDelay.p50Ms, p99Ms: r.apiWaits.eventLoopDelay.p99Ms } }
       : {}),
+    ...hostCpuOf(r),
     engine: {
       cpuSeconds: r.engine.cpuSeconds,
       peakRssMiB: Math.round(rssMiB),
@@ -259,6 +273,36 @@ export function levelSummary(
       clientSaturated: r.engine.clientSaturated,
     },
   };
+}
+
+/** The steady phase's mean busy cores (host.cpu_busy) and the cores, when the run sampled the host. */
+function hostCpuOf(r: LoadTestResult): Pick<BenchLevel, 'hostCpu'> {
+  const cores = r.saturation?.pools['host_cpu']?.limit;
+  const s = r.saturation?.series['host.cpu_busy'];
+  if (!cores || !s) return {};
+  const from = r.settings.phases.rampUpMs;
+  const to = from + r.settings.phases.steadyMs;
+  const v = s.flatMap(([t, x]) => (x !== null && t >= from && t <= to ? [x] : []));
+  const mean = v.length ? r3(v.reduce((a, b) => a + b, 0) / v.length) : null;
+  return { hostCpu: { cores, measuredBusyCores: mean, predictedBusyCores: null } };
+}
+
+/**
+ * The machine's CPU as a resource of the local stack (docs/capacity-model.md, "Known limits"): the straight
+ * line busy cores = a + b x arrivals per second through the two lowest levels that measured it, evaluated at
+ * every level's rate (`predictedBusyCores`, in place). The plan has no such term (a pod has its own cores);
+ * on one machine the stack and the engine share them, and this says when they run out. Levels stay as
+ * they are with fewer than two measured levels or equal rates.
+ */
+export function hostCpuPredictions(levels: BenchLevel[]): void {
+  const measured = levels
+    .filter((l) => !l.beyond && l.hostCpu?.measuredBusyCores !== null && l.hostCpu !== undefined)
+    .sort((x, y) => x.ratePerSecond - y.ratePerSecond);
+  const [lo, hi] = measured;
+  if (!lo || !hi || hi.ratePerSecond <= lo.ratePerSecond) return;
+  const slope = (hi.hostCpu!.measuredBusyCores! - lo.hostCpu!.measuredBusyCores!) / (hi.ratePerSecond - lo.ratePerSecond);
+  const base = lo.hostCpu!.measuredBusyCores! - slope * lo.ratePerSecond;
+  for (const l of levels) if (l.hostCpu) l.hostCpu.predictedBusyCores = r3(base + slope * l.ratePerSecond);
 }
 
 /**
@@ -320,7 +364,12 @@ export function benchText(
     ]);
   }
   const queues = [...new Set(b.levels.flatMap((l) => Object.keys(l.queues)))];
-  const t2 = table(['in flight (level)', ...queues.map((q) => `${q} pred. / meas.`)]);
+  const host = b.levels.some((l) => l.hostCpu);
+  const t2 = table([
+    'in flight (level)',
+    ...queues.map((q) => `${q} pred. / meas.`),
+    ...(host ? ['host CPU (line) / meas.'] : []),
+  ]);
   for (const l of b.levels)
     t2.push([
       `${l.concurrency.toLocaleString('en-US')}${l.beyond ? ' (beyond)' : ''}`,
@@ -330,6 +379,7 @@ export function benchText(
         const mark = x.verdict === 'differs' ? ' !' : '';
         return `${x.predictedStable ? pctText(x.predictedUtilization) : `${pctText(x.predictedUtilization)} unstable`} / ${pctText(x.measuredUtilization)}${mark}`;
       }),
+      ...(host ? [hostText(l)] : []),
     ]);
   const fm = b.findMax;
   const search = fm
@@ -348,11 +398,20 @@ export function benchText(
     `arena bench: ${b.name} (${b.file}), target ${b.targetConcurrency.toLocaleString('en-US')} in flight; ${b.machine.cores} cores, node ${b.machine.node}; steady ${b.settings.steadyMs / 1000} s per level after a ${b.settings.rampMs / 1000} s ramp`,
     'Latency per request kind (steady phase, from the scheduled start), errors, the first pool to saturate, and what the load engine cost per 1,000 in flight:',
     t1.toString(),
-    'Utilisation per queue, predicted (the plan at the measured arrivals) / measured (! = the queue differs beyond the tolerance, in utilisation or in wait; bench.json says which):',
+    'Utilisation per queue, predicted (the plan at the measured arrivals) / measured (! = the queue differs beyond the tolerance, in utilisation or in wait; bench.json says which); host CPU: the line through the two lowest levels / measured, of all cores:',
     t2.toString(),
     ...cpuLines,
     ...search,
   ].join('\n');
+}
+
+/** A level's host CPU cell: the line's busy share of the cores ("over" at or past all of them) / the measured. */
+function hostText(l: BenchLevel): string {
+  const h = l.hostCpu;
+  if (!h) return '-';
+  const p = h.predictedBusyCores === null ? null : h.predictedBusyCores / h.cores;
+  const m = h.measuredBusyCores === null ? null : h.measuredBusyCores / h.cores;
+  return `${p !== null && p >= 1 ? `${pctText(p)} over` : pctText(p)} / ${pctText(m)}`;
 }
 
 /** The table of where the CPU went per level (stack components and the engine), or no lines without figures. */
