@@ -300,7 +300,8 @@ export function hostCpuPredictions(levels: BenchLevel[]): void {
     .sort((x, y) => x.ratePerSecond - y.ratePerSecond);
   const [lo, hi] = measured;
   if (!lo || !hi || hi.ratePerSecond <= lo.ratePerSecond) return;
-  const slope = (hi.hostCpu!.measuredBusyCores! - lo.hostCpu!.measuredBusyCores!) / (hi.ratePerSecond - lo.ratePerSecond);
+  const slope =
+    (hi.hostCpu!.measuredBusyCores! - lo.hostCpu!.measuredBusyCores!) / (hi.ratePerSecond - lo.ratePerSecond);
   const base = lo.hostCpu!.measuredBusyCores! - slope * lo.ratePerSecond;
   for (const l of levels) if (l.hostCpu) l.hostCpu.predictedBusyCores = r3(base + slope * l.ratePerSecond);
 }
