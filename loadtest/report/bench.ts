@@ -13,6 +13,8 @@ import type { ArenaDeployment } from '../../operator/api/v1alpha1/schema.js';
 import { queueModels, queuePlanOf, type Topology } from '../../operator/planner/queues.js';
 import { workloadAt } from '../../operator/planner/workload.js';
 import type { LoadTestResult } from '../engine/result-schema.js';
+import { lineThrough } from './calibrate.js';
+import { steadyMean } from './model.js';
 
 const Num = Type.Number();
 const NumOrNull = Type.Union([Num, Type.Null()]);
@@ -278,13 +280,9 @@ export function levelSummary(
 /** The steady phase's mean busy cores (host.cpu_busy) and the cores, when the run sampled the host. */
 function hostCpuOf(r: LoadTestResult): Pick<BenchLevel, 'hostCpu'> {
   const cores = r.saturation?.pools['host_cpu']?.limit;
-  const s = r.saturation?.series['host.cpu_busy'];
-  if (!cores || !s) return {};
-  const from = r.settings.phases.rampUpMs;
-  const to = from + r.settings.phases.steadyMs;
-  const v = s.flatMap(([t, x]) => (x !== null && t >= from && t <= to ? [x] : []));
-  const mean = v.length ? r3(v.reduce((a, b) => a + b, 0) / v.length) : null;
-  return { hostCpu: { cores, measuredBusyCores: mean, predictedBusyCores: null } };
+  if (!cores || !r.saturation?.series['host.cpu_busy']) return {};
+  const mean = steadyMean(r, ['host.cpu_busy'], ([v]) => v!);
+  return { hostCpu: { cores, measuredBusyCores: mean === null ? null : r3(mean), predictedBusyCores: null } };
 }
 
 /**
@@ -299,11 +297,14 @@ export function hostCpuPredictions(levels: BenchLevel[]): void {
     .filter((l) => !l.beyond && l.hostCpu?.measuredBusyCores !== null && l.hostCpu !== undefined)
     .sort((x, y) => x.ratePerSecond - y.ratePerSecond);
   const [lo, hi] = measured;
-  if (!lo || !hi || hi.ratePerSecond <= lo.ratePerSecond) return;
-  const slope =
-    (hi.hostCpu!.measuredBusyCores! - lo.hostCpu!.measuredBusyCores!) / (hi.ratePerSecond - lo.ratePerSecond);
-  const base = lo.hostCpu!.measuredBusyCores! - slope * lo.ratePerSecond;
-  for (const l of levels) if (l.hostCpu) l.hostCpu.predictedBusyCores = r3(base + slope * l.ratePerSecond);
+  if (!lo || !hi) return;
+  const line = lineThrough(
+    [lo.ratePerSecond, lo.hostCpu!.measuredBusyCores!],
+    [hi.ratePerSecond, hi.hostCpu!.measuredBusyCores!],
+  );
+  if (!line) return;
+  for (const l of levels)
+    if (l.hostCpu) l.hostCpu.predictedBusyCores = r3(line.intercept + line.slope * l.ratePerSecond);
 }
 
 /**

@@ -259,6 +259,19 @@ export function measureCpu(
 }
 
 /**
+ * The straight line y = intercept + slope x through two points (x0, y0), (x1, y1); null when x0 = x1.
+ * Used for the figures that are fitted on two runs or levels (fitCpu, bench's host CPU line).
+ */
+export function lineThrough(
+  [x0, y0]: readonly [number, number],
+  [x1, y1]: readonly [number, number],
+): { slope: number; intercept: number } | null {
+  if (x1 === x0) return null;
+  const slope = (y1 - y0) / (x1 - x0);
+  return { slope, intercept: y0 - slope * x0 };
+}
+
+/**
  * The straight line busy = cpuBaseFraction + lambda_w x cpuMsPerRequest / 1000 through two runs' busy
  * fractions per worker (lambda_w requests per second per worker). A worker's CPU per request falls with
  * the load, so one low-load run alone over-predicts the loop at the target (docs/capacity-model.md,
@@ -268,10 +281,12 @@ export function measureCpu(
  */
 export function fitCpu(a: CpuMeasurement, b: CpuMeasurement): CpuFit | null {
   const [lo, hi] = a.requestsPerSecondPerWorker <= b.requestsPerSecondPerWorker ? [a, b] : [b, a];
-  const dx = hi.requestsPerSecondPerWorker - lo.requestsPerSecondPerWorker;
-  if (!(dx > 0)) return null;
-  const slope = (hi.busyPerWorker - lo.busyPerWorker) / dx; // CPU s per request
-  const base = lo.busyPerWorker - slope * lo.requestsPerSecondPerWorker;
+  const line = lineThrough(
+    [lo.requestsPerSecondPerWorker, lo.busyPerWorker],
+    [hi.requestsPerSecondPerWorker, hi.busyPerWorker],
+  );
+  if (!line) return null;
+  const { slope, intercept: base } = line; // slope: CPU s per request
   if (slope > 0 && base >= 0 && base < 0.99)
     return { cpuMsPerRequest: r3(slope * 1000), cpuBaseFraction: r3(base), levels: [lo, hi] };
   return { cpuMsPerRequest: hi.cpuMsPerRequest, cpuBaseFraction: 0, levels: [lo, hi] };
@@ -400,7 +415,7 @@ export function calibratedDeployment(ad: ArenaDeployment, c: Calibration): Arena
   const out = structuredClone(ad);
   for (const ch of c.changes) {
     if (ch.field === 'cpuMsPerRequest' || ch.field === 'cpuBaseFraction') {
-      out.spec.api[ch.field] = ch.measured;
+      out.spec.api[ch.field] = ch.measured; // the changes of kind API_KIND
       continue;
     }
     const k = out.spec.load.requestMix.find((x) => x.name === ch.kind);

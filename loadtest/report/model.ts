@@ -60,7 +60,7 @@ function steadyPoints(result: LoadTestResult, figure: string): [number, number][
 }
 
 /** Mean over the steady phase of f(tick values) for ticks where every figure has a value; null without any. */
-function steadyMean(result: LoadTestResult, figures: string[], f: (v: number[]) => number): number | null {
+export function steadyMean(result: LoadTestResult, figures: string[], f: (v: number[]) => number): number | null {
   const cols = figures.map((fig) => new Map(steadyPoints(result, fig)));
   const first = cols[0];
   if (!first) return null;
