@@ -86,3 +86,20 @@ test('plan: an event loop offered more than one core is unstable and named in th
   assert.match(f.message, /worker processes .*cpuMsPerRequest/);
   assert.equal(plan(ad()).queues.apiEventLoop, undefined, 'no apiEventLoop without cpuMsPerRequest');
 });
+
+test('validation: cpuMsPerRequest > 0 and cpuBaseFraction in 0..0.99, each error naming its field', () => {
+  const r = validateObject({
+    apiVersion: 'arena.dev/v1alpha1',
+    kind: 'ArenaDeployment',
+    metadata: { name: 'loop', namespace: 'n' },
+    spec: {
+      load: { targetConcurrency: 10, requestMix: [{ name: 'read', weight: 1, serviceTimeMs: 1 }] },
+      api: { image: 'x', cpuMsPerRequest: 0, cpuBaseFraction: 2 },
+      postgres: { host: 'pg', database: 'arena', credentialsSecret: 'db' },
+    },
+  });
+  assert.deepEqual(r.errors, [
+    { path: 'spec.api.cpuMsPerRequest', message: 'must be > 0' },
+    { path: 'spec.api.cpuBaseFraction', message: 'must be <= 0.99' },
+  ]);
+});
